@@ -1,0 +1,74 @@
+"""Connection: where the database is, how to reach it safely, how to name it without secrets."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+#: Settings pglog adds unless the DSN chooses otherwise. Keepalives let the writer
+#: notice a server that vanished without closing the socket; the connect timeout
+#: bounds how long an attempt can take when the host doesn't answer at all.
+DEFAULTS = {
+    "application_name": "pglog",
+    "connect_timeout": "5",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+
+
+def resolve_dsn(dsn: str | None) -> str:
+    """The DSN given, else ``$PGLOG_DSN``, else the empty string (libpq's own defaults)."""
+    if dsn is None:
+        dsn = os.environ.get("PGLOG_DSN", "")
+    conninfo_to_dict(dsn)  # raises ProgrammingError on a malformed DSN, before any thread starts
+    return dsn
+
+
+def with_defaults(dsn: str, **overrides: str | int) -> str:
+    """``dsn`` with pglog's connection settings filled in where it says nothing."""
+    given = conninfo_to_dict(dsn)
+    extra: dict[str, str | int] = {
+        k: v for k, v in {**DEFAULTS, **overrides}.items() if k not in given
+    }
+    return make_conninfo(dsn, **extra)
+
+
+def connect(conninfo: str) -> psycopg.Connection[tuple[object, ...]]:
+    """A connection for the writer: explicit transactions, no server-side prepared
+    statements (they break behind PgBouncer in transaction mode)."""
+    return psycopg.connect(conninfo, autocommit=False, prepare_threshold=None)
+
+
+def describe(dsn: str) -> str:
+    """Where ``dsn`` points, for people: ``user@host:port/dbname``, never the password."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "<malformed dsn>"
+    host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
+    port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
+    user = params.get("user") or os.environ.get("PGUSER")
+    dbname = params.get("dbname") or os.environ.get("PGDATABASE") or user or ""
+    where = f"{host}:{port}/{dbname}"
+    return f"{user}@{where}" if user else where
+
+
+def redact(text: str, dsn: str) -> str:
+    """``text`` with the DSN's password, and any ``password=...`` it quotes, blanked out."""
+    try:
+        password = conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    text = _PASSWORD_KEYWORD.sub(r"\1***", text)
+    return _PASSWORD_IN_URI.sub(r"\1***", text)
+
+
+_PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_PASSWORD_IN_URI = re.compile(r"(://[^:/@\s]*:)[^@\s]+(?=@)")

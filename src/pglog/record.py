@@ -1,0 +1,118 @@
+"""Capture: the part of a LogRecord that must be taken in the caller's thread.
+
+The caller may mutate its arguments the moment ``logger.info()`` returns, and the
+record's traceback pins whole stack frames in memory, so the message and the
+exception text are rendered here, once. Everything else is read off the record as
+the immutable values it already holds. The result is a flat tuple: cheap to build,
+cheap to keep while it waits in the queue (no per-record ``__dict__``), and
+untracked by the garbage collector once it holds only scalars.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeAlias
+
+#: Key under ``extra_data`` where pglog notes what it had to change in a record.
+MARKER_KEY = "_pglog"
+
+#: What the queue holds for one record, in this order:
+#: created, levelname, name, process, thread, threadName, message, exception,
+#: funcName, module, filename, lineno, pathname, extras.
+Entry: TypeAlias = tuple[
+    float,
+    str,
+    str,
+    "int | None",
+    "int | None",
+    "str | None",
+    str,
+    "str | None",
+    "str | None",
+    "str | None",
+    "str | None",
+    "int | None",
+    "str | None",
+    "dict[str, Any] | None",
+]
+
+_PLAIN = logging.LogRecord("name", logging.INFO, "path", 1, "msg", None, None)
+#: Attributes every LogRecord has, plus those a Formatter adds while formatting.
+#: Anything else on a record came with ``extra=`` (or a record factory) and is kept.
+STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | {"message", "asctime"}
+_PLAIN_SIZE = len(vars(_PLAIN))
+del _PLAIN
+
+_FORMATTER = logging.Formatter()
+
+
+def capture(record: logging.LogRecord) -> Entry:
+    """Take what the writer will need, so the record can be forgotten."""
+    notes: dict[str, str] | None = None
+    try:
+        message = record.getMessage()
+    except Exception as exc:  # a %-format mistake belongs in the table, not in the caller
+        message = unformatted_message(record)
+        notes = {"message": f"formatting failed ({type(exc).__name__}: {safe_str(exc)})"}
+
+    exception = None
+    if record.exc_info or record.exc_text or record.stack_info:
+        exception = exception_text(record)
+
+    attributes = record.__dict__
+    extras: dict[str, Any] | None = None
+    if len(attributes) > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
+        extras = {k: v for k, v in attributes.items() if k not in STANDARD_ATTRIBUTES}
+    if notes is not None:
+        extras = {**(extras or {}), MARKER_KEY: {"sanitized": notes}}
+
+    return (
+        record.created,
+        record.levelname,
+        record.name,
+        record.process,
+        record.thread,
+        record.threadName,
+        message,
+        exception,
+        record.funcName,
+        record.module,
+        record.filename,
+        record.lineno,
+        record.pathname,
+        extras,
+    )
+
+
+def exception_text(record: logging.LogRecord) -> str | None:
+    """The traceback and stack, formatted the way ``logging.Formatter`` would."""
+    parts = []
+    try:
+        if record.exc_text:
+            parts.append(record.exc_text)
+        elif record.exc_info:
+            parts.append(_FORMATTER.formatException(record.exc_info))
+    except Exception as exc:  # a broken exception object must not cost the record
+        parts.append(f"<traceback could not be formatted: {type(exc).__name__}>")
+    if record.stack_info:
+        parts.append(_FORMATTER.formatStack(record.stack_info))
+    return "\n".join(parts) or None
+
+
+def unformatted_message(record: logging.LogRecord) -> str:
+    """The message and its arguments side by side, for a record whose ``%`` failed."""
+    return f"{safe_repr(record.msg)} % {safe_repr(record.args)}"
+
+
+def safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:
+        return f"<{type(value).__name__} object: repr() failed with {type(exc).__name__}>"
+
+
+def safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return safe_repr(value)

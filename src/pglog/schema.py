@@ -1,0 +1,146 @@
+"""Schema: the log table and its indexes, created safely when several processes start at once."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from pglog.row import COLUMNS
+
+#: PostgreSQL truncates longer identifiers, which would make two tables' index names collide.
+MAX_IDENTIFIER_BYTES = 63
+
+#: The indexes of DESIGN.md: name suffix -> indexed expression.
+INDEXES = {
+    "timestamp": sql.SQL('("timestamp" DESC)'),
+    "level": sql.SQL("(level)"),
+    "logger_name": sql.SQL("(logger_name)"),
+    "hostname": sql.SQL("(hostname)"),
+    "timestamp_level_logger": sql.SQL('("timestamp", level, logger_name)'),
+}
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A schema-qualified table name, always used quoted."""
+
+    schema: str
+    name: str
+
+    def __post_init__(self) -> None:
+        for option, value in (("schema", self.schema), ("table", self.name)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{option} must be a non-empty string, got {value!r}")
+            if "\x00" in value:
+                raise ValueError(f"{option} must not contain NUL characters")
+            if len(value.encode()) > MAX_IDENTIFIER_BYTES:
+                raise ValueError(
+                    f"{option} {value!r} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes"
+                )
+
+    @property
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    def index_name(self, what: str) -> str:
+        """``idx_<table>_<what>``, shortened with a hash when it would exceed 63 bytes."""
+        name = f"idx_{self.name}_{what}"
+        if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+            return name
+        digest = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+        tail = f"_{digest}_{what}"
+        head = f"idx_{self.name}".encode()[: MAX_IDENTIFIER_BYTES - len(tail.encode())]
+        return head.decode(errors="ignore") + tail
+
+    @property
+    def lock_key(self) -> int:
+        """The advisory lock that serialises DDL on this table across processes."""
+        digest = hashlib.blake2b(f"pglog:{self.schema}.{self.name}".encode(), digest_size=8)
+        return int.from_bytes(digest.digest(), "big", signed=True)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+def copy_statement(table: TableName) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+        table.identifier, sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+    )
+
+
+def create_table_statements(table: TableName) -> list[sql.Composed]:
+    """DDL for the table and its indexes; each statement is idempotent."""
+    statements = [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema)),
+        sql.SQL(
+            """CREATE TABLE IF NOT EXISTS {} (
+    id BIGSERIAL PRIMARY KEY,
+    "timestamp" TIMESTAMP WITH TIME ZONE NOT NULL,
+    level VARCHAR(10) NOT NULL,
+    logger_name VARCHAR(255) NOT NULL,
+    process_id INTEGER,
+    thread_id BIGINT,
+    thread_name VARCHAR(255),
+    hostname VARCHAR(255),
+    message TEXT NOT NULL,
+    exception TEXT,
+    function_name VARCHAR(255),
+    module VARCHAR(255),
+    filename VARCHAR(255),
+    lineno INTEGER,
+    pathname TEXT,
+    extra_data JSONB NOT NULL DEFAULT '{{}}'::jsonb,
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
+)"""
+        ).format(table.identifier),
+    ]
+    statements.extend(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} {}").format(
+            sql.Identifier(table.index_name(what)), table.identifier, expression
+        )
+        for what, expression in INDEXES.items()
+    )
+    return statements
+
+
+def table_exists(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p'))",
+        (table.schema, table.name),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def ensure_table(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> bool:
+    """Create the table and its indexes unless the table exists; True if created.
+
+    Runs in its own transaction under an advisory lock on the table's name, so two
+    processes starting together don't trip over each other's CREATE (concurrent
+    ``CREATE TABLE IF NOT EXISTS`` can still fail on the catalog's unique indexes).
+    """
+    with conn.transaction():
+        if table_exists(conn, table):
+            return False
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (table.lock_key,))
+        if table_exists(conn, table):
+            return False
+        if _schema_exists(conn, table.schema):
+            statements = create_table_statements(table)[1:]
+        else:
+            statements = create_table_statements(table)
+        for statement in statements:
+            conn.execute(statement)
+        return True
+
+
+def _schema_exists(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> bool:
+    # CREATE SCHEMA IF NOT EXISTS still needs the CREATE privilege on the database.
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %s)", (schema,)
+    ).fetchone()
+    return bool(row and row[0])

@@ -1,0 +1,73 @@
+"""Fixtures: a real PostgreSQL for the whole session, a fresh table per test."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pglog import DatabaseLogHandler
+from pglog.embedded import embedded_server
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """$PGLOG_TEST_DSN when set, else a throwaway embedded server for this session."""
+    given = os.environ.get("PGLOG_TEST_DSN")
+    if given:
+        yield given
+        return
+    with embedded_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def db(pg_dsn: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """An autocommit connection for looking at what the handler stored."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def table(db: psycopg.Connection[tuple[Any, ...]]) -> Iterator[str]:
+    """A table name no other test uses; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    db.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+HandlerFactory = Callable[..., DatabaseLogHandler]
+
+
+@pytest.fixture
+def make_handler(pg_dsn: str, table: str) -> Iterator[HandlerFactory]:
+    """Builds handlers on the test's table (closed at teardown), fast to flush."""
+    made: list[DatabaseLogHandler] = []
+
+    def make(**options: Any) -> DatabaseLogHandler:
+        options.setdefault("table", table)
+        options.setdefault("flush_interval", 0.05)
+        handler = DatabaseLogHandler(options.pop("dsn", pg_dsn), **options)
+        made.append(handler)
+        return handler
+
+    yield make
+    for handler in made:
+        handler.close()
+
+
+@pytest.fixture
+def logger() -> Iterator[logging.Logger]:
+    """A private logger at DEBUG that doesn't propagate to the root."""
+    log = logging.getLogger(f"test.{uuid.uuid4().hex[:8]}")
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    yield log
+    for handler in list(log.handlers):
+        log.removeHandler(handler)

@@ -1,0 +1,77 @@
+"""Helpers shared by the tests: a fallback that keeps records, and ways to read the table."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+
+class ListHandler(logging.Handler):
+    """Keeps the records it is given: a fallback the test can look into."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self, name: str | None = None) -> list[str]:
+        return [r.getMessage() for r in self.records if name is None or r.name == name]
+
+
+def fetch(
+    conn: psycopg.Connection[tuple[Any, ...]], table: str, columns: str = "*", where: str = "TRUE"
+) -> list[tuple[Any, ...]]:
+    """Rows of ``table`` in insertion order."""
+    query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY id").format(
+        sql.SQL(columns), sql.Identifier(table), sql.SQL(where)
+    )
+    return conn.execute(query).fetchall()
+
+
+def count(conn: psycopg.Connection[tuple[Any, ...]], table: str) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def run_python(
+    code: str, *, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (this one's), as a program that then simply ends."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+class Blackhole:
+    """A TCP port that accepts connections and never answers: a server that hangs."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port = self._socket.getsockname()[1]
+        self.dsn = f"postgresql://nobody@127.0.0.1:{self.port}/nothing"
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+def closed_port_dsn() -> str:
+    """A DSN for a port nothing listens on: connections are refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"postgresql://nobody@127.0.0.1:{port}/nothing"

@@ -1,0 +1,121 @@
+"""to_row(): every value storable, every change noted; pure, so no database needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from pglog.record import capture
+from pglog.row import COLUMNS, MAX_DEPTH, MAX_NAME, MAX_TEXT, extra_json, to_row
+
+
+def row_for(msg: object = "m", *args: object, name: str = "r", **extra: object) -> tuple[Any, ...]:
+    log = logging.getLogger("row.test")
+    record = log.makeRecord(name, logging.INFO, __file__, 1, msg, args, None, None, extra or None)
+    return to_row(capture(record), "host")
+
+
+def stored(row: tuple[Any, ...], column: str) -> Any:
+    return row[COLUMNS.index(column)]
+
+
+def extra_of(row: tuple[Any, ...]) -> dict[str, Any]:
+    value = json.loads(stored(row, "extra_data"))
+    assert isinstance(value, dict)
+    return value
+
+
+def test_plain_record_needs_no_notes() -> None:
+    """An ordinary record converts to its columns with '{}' as extra_data."""
+    row = row_for("hi %s", "there")
+    assert len(row) == len(COLUMNS)
+    assert stored(row, "message") == "hi there"
+    assert stored(row, "extra_data") == "{}"
+    assert stored(row, "timestamp").tzinfo is dt.timezone.utc
+
+
+def test_huge_message_is_cut_with_a_marker() -> None:
+    """A message over MAX_TEXT characters is cut to it, ends with an ellipsis, and is noted."""
+    row = row_for("x" * (MAX_TEXT + 10))
+    assert len(stored(row, "message")) == MAX_TEXT
+    assert stored(row, "message").endswith("…")
+    assert "cut to" in extra_of(row)["_pglog"]["sanitized"]["message"]
+
+
+def test_long_logger_name_fits_its_column() -> None:
+    """logger_name is varchar(255): a longer name is cut, not refused by the server."""
+    row = row_for(name="n" * 400)
+    assert len(stored(row, "logger_name")) == MAX_NAME
+    assert "logger_name" in extra_of(row)["_pglog"]["sanitized"]
+
+
+def test_nesting_json_can_encode_is_kept_whole() -> None:
+    """Extras nested as deep as json.dumps goes are stored as they are."""
+    deep: Any = "bottom"
+    for _ in range(200):
+        deep = [deep]
+    assert extra_of(row_for(deep=deep)) == {"deep": deep}
+
+
+def test_nesting_past_the_recursion_limit_is_cut_and_noted() -> None:
+    """Nesting json.dumps can't follow keeps its top MAX_DEPTH levels and says so."""
+    deep: Any = {}
+    for _ in range(5_000):
+        deep = {"d": deep}
+    extra = extra_of(row_for(deep=deep))
+    (note,) = extra["_pglog"]["sanitized"].values()
+    assert f"nested deeper than {MAX_DEPTH} levels" in note
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (dt.date(2026, 1, 2), "2026-01-02"),
+        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        (Decimal("1.50"), "1.50"),
+        ({3, 1, 2}, [1, 2, 3]),
+        (math.inf, "inf"),
+        (10**5000, "<int of 16610 bits>"),
+    ],
+    ids=["date", "uuid", "decimal", "set", "infinity", "huge-int"],
+)
+def test_well_known_types_become_json(value: object, expected: object) -> None:
+    """Dates, UUIDs, decimals and sets become their natural JSON; odd numbers become text."""
+    assert extra_of(row_for(v=value))["v"] == expected
+
+
+def test_json_never_contains_what_jsonb_refuses() -> None:
+    """No \\u0000 escape and nothing that isn't UTF-8 reaches the jsonb column."""
+    text = extra_json({"k\x00": "v\x00", "s": "\udc80", "n": [float("nan")]})
+    assert "\\u0000" not in text
+    text.encode("utf-8")
+    assert json.loads(text)["_pglog"]["sanitized"]
+
+
+def test_unsigned_thread_ident_fits_bigint() -> None:
+    """A thread ident above 2**63 is stored as its signed 64-bit twin."""
+    log = logging.getLogger("row.test")
+    record = log.makeRecord("r", logging.INFO, __file__, 1, "m", (), None)
+    record.thread = 2**64 - 5
+    assert stored(to_row(capture(record), "h"), "thread_id") == -5
+
+
+def test_a_mutating_container_is_survived() -> None:
+    """A value whose iteration raises is stored as its repr with a note."""
+
+    class Exploding(dict[str, int]):
+        def items(self) -> Any:
+            raise RuntimeError("changed size during iteration")
+
+        def __iter__(self) -> Any:
+            raise RuntimeError("changed size during iteration")
+
+    extra = extra_of(row_for(data=Exploding(a=1)))
+    assert "could not be read" in extra["_pglog"]["sanitized"]["extra.data"]
