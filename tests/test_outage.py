@@ -97,3 +97,32 @@ logging.getLogger("app").warning("stuck")
     result = run_python(script, timeout=60)  # were exit to wait for the connect, this would expire
     assert result.returncode == 0, result.stderr
     assert " app: stuck" in result.stderr
+
+
+def test_overflow_drops_are_counted_and_reported_once_per_burst(
+    make_handler: HandlerFactory, logger: logging.Logger, blackhole: Blackhole
+) -> None:
+    """A full queue drops by policy; the fallback hears of the burst once, with its size."""
+    fallback = ListHandler()
+    handler = make_handler(
+        dsn=blackhole.dsn,
+        queue_size=100,
+        batch_size=10,
+        connect_timeout=30,
+        close_timeout=0.5,
+        fallback=fallback,
+    )
+    logger.addHandler(handler)
+    for i in range(1_000):
+        logger.info("record %d", i)
+    assert handler.stats()["dropped"] == 900
+    handler.close()
+    kept = fallback.messages(logger.name)
+    assert len(kept) == 100
+    assert kept[10:] == [f"record {i}" for i in range(910, 1_000)]  # after the batch in flight
+    reports = [m for m in fallback.messages("pglog") if "dropped" in m]
+    assert reports == [
+        "pglog dropped 900 records: the queue was full (100 records, overflow='drop_oldest')"
+    ]
+    stats = handler.stats()
+    assert stats["enqueued"] == stats["dropped"] + stats["fallback"] == 1_000

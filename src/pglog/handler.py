@@ -193,6 +193,7 @@ class DatabaseLogHandler(logging.Handler):
                 )
             outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"
             self._fallback.hand_over(self._queue.drain(outcome))
+            self._writer.report_drops(force=True)
         finally:
             _live_handlers.discard(self)
             super().close()

@@ -97,7 +97,7 @@ class Writer:
         WRITER_THREADS.add(ident)
         try:
             while not self._queue.closed:
-                self._report_drops()
+                self.report_drops()
                 self._queue.wait_for_batch(self._flush_interval)
                 self._work()
             self._finish()
@@ -137,7 +137,7 @@ class Writer:
             if not self._deliver(batch):
                 break
         self._give_up("pglog handler closed")
-        self._report_drops(force=True)
+        self.report_drops(force=True)
 
     def _give_up(self, reason: str) -> None:
         outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"
@@ -311,7 +311,8 @@ class Writer:
         self.failed_batches += 1
         self.last_error = self._sink.describe_error(error)
 
-    def _report_drops(self, force: bool = False) -> None:
+    def report_drops(self, force: bool = False) -> None:
+        """Tell the fallback how many records overflow dropped since the last report."""
         now = time.monotonic()
         if not force and now - self._last_drop_report < DROP_REPORT_INTERVAL:
             return
