@@ -10,6 +10,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from faultproxy import FaultProxy
+from pgserver import PostgresServer
 from psycopg import sql
 
 from pglog import DatabaseLogHandler
@@ -71,3 +73,20 @@ def logger() -> Iterator[logging.Logger]:
     yield log
     for handler in list(log.handlers):
         log.removeHandler(handler)
+
+
+@pytest.fixture
+def server() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, to stop, kill and restart at will."""
+    owned = PostgresServer()
+    owned.start()
+    yield owned
+    owned.destroy()
+
+
+@pytest.fixture
+def proxy(server: PostgresServer) -> Iterator[FaultProxy]:
+    """A proxy in front of ``server`` that cuts connections when told to."""
+    between = FaultProxy(server.port)
+    yield between
+    between.close()

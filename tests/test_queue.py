@@ -120,8 +120,11 @@ def test_the_ledger_balances_through_every_transition() -> None:
     assert balanced(queue.counts())
     queue.settle(2, "fallback")
     assert balanced(queue.counts())
-    rest = queue.drain("fallback")
+    rest = queue.drain()
     assert len(rest) == 6
+    assert balanced(queue.counts())
+    assert queue.flush(time.monotonic() + 0.01) is False  # handed over is not settled yet
+    queue.settle_drained("fallback")
     counts = queue.counts()
     assert balanced(counts)
     assert counts["pending"] == 0
@@ -148,7 +151,9 @@ def test_flush_returns_false_when_the_writer_backs_off() -> None:
     queue = RecordQueue(10, "drop_oldest", batch_size=10)
     queue.put(entry(0))
     result: list[bool] = []
-    waiter = threading.Thread(target=lambda: result.append(queue.flush(time.monotonic() + 60)))
+    waiter = threading.Thread(
+        target=lambda: result.append(queue.flush(time.monotonic() + 60, until_backoff=True))
+    )
     waiter.start()
     wait_until_blocked(queue._settled)
     queue.pause(0.01)
@@ -163,10 +168,12 @@ def test_drain_leaves_a_batch_being_sent_with_the_writer() -> None:
         queue.put(entry(n))
     queue.take(2)
     assert queue.begin_send()
-    assert messages(queue.drain("fallback")) == ["2", "3"]
+    assert messages(queue.drain()) == ["2", "3"]
+    queue.settle_drained("fallback")
     assert queue.counts()["in_flight"] == 2
     queue.end_send()
-    assert messages(queue.drain("fallback")) == ["0", "1"]
+    assert messages(queue.drain()) == ["0", "1"]
+    queue.settle_drained("fallback")
     assert queue.begin_send() is False
     assert balanced(queue.counts())
 

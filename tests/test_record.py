@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
-from pglog.record import MARKER_KEY, STANDARD_ATTRIBUTES, capture
+from pglog.record import STANDARD_ATTRIBUTES, capture
+from pglog.sanitize import MARKER_KEY
 
 
 def make_record(
@@ -48,7 +50,7 @@ def test_extras_are_exactly_the_non_standard_attributes() -> None:
     logging.Formatter("%(asctime)s %(message)s").format(
         record
     )  # another handler formatted it first
-    assert capture(record)[13] == {"user": 1, "request_id": "r"}
+    assert capture(record)[13] == '{"user":1,"request_id":"r"}'
     plain = make_record()
     logging.Formatter("%(asctime)s %(message)s").format(plain)
     assert capture(plain)[13] is None
@@ -60,7 +62,15 @@ def test_a_failing_format_keeps_message_and_arguments() -> None:
     entry = capture(make_record("%d apples", ("many",)))
     assert entry[6] == "'%d apples' % ('many',)"
     assert entry[13] is not None
-    assert "formatting failed" in entry[13][MARKER_KEY]["sanitized"]["message"]
+    assert "formatting failed" in json.loads(entry[13])[MARKER_KEY]["sanitized"]["message"]
+
+
+def test_extras_are_taken_when_logged_not_when_written() -> None:
+    """A mutable extra= value changed after the call is stored as it was at the call."""
+    state = {"step": 1}
+    entry = capture(make_record(state=state))
+    state["step"] = 2
+    assert entry[13] == '{"state":{"step":1}}'
 
 
 def test_str_that_raises_is_survived() -> None:

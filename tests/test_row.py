@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from pglog.record import capture
-from pglog.row import COLUMNS, MAX_DEPTH, MAX_NAME, MAX_TEXT, extra_json, to_row
+from pglog.row import COLUMNS, to_row
+from pglog.sanitize import MAX_DEPTH, MAX_NAME, MAX_TEXT, to_json
 
 
 def row_for(msg: object = "m", *args: object, name: str = "r", **extra: object) -> tuple[Any, ...]:
@@ -93,18 +94,27 @@ def test_well_known_types_become_json(value: object, expected: object) -> None:
 
 def test_json_never_contains_what_jsonb_refuses() -> None:
     """No \\u0000 escape and nothing that isn't UTF-8 reaches the jsonb column."""
-    text = extra_json({"k\x00": "v\x00", "s": "\udc80", "n": [float("nan")]})
+    text = to_json({"k\x00": "v\x00", "s": "\udc80", "n": [float("nan")]})
     assert "\\u0000" not in text
     text.encode("utf-8")
     assert json.loads(text)["_pglog"]["sanitized"]
 
 
-def test_unsigned_thread_ident_fits_bigint() -> None:
-    """A thread ident above 2**63 is stored as its signed 64-bit twin."""
+@pytest.mark.parametrize(
+    ("thread", "expected"),
+    [(2**64 - 5, -5), (2**63 - 1, 2**63 - 1), (2**64, None), (-(2**63) - 1, None), ("x", None)],
+    ids=["unsigned", "max", "too-big", "too-small", "not-int"],
+)
+def test_thread_ident_fits_bigint(thread: object, expected: int | None) -> None:
+    """An unsigned 64-bit ident is stored as its signed twin; anything else as NULL, noted."""
     log = logging.getLogger("row.test")
     record = log.makeRecord("r", logging.INFO, __file__, 1, "m", (), None)
-    record.thread = 2**64 - 5
-    assert stored(to_row(capture(record), "h"), "thread_id") == -5
+    record.thread = thread  # type: ignore[assignment]
+    row = to_row(capture(record), "h")
+    assert stored(row, "thread_id") == expected
+    assert ("thread_id" in extra_of(row).get("_pglog", {}).get("sanitized", {})) == (
+        expected is None
+    )
 
 
 def test_a_mutating_container_is_survived() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Iterable
@@ -61,7 +62,7 @@ def entry_to_record(entry: Entry) -> logging.LogRecord:
         extras,
     ) = entry
     levelno = logging.getLevelName(levelname)
-    attributes = dict(extras or {})
+    attributes = json.loads(extras) if extras else {}
     attributes.update(
         name=name,
         msg=message,

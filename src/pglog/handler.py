@@ -8,6 +8,8 @@ the rest happens in that thread.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import socket
@@ -20,8 +22,9 @@ import psycopg
 
 from pglog import fallback as fallback_module
 from pglog.connection import describe, resolve_dsn
+from pglog.fallback import INTERNAL_LOGGER
 from pglog.queue import OVERFLOW_POLICIES, Outcome, Overflow, RecordQueue
-from pglog.record import capture
+from pglog.record import Entry, capture
 from pglog.schema import TableName
 from pglog.sink import PostgresSink
 from pglog.writer import WRITER_THREADS, Writer
@@ -93,6 +96,7 @@ class DatabaseLogHandler(logging.Handler):
         self._fallback = fallback_module.Fallback(fallback_module.resolve(fallback))
         self._start_lock = threading.Lock()
         self._closed = False
+        self._failed_flush_deadline: float | None = None
         self._build()
         _live_handlers.add(self)
 
@@ -153,25 +157,34 @@ class DatabaseLogHandler(logging.Handler):
                 return
             self._started = True
 
-    def _after_close(self, entry: Any) -> None:
-        """A record that arrived after close(): the fallback is the only place left."""
+    def _after_close(self, entry: Entry) -> None:
+        """A record that arrived after close(): the fallback is the only place left.
+        pglog's own words about closing are not records of the application's."""
+        name = entry[2]
+        if name == INTERNAL_LOGGER.name or name.startswith(INTERNAL_LOGGER.name + "."):
+            return
         outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"
-        self._queue.count_direct(outcome)
         self._fallback.hand_over([entry])
+        self._queue.count_direct(outcome)
 
     # -- control -----------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
-        """Wait until every record emitted before this call is committed or handed on.
+        """Wait until every record emitted before this call is committed or handed on;
+        False if ``timeout`` passes first.
 
-        ``timeout`` defaults to ``close_timeout``, so ``logging.shutdown()`` can't hang
-        on a database that is away. Returns False on timeout, and as soon as the
-        database refuses a connection: waiting longer would only wait for it to return.
+        Without a timeout (as ``logging.shutdown()`` calls it) the wait is bounded by
+        ``close_timeout`` and ends as soon as the writer finds the database away:
+        exit must never hang on a database that is down.
         """
         if not self._started:
             return self._queue.counts()["pending"] == 0
-        wait = self.close_timeout if timeout is None else timeout
-        return self._queue.flush(time.monotonic() + wait)
+        if timeout is not None:
+            return self._queue.flush(time.monotonic() + timeout)
+        deadline = time.monotonic() + self.close_timeout
+        done = self._queue.flush(deadline, until_backoff=True)
+        self._failed_flush_deadline = None if done else deadline
+        return done
 
     def close(self) -> None:
         """Write what the database takes within ``close_timeout``, hand the rest to the
@@ -182,21 +195,28 @@ class DatabaseLogHandler(logging.Handler):
         if not closing:
             return
         try:
-            deadline = time.monotonic() + self.close_timeout
-            if self._writer.stop(deadline):
-                self._sink.discard()
-            else:
+            if not self._writer.stop(self._close_deadline()):
                 self._fallback.report(
                     logging.WARNING,
                     f"pglog writer for {self.table} did not finish within {self.close_timeout}s;"
                     " records it has not sent go to the fallback",
                 )
-            outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"
-            self._fallback.hand_over(self._queue.drain(outcome))
+            self._writer.give_up("pglog handler closed")
             self._writer.report_drops(force=True)
         finally:
             _live_handlers.discard(self)
             super().close()
+
+    def _close_deadline(self) -> float:
+        """``close_timeout`` from now; but right after a flush() that waited in vain (as
+        ``logging.shutdown()`` calls flush, then close) only what that flush had left:
+        exit waits for the database once, not twice."""
+        now = time.monotonic()
+        deadline = now + self.close_timeout
+        previous = self._failed_flush_deadline
+        if previous is not None and previous > now - self.close_timeout:
+            deadline = min(deadline, max(previous, now))
+        return deadline
 
     def check_database(self) -> str | None:
         """Connect once now, from the calling thread, creating the table if asked.
@@ -255,8 +275,25 @@ def _reinit_after_fork() -> None:
         handler._after_fork_in_child()
 
 
+def _flush_before_threads_stop() -> None:
+    """Flush every handler when the interpreter starts to stop its threads.
+
+    This runs before ``atexit`` at a normal exit, and, unlike ``atexit``, also at the
+    end of a ``multiprocessing`` child, which leaves through ``os._exit`` and would
+    otherwise take its daemon writer and queued records with it. Only a flush: the
+    handlers stay open for whatever ``atexit`` functions still log, until
+    ``logging.shutdown()`` closes them.
+    """
+    for handler in list(_live_handlers):
+        with contextlib.suppress(Exception):
+            handler.flush()
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
+# The stdlib's own hook for this moment (concurrent.futures uses it too); it is
+# private, so fall back to atexit where it is missing.
+getattr(threading, "_register_atexit", atexit.register)(_flush_before_threads_stop)
 
 
 def _positive_int(option: str, value: object) -> None:

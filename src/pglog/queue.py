@@ -39,6 +39,8 @@ class RecordQueue:
         self._entries: deque[Entry] = deque()
         self._in_flight: list[Entry] = []
         self._in_flight_start = 0
+        self._handing = 0
+        self._handing_start = 0
         self._sending = False
         self._accepted = 0
         self._counts = {"enqueued": 0, "written": 0, "dropped": 0, "fallback": 0}
@@ -55,17 +57,14 @@ class RecordQueue:
         """Queue ``entry`` by the overflow policy; False once the queue is closed."""
         # Critical section
         with self._lock:
+            if self.overflow == "block":
+                while self._full() and not self._closed:
+                    self._space.wait()
             if self._closed:
                 return False
             self._counts["enqueued"] += 1
-            if len(self._entries) + len(self._in_flight) >= self.maxsize:
-                if self.overflow == "block":
-                    while len(self._entries) + len(self._in_flight) >= self.maxsize:
-                        if self._closed:
-                            self._counts["enqueued"] -= 1
-                            return False
-                        self._space.wait()
-                elif self.overflow == "drop_oldest" and self._entries:
+            if self._full():
+                if self.overflow == "drop_oldest" and self._entries:
                     self._entries.popleft()
                     self._count_drop()
                 else:
@@ -77,6 +76,9 @@ class RecordQueue:
                 self._ready.notify()
             return True
 
+    def _full(self) -> bool:
+        return len(self._entries) + len(self._in_flight) + self._handing >= self.maxsize
+
     def _count_drop(self) -> None:
         self._counts["dropped"] += 1
         self._unreported_drops += 1
@@ -85,15 +87,16 @@ class RecordQueue:
 
     def count_direct(self, outcome: Outcome) -> None:
         """Account for an entry that never entered the queue (it was closed)."""
+        # Critical section
         with self._lock:
             self._counts["enqueued"] += 1
             self._counts[outcome] += 1
 
-    def flush(self, deadline: float) -> bool:
-        """Wait until everything put before this call is settled.
+    def flush(self, deadline: float, *, until_backoff: bool = False) -> bool:
+        """Wait until everything put before this call is settled; False at ``deadline``.
 
-        Returns early, with False, when the writer starts to back off after the call
-        began: the database is away, and waiting longer would only wait for it.
+        With ``until_backoff``, also give up (False) when the writer starts to back off
+        after the call began: the database is away, and waiting would only wait for it.
         """
         # Critical section
         with self._lock:
@@ -105,7 +108,8 @@ class RecordQueue:
             try:
                 while self._head() < target:
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self._backoffs != backoffs or self._closed:
+                    backed_off = until_backoff and self._backoffs != backoffs
+                    if remaining <= 0 or backed_off or self._closed:
                         return False
                     self._settled.wait(remaining)
                 return True
@@ -113,9 +117,15 @@ class RecordQueue:
                 self._urgent -= 1
 
     def _head(self) -> int:
-        """Sequence number of the oldest entry not yet settled (a lower bound)."""
+        """Sequence number of the oldest entry not yet settled (a lower bound).
+
+        Unsettled entries are, oldest first: the batch in flight, those being handed
+        to the fallback, the queue. Each group is contiguous; drops only leave gaps
+        between groups, never inside one."""
         if self._in_flight:
             return self._in_flight_start
+        if self._handing:
+            return self._handing_start
         return self._accepted - len(self._entries)
 
     # -- the writer --------------------------------------------------------------
@@ -174,28 +184,40 @@ class RecordQueue:
             return list(self._in_flight)
 
     def begin_send(self) -> bool:
-        """Claim the batch in flight for an attempt; False if close() took it meanwhile."""
+        """Claim the batch in flight for an attempt; False if close() took it meanwhile.
+
+        While claimed, close() leaves the batch alone: only the database can say
+        whether it is written."""
+        # Critical section
         with self._lock:
             self._sending = bool(self._in_flight)
             self._urgent_seen = self._urgent_calls
             return self._sending
 
-    def end_send(self) -> None:
+    def end_send(self, written: int = 0) -> None:
+        """Release the claim, settling the first ``written`` entries in flight as written
+        in the same step, so close() can never take what was just committed."""
+        # Critical section
         with self._lock:
             self._sending = False
+            if written:
+                self._settle(written, "written")
 
     def settle(self, count: int, outcome: Outcome) -> None:
         """The first ``count`` entries in flight are done, as ``outcome``."""
-        # Critical section
         with self._lock:
-            count = min(count, len(self._in_flight))
-            del self._in_flight[:count]
-            self._in_flight_start += count
-            self._counts[outcome] += count
-            self._settled.notify_all()
-            self._space.notify_all()
+            self._settle(count, outcome)
+
+    def _settle(self, count: int, outcome: Outcome) -> None:
+        count = min(count, len(self._in_flight))
+        del self._in_flight[:count]
+        self._in_flight_start += count
+        self._counts[outcome] += count
+        self._settled.notify_all()
+        self._space.notify_all()
 
     def take_unreported_drops(self) -> int:
+        # Critical section
         with self._lock:
             count, self._unreported_drops = self._unreported_drops, 0
             return count
@@ -204,6 +226,7 @@ class RecordQueue:
 
     def close(self) -> None:
         """Refuse new entries and wake everyone who waits."""
+        # Critical section
         with self._lock:
             self._closed = True
             self._ready.notify_all()
@@ -214,22 +237,35 @@ class RecordQueue:
     def closed(self) -> bool:
         return self._closed
 
-    def drain(self, outcome: Outcome) -> list[Entry]:
-        """Settle everything pending as ``outcome`` and return it, oldest first.
+    def drain(self) -> list[Entry]:
+        """Take everything pending, oldest first, to hand to the fallback; the caller then
+        calls ``settle_drained``. Until then the entries still count as pending.
 
         A batch that is being sent right now stays with the writer: its fate is the
-        database's to tell. The caller hands what it gets to the fallback."""
+        database's to tell."""
         # Critical section
         with self._lock:
-            rest = [] if self._sending else self._in_flight
-            if not self._sending:
+            if self._handing:
+                return []  # someone else is handing over; they will settle it all
+            if self._sending or not self._in_flight:
+                self._handing_start = self._accepted - len(self._entries)
+                rest = list(self._entries)
+            else:
+                self._handing_start = self._in_flight_start
+                rest = [*self._in_flight, *self._entries]
                 self._in_flight = []
-            rest.extend(self._entries)
             self._entries.clear()
-            self._counts[outcome] += len(rest)
+            self._handing = len(rest)
+            return rest
+
+    def settle_drained(self, outcome: Outcome) -> None:
+        """What ``drain`` returned is handed over, as ``outcome``."""
+        # Critical section
+        with self._lock:
+            self._counts[outcome] += self._handing
+            self._handing = 0
             self._settled.notify_all()
             self._space.notify_all()
-            return rest
 
     # -- observation ---------------------------------------------------------------
 
@@ -239,5 +275,5 @@ class RecordQueue:
             counts = dict(self._counts)
             counts["queue_depth"] = len(self._entries)
             counts["in_flight"] = len(self._in_flight)
-            counts["pending"] = len(self._entries) + len(self._in_flight)
+            counts["pending"] = len(self._entries) + len(self._in_flight) + self._handing
             return counts

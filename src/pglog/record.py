@@ -1,24 +1,24 @@
 """Capture: the part of a LogRecord that must be taken in the caller's thread.
 
-The caller may mutate its arguments the moment ``logger.info()`` returns, and the
-record's traceback pins whole stack frames in memory, so the message and the
-exception text are rendered here, once. Everything else is read off the record as
-the immutable values it already holds. The result is a flat tuple: cheap to build,
-cheap to keep while it waits in the queue (no per-record ``__dict__``), and
-untracked by the garbage collector once it holds only scalars.
+The caller may mutate its arguments and its ``extra=`` values the moment
+``logger.info()`` returns, and the record's traceback pins whole stack frames in
+memory. So the message, the exception text and the extras (as JSON) are rendered
+here, once, and the writer thread never touches a caller's object: no ``__repr__``
+of an ORM instance runs in another thread. The rest is read off the record as the
+immutable values it already holds. The result is a flat tuple of scalars: cheap to
+keep while it waits in the queue, and untracked by the garbage collector.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-#: Key under ``extra_data`` where pglog notes what it had to change in a record.
-MARKER_KEY = "_pglog"
+from pglog.sanitize import Notes, safe_repr, safe_str, to_json
 
 #: What the queue holds for one record, in this order:
 #: created, levelname, name, process, thread, threadName, message, exception,
-#: funcName, module, filename, lineno, pathname, extras.
+#: funcName, module, filename, lineno, pathname, extras (the text of a JSON object).
 Entry: TypeAlias = tuple[
     float,
     str,
@@ -33,7 +33,7 @@ Entry: TypeAlias = tuple[
     "str | None",
     "int | None",
     "str | None",
-    "dict[str, Any] | None",
+    "str | None",
 ]
 
 _PLAIN = logging.LogRecord("name", logging.INFO, "path", 1, "msg", None, None)
@@ -48,23 +48,26 @@ _FORMATTER = logging.Formatter()
 
 def capture(record: logging.LogRecord) -> Entry:
     """Take what the writer will need, so the record can be forgotten."""
-    notes: dict[str, str] | None = None
+    notes = None
     try:
         message = record.getMessage()
     except Exception as exc:  # a %-format mistake belongs in the table, not in the caller
         message = unformatted_message(record)
-        notes = {"message": f"formatting failed ({type(exc).__name__}: {safe_str(exc)})"}
+        notes = Notes()
+        notes.add("message", f"formatting failed ({type(exc).__name__}: {safe_str(exc)})")
 
     exception = None
     if record.exc_info or record.exc_text or record.stack_info:
         exception = exception_text(record)
 
     attributes = record.__dict__
-    extras: dict[str, Any] | None = None
+    extras = None
     if len(attributes) > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
-        extras = {k: v for k, v in attributes.items() if k not in STANDARD_ATTRIBUTES}
-    if notes is not None:
-        extras = {**(extras or {}), MARKER_KEY: {"sanitized": notes}}
+        extra = {k: v for k, v in attributes.items() if k not in STANDARD_ATTRIBUTES}
+        if extra or notes:
+            extras = to_json(extra, notes)
+    elif notes:
+        extras = to_json({}, notes)
 
     return (
         record.created,
@@ -102,17 +105,3 @@ def exception_text(record: logging.LogRecord) -> str | None:
 def unformatted_message(record: logging.LogRecord) -> str:
     """The message and its arguments side by side, for a record whose ``%`` failed."""
     return f"{safe_repr(record.msg)} % {safe_repr(record.args)}"
-
-
-def safe_repr(value: object) -> str:
-    try:
-        return repr(value)
-    except Exception as exc:
-        return f"<{type(value).__name__} object: repr() failed with {type(exc).__name__}>"
-
-
-def safe_str(value: object) -> str:
-    try:
-        return str(value)
-    except Exception:
-        return safe_repr(value)

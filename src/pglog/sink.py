@@ -3,7 +3,7 @@ and when the connection breaks during a COMMIT, the sink can find out whether it
 
 A COMMIT whose reply was lost may or may not have committed. Retrying blindly would
 store the batch twice; giving up would lose it. So each transaction first asks for
-its own transaction id, and after a failure the sink asks the server, on a fresh
+its own transaction id, and after a failure the writer asks the server, on a fresh
 connection, what became of that id (``pg_xact_status``). The answer is exact while
 the server's commit log still covers the id, which it does for far longer than any
 reconnection takes.
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import psycopg
+from psycopg import sql
 
 from pglog import schema
 from pglog.connection import connect, redact, with_defaults
@@ -26,18 +26,21 @@ from pglog.row import Row
 Status = Literal["committed", "aborted", "in progress", "unknown"]
 _STATUSES: dict[object, Status] = {s: s for s in ("committed", "aborted", "in progress")}
 
-#: How long to wait for an in-progress transaction of a dead connection to end
-#: (the server notices the broken socket) before terminating its backend.
-IN_PROGRESS_GRACE = 2.0
+#: Bounds on the writer's own transactions, set per transaction (``SET LOCAL``) so they
+#: also hold behind PgBouncer: a COPY stuck behind someone's lock gives up and is
+#: retried, and a transaction orphaned by a lost connection ends by itself.
+STATEMENT_TIMEOUT_MS = 60_000
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000
 
 
 class CommitUnknown(Exception):
     """The connection broke after the batch was sent; whether it committed is not known yet."""
 
-    def __init__(self, xid: str, backend_pid: int, cause: BaseException) -> None:
+    def __init__(self, xid: str, backend_pid: int, count: int, cause: BaseException) -> None:
         super().__init__(f"connection lost during transaction {xid}: {cause}")
         self.xid = xid
         self.backend_pid = backend_pid
+        self.count = count
         self.cause = cause
 
 
@@ -53,8 +56,9 @@ class PostgresSink:
         self._conninfo = with_defaults(dsn, connect_timeout=max(1, round(connect_timeout)))
         self._copy = schema.copy_statement(table)
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
-        self._status_function = "pg_xact_status"
-        self._xid_function = "pg_current_xact_id"
+        self._backend_pid = 0
+        self._table_ensured = False
+        self._begin, self._status = _transaction_queries(modern=True)
 
     @property
     def connected(self) -> bool:
@@ -67,20 +71,21 @@ class PostgresSink:
         self.discard()
         conn = connect(self._conninfo)
         try:
-            if conn.info.server_version < 130000:
-                self._status_function, self._xid_function = "txid_status", "txid_current"
-            if self.create_table:
+            self._begin, self._status = _transaction_queries(conn.info.server_version >= 130000)
+            if self.create_table and not self._table_ensured:
                 schema.ensure_table(conn, self.table)
+                self._table_ensured = True  # if it vanishes later, the writer recreates it
         except BaseException:
             conn.close()
             raise
         self._conn = conn
+        self._backend_pid = conn.info.backend_pid  # a broken connection forgets it
 
-    def recreate_table(self) -> None:
-        """After the table vanished (dropped, or its schema): create it again."""
+    def recreate_table(self) -> bool:
+        """After the table vanished (dropped, or its schema): create it; False if it existed."""
         self.connect()
         assert self._conn is not None
-        schema.ensure_table(self._conn, self.table)
+        return schema.ensure_table(self._conn, self.table)
 
     def write(self, rows: Sequence[Row]) -> None:
         """COPY ``rows`` in one transaction.
@@ -91,18 +96,20 @@ class PostgresSink:
         self.connect()
         conn = self._conn
         assert conn is not None
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()  # left over from an interrupted step: start clean
         xid = None
         try:
             with conn.cursor() as cur:
-                cur.execute(f"SELECT {self._xid_function}()::text")
-                xid = str(cur.fetchone()[0])  # type: ignore[index]
+                cur.execute(self._begin, (STATEMENT_TIMEOUT_MS, IDLE_IN_TRANSACTION_TIMEOUT_MS))
+                xid = str(cur.fetchone()[-1])  # type: ignore[index]
                 with cur.copy(self._copy) as copy:
                     for row in rows:
                         copy.write_row(row)
             conn.commit()
         except BaseException as exc:
             if xid is not None and (conn.broken or conn.closed):
-                raise CommitUnknown(xid, conn.info.backend_pid, exc) from exc
+                raise CommitUnknown(xid, self._backend_pid, len(rows), exc) from exc
             if not (conn.broken or conn.closed):
                 try:
                     conn.rollback()
@@ -110,52 +117,32 @@ class PostgresSink:
                     self.discard()
             raise
 
-    def status(self, lost: CommitUnknown) -> Status:
-        """What became of the transaction a broken connection was running.
-
-        Reconnects (raising if the server is still away). A transaction still in
-        progress belongs to a backend that has not yet noticed its client is gone:
-        give it a moment, then terminate it, which aborts it unless it committed.
-        """
-        self.connect()
-        assert self._conn is not None
-        deadline = time.monotonic() + IN_PROGRESS_GRACE
-        terminated = False
-        while True:
-            status = self._query_status(lost.xid)
-            if status != "in progress":
-                return status
-            if time.monotonic() >= deadline:
-                if terminated:
-                    return status
-                self._terminate(lost.backend_pid)
-                terminated = True
-                deadline = time.monotonic() + IN_PROGRESS_GRACE
-            time.sleep(0.05)  # polling the server, not synchronising threads
-
-    def _query_status(self, xid: str) -> Status:
-        assert self._conn is not None
-        try:
-            with self._conn.transaction():
-                row = self._conn.execute(
-                    f"SELECT {self._status_function}(%s::{self._status_cast})", (xid,)
-                ).fetchone()
-        except psycopg.errors.InvalidParameterValue:
-            # "transaction ID is in the future": this server never saw it (a failover).
-            return "aborted"
+    def status(self, xid: str) -> Status:
+        """What became of transaction ``xid``, asked on a fresh connection if need be."""
+        with self._read() as conn:
+            try:
+                row = conn.execute(self._status, (xid,)).fetchone()
+            except psycopg.errors.InvalidParameterValue:
+                return "aborted"  # "transaction ID is in the future": never seen here (failover)
         return _STATUSES.get(row[0] if row else None, "unknown")
 
-    @property
-    def _status_cast(self) -> str:
-        return "xid8" if self._status_function == "pg_xact_status" else "bigint"
+    def terminate(self, backend_pid: int) -> None:
+        """End the backend of a lost connection, so its open transaction aborts now."""
+        with self._read() as conn, contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
 
-    def _terminate(self, backend_pid: int) -> None:
-        assert self._conn is not None
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        """The connection for a query that changes nothing: rolled back afterwards, whatever
+        happened, so it is never left inside a failed transaction."""
+        self.connect()
+        conn = self._conn
+        assert conn is not None
         try:
-            with self._conn.transaction():
-                self._conn.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
-        except psycopg.Error:
-            pass  # not allowed, or already gone: waiting is all that is left
+            yield conn
+        finally:
+            if not conn.broken:
+                conn.rollback()
 
     def describe_error(self, error: BaseException) -> str:
         """One line about ``error``, safe to show: no password."""
@@ -179,16 +166,31 @@ class PostgresSink:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        try:
+        with contextlib.suppress(Exception):  # no socket left to protect
             fd = conn.pgconn.socket
             devnull = os.open(os.devnull, os.O_RDWR)
             try:
                 os.dup2(devnull, fd)
             finally:
                 os.close(devnull)
-        except Exception:  # noqa: S110 - no socket left to protect
-            pass
         _ABANDONED.append(conn)
+
+
+def _transaction_queries(modern: bool) -> tuple[sql.Composed, sql.Composed]:
+    """The statement that opens a batch's transaction (bounding it and naming its id), and
+    the one that asks what became of an id; PostgreSQL 13 renamed the functions."""
+    xid, status, cast = (
+        ("pg_current_xact_id", "pg_xact_status", "xid8")
+        if modern
+        else ("txid_current", "txid_status", "int8")
+    )
+    begin = sql.SQL(
+        "SELECT set_config('statement_timeout', %s::text, true),"
+        " set_config('idle_in_transaction_session_timeout', %s::text, true),"
+        " {}()::text"
+    ).format(sql.Identifier(xid))
+    ask = sql.SQL("SELECT {}(%s::{})").format(sql.Identifier(status), sql.SQL(cast))
+    return begin, ask
 
 
 #: Connections inherited across fork, kept referenced so they are never finalised mid-run.

@@ -5,8 +5,9 @@ The loop takes a batch (``batch_size`` entries, or whatever is there after
 failure depends on what failed (see ``retry.classify``): the batch stays in flight
 and is retried after a back-off while the database is away; a vanished table is
 created again; a row the server refuses is found and dealt with alone, so it never
-sinks its batch-mates; a batch that can never be written goes to the fallback.
-Nothing here raises out of the thread: it survives its own errors and says so.
+sinks its batch-mates; a batch that can never be written goes to the fallback; a
+COMMIT whose reply was lost is looked up before anything is written again.
+Nothing raises out of the thread: it survives its own errors and says so.
 """
 
 from __future__ import annotations
@@ -31,14 +32,28 @@ WRITER_THREADS: set[int] = set()
 
 #: Drops are reported at most this often (seconds), with the count since the last report.
 DROP_REPORT_INTERVAL = 5.0
-#: The same kind of error is reported at most this often (seconds).
+#: The same kind of trouble is reported at most this often (seconds).
 ERROR_REPORT_INTERVAL = 60.0
+#: After this many rows in a row are refused even in escaped form, for the same reason,
+#: the table itself is the problem (a column pglog doesn't fill, say): the rest of the
+#: batch goes to the fallback instead of being tried row by row.
+REFUSALS_BEFORE_REJECT = 3
+#: How long a lost transaction may stay "in progress" before its backend is terminated.
+IN_PROGRESS_GRACE = 2.0
 
-_COPY_LINE = re.compile(r"\bline (\d+)\b")
+_COPY_LINE = re.compile(r"^COPY .*, line (\d+)", re.MULTILINE)
 
 
 class _Abandoned(Exception):
     """close() took the batch in flight while the writer was away from it."""
+
+
+class _TableRefuses(Exception):
+    """Row after row is refused for the same reason; the remaining rows go to the fallback."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Writer:
@@ -65,7 +80,7 @@ class Writer:
         self._rows: list[Row] = []
         self._deadline: float | None = None
         self._last_drop_report = 0.0
-        self._last_error_report: dict[str, float] = {}
+        self._last_report: dict[str, float] = {}
         self.retries = 0
         self.failed_batches = 0
         self.batches = 0
@@ -76,10 +91,6 @@ class Writer:
 
     def start(self) -> None:
         self._thread.start()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     def stop(self, deadline: float) -> bool:
         """Close the queue and let the loop write what it can by ``deadline``; True if it ended."""
@@ -102,22 +113,21 @@ class Writer:
                 self._work()
             self._finish()
         except BaseException as exc:  # the last line of defence: say it, keep nothing back
-            self._report(
-                "crash", f"pglog writer stopped by {exc!r}; pending records go to the fallback"
-            )
-            self._give_up("writer crashed")
+            self._queue.close()  # from now on records go straight to the fallback
+            self._report("crash", f"pglog writer stopped by {exc!r}")
+            self.give_up("the writer crashed")
         finally:
             self._sink.discard()
             WRITER_THREADS.discard(ident)
 
     def _work(self) -> None:
         """Write batches while there are full ones (or any, when asked to flush)."""
-        while True:
+        while not self._queue.closed:
             batch = self._queue.take(self._queue.batch_size)
             if not batch:
                 return
             self._deliver(batch)
-            if self._queue.closed or not self._more_waiting():
+            if not self._more_waiting():
                 return
 
     def _more_waiting(self) -> bool:
@@ -132,42 +142,50 @@ class Writer:
         """The queue is closed: write what is left while the database takes it, by the deadline."""
         while not self._past_deadline():
             batch = self._queue.take(self._queue.batch_size)
-            if not batch:
+            if not batch or not self._deliver(batch):
                 break
-            if not self._deliver(batch):
-                break
-        self._give_up("pglog handler closed")
+        self.give_up("pglog handler closed")
         self.report_drops(force=True)
 
-    def _give_up(self, reason: str) -> None:
-        outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"
-        rest = self._queue.drain(outcome)
-        if rest:
-            self._fallback.hand_over(rest)
-            self._report(
-                "give-up",
-                f"{reason}: {len(rest)} records could not be written to {self._sink.table}"
-                + (" and went to the fallback" if self._fallback.enabled else " and were dropped"),
-            )
+    def give_up(self, reason: str) -> None:
+        """Hand everything still pending (not being sent) to the fallback. Also called by
+        close() when the thread did not finish in time."""
+        rest = self._queue.drain()
+        if not rest:
+            return
+        self._fallback.hand_over(rest)
+        outcome = self._fallback_outcome()
+        self._queue.settle_drained(outcome)
+        self._report(
+            "give-up",
+            f"{reason}: {len(rest)} records could not be written to {self._sink.table}"
+            + (" and went to the fallback" if outcome == "fallback" else " and were dropped"),
+        )
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
 
+    def _closing(self) -> bool:
+        return self._queue.closed or self._past_deadline()
+
     # -- one batch -------------------------------------------------------------------
 
     def _deliver(self, batch: Sequence[Entry]) -> bool:
-        """Write the batch in flight, retrying as its errors call for. False when closing
-        made the writer give up on it (it is then still in flight, for _give_up)."""
+        """Write the batch in flight, as its errors call for. False when closing made the
+        writer give up on it (it is then still in flight, for _give_up)."""
         self._rows = [self._to_row(entry) for entry in batch]
-        stale_retried = False
+        recreated = stale_retried = False
         while self._rows:
             had_connection = self._sink.connected
             try:
-                self._write_isolating(self._rows)
+                self._write_isolating()
                 continue
             except _Abandoned:
                 self._rows = []
                 return False
+            except _TableRefuses as refusal:
+                self._hand_to_fallback(len(self._rows), refusal.reason)
+                return True
             except CommitUnknown as lost:
                 self._note_failure(lost.cause)
                 if not self._resolve(lost):
@@ -176,126 +194,160 @@ class Writer:
             except Exception as exc:
                 self._note_failure(exc)
                 error, disposition = exc, classify(exc)
-            if disposition is Disposition.RECREATE:
-                if self._sink.create_table and self._recreate():
+            if disposition is Disposition.RECREATE and self._sink.create_table and not recreated:
+                recreated = True  # once per batch: a table that exists can't be created again
+                if self._recreate():
                     continue
-                disposition = Disposition.REJECT
-            if disposition is Disposition.REJECT:
-                self._reject(error)
+            if disposition in (Disposition.RECREATE, Disposition.REJECT):
+                reason = f"can't write to {self._sink.table}: {self._sink.describe_error(error)}"
+                self._hand_to_fallback(len(self._rows), reason)
                 return True
-            # Disposition.RETRY: ISOLATE is handled inside _write_isolating.
-            self.retries += 1
+            self.retries += 1  # Disposition.RETRY; ISOLATE is handled by _write_isolating
             if had_connection and not stale_retried:
                 stale_retried = True  # an idle connection had gone stale: reconnect at once
                 continue
-            if self._queue.closed or self._past_deadline():
+            if self._closing():
                 return False
             self._queue.pause(self._backoff.next_delay())
         self._backoff.reset()
         return True
 
-    def _write_isolating(self, rows: list[Row]) -> None:
-        """Write ``rows``; if the server refuses a row, write the others and deal with it alone."""
-        try:
-            self._attempt(rows)
-        except Exception as exc:
-            if classify(exc) is not Disposition.ISOLATE:
-                raise
-            self._note_failure(exc)
-            if len(rows) == 1:
-                self._quarantine(rows[0], exc)
-                return
-            bad = _failing_line(exc, len(rows))
+    def _write_isolating(self) -> None:
+        """Write the rows in flight; when the server refuses some row, split the batch
+        around it (COPY names the line) or in halves, until it stands alone."""
+        parts = [len(self._rows)]  # sizes of the parts still to write, the next one last
+        refusals: list[str] = []
+        while parts:
+            size = parts.pop()
+            try:
+                self._attempt(size)
+                continue
+            except Exception as exc:
+                if classify(exc) is not Disposition.ISOLATE:
+                    raise
+                self._note_failure(exc)
+                error = exc
+            if size == 1:
+                refusal = self._quarantine(error)
+                refusals = [*refusals, refusal] if refusal else []
+                if len(refusals) >= REFUSALS_BEFORE_REJECT and len(set(refusals)) == 1:
+                    raise _TableRefuses(f"{self._sink.table} refuses rows: {refusal}")
+                continue
+            bad = _failing_line(error, size)
             if bad is None:
-                middle = len(rows) // 2
-                parts = [rows[:middle], rows[middle:]]
+                pieces = [size // 2, size - size // 2]
             else:
-                parts = [rows[:bad], rows[bad : bad + 1], rows[bad + 1 :]]
-            for part in parts:
-                if part:
-                    self._write_isolating(part)
-            return
-        self._settle(len(rows), "written")
+                pieces = [n for n in (bad, 1, size - bad - 1) if n]
+            parts.extend(reversed(pieces))
 
-    def _attempt(self, rows: Sequence[Row]) -> None:
+    def _attempt(self, count: int) -> None:
+        """Write the first ``count`` rows in flight in one transaction; settle them if it does."""
         self._sink.connect()  # may take connect_timeout; until sending, close() may take the batch
         if not self._queue.begin_send():
             raise _Abandoned
         try:
-            self._sink.write(rows)
-        finally:
+            self._sink.write(self._rows[:count])
+        except CommitUnknown:
+            raise  # the batch stays claimed until the server says what became of it
+        except BaseException:
             self._queue.end_send()
+            raise
+        self._written(count)
+
+    def _written(self, count: int) -> None:
+        self._queue.end_send(written=count)
+        del self._rows[:count]
         self.batches += 1
         self.last_write = dt.datetime.now(dt.timezone.utc)
 
-    def _settle(self, count: int, outcome: Outcome) -> None:
-        self._queue.settle(count, outcome)
-        del self._rows[:count]
-
-    def _quarantine(self, row: Row, error: BaseException) -> None:
-        """A row the server refused even alone: store an escaped copy saying why, else fall back."""
+    def _quarantine(self, error: BaseException) -> str | None:
+        """The first row in flight was refused alone: store it escaped, saying why.
+        Returns the reason if even that was refused (the row then went to the fallback)."""
         reason = self._sink.describe_error(error)
+        self._rows[0] = escaped_row(self._rows[0], reason)
         try:
-            self._attempt([escaped_row(row, reason)])
+            self._attempt(1)
         except Exception as exc:
             if classify(exc) is not Disposition.ISOLATE:
                 raise
             self._hand_to_fallback(1, f"row refused by the server ({reason})")
-            return
-        self._settle(1, "written")
-        self._report(
-            "quarantine", f"pglog stored a row the server refused in escaped form: {reason}"
-        )
-
-    def _reject(self, error: BaseException) -> None:
-        self._hand_to_fallback(
-            len(self._rows),
-            f"batch can't be written to {self._sink.table}: {self._sink.describe_error(error)}",
-        )
+            return getattr(exc, "sqlstate", None) or reason
+        self._report("quarantine", f"pglog stored a row the server refused, escaped: {reason}")
+        return None
 
     def _hand_to_fallback(self, count: int, reason: str) -> None:
-        outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"
-        in_flight = self._queue.in_flight()[:count]
-        self._settle(count, outcome)
-        self._fallback.hand_over(in_flight)
+        """Hand the first ``count`` entries in flight to the fallback, then settle them."""
+        outcome = self._fallback_outcome()
+        self._fallback.hand_over(self._queue.in_flight()[:count])
+        self._queue.settle(count, outcome)
+        del self._rows[:count]
         self._report(
             reason.split(":", maxsplit=1)[0], f"pglog: {reason}; {count} records to the {outcome}"
         )
 
+    def _fallback_outcome(self) -> Outcome:
+        return "fallback" if self._fallback.enabled else "dropped"
+
     def _recreate(self) -> bool:
         try:
-            self._sink.recreate_table()
+            created = self._sink.recreate_table()
         except Exception as exc:
             self._note_failure(exc)
             return False
-        self._report("recreated", f"pglog created {self._sink.table} again (it had vanished)")
-        return True
+        if created:
+            self._report("recreated", f"pglog created {self._sink.table} again (it had vanished)")
+        return created
 
     def _resolve(self, lost: CommitUnknown) -> bool:
-        """Settle a batch whose COMMIT may not have happened; False if closing cut it short."""
+        """Settle the rows of a transaction whose COMMIT may have happened, by asking the
+        server. True to carry on (written, or to be written again); False if closing cut
+        the wait short: the rows then go to the fallback, though they may also be stored."""
+        in_progress_since: float | None = None
+        terminated = False
         while True:
+            status: str
             try:
-                status = self._sink.status(lost)
+                status = self._sink.status(lost.xid)
             except Exception as exc:
                 self._note_failure(exc)
-                if self._queue.closed or self._past_deadline():
-                    return False
-                self._queue.pause(self._backoff.next_delay())
-                continue
+                self.retries += 1
+                status = "unreachable"
             if status == "committed":
-                self._settle(len(self._rows), "written")
+                self._written(lost.count)
                 self._backoff.reset()
                 return True
+            if status in ("aborted", "unknown"):
+                self.retries += 1  # the rows will be written again
+                if status == "unknown":
+                    self._report(
+                        "unknown-commit",
+                        f"pglog could not learn whether transaction {lost.xid} committed;"
+                        " writing its rows again (they may now be stored twice)",
+                    )
+                self._queue.end_send()
+                return True
             if status == "in progress":
-                self._queue.pause(self._backoff.next_delay())
-                continue
-            if status == "unknown":
+                now = time.monotonic()
+                in_progress_since = in_progress_since or now
+                if not terminated and now - in_progress_since >= IN_PROGRESS_GRACE:
+                    terminated = True
+                    self._terminate(lost.backend_pid)
+            if self._closing():
+                self._queue.end_send()
                 self._report(
                     "unknown-commit",
-                    f"pglog could not learn whether transaction {lost.xid} committed; "
-                    "writing its batch again (it may now be stored twice)",
+                    f"pglog closed before learning whether transaction {lost.xid} committed;"
+                    f" its {lost.count} records go to the fallback and may also be stored",
                 )
-            return True  # aborted (or unknown): write it again
+                return False
+            delay = 0.05 if status == "in progress" else self._backoff.next_delay()
+            self._queue.pause(delay)
+
+    def _terminate(self, backend_pid: int) -> None:
+        try:
+            self._sink.terminate(backend_pid)
+        except Exception as exc:
+            self._note_failure(exc)
 
     def _to_row(self, entry: Entry) -> Row:
         try:
@@ -327,10 +379,10 @@ class Writer:
 
     def _report(self, kind: str, message: str) -> None:
         now = time.monotonic()
-        last = self._last_error_report.get(kind)
+        last = self._last_report.get(kind)
         if last is not None and now - last < ERROR_REPORT_INTERVAL:
             return
-        self._last_error_report[kind] = now
+        self._last_report[kind] = now
         self._fallback.report(logging.WARNING, message)
 
 

