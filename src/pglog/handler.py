@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import weakref
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 
@@ -42,6 +42,9 @@ class DatabaseLogHandler(logging.Handler):
     the YAML manager can build it. No connection is opened here: the writer thread
     connects when the first record arrives.
     """
+
+    #: Set when the interpreter starts to stop its threads: no writer starts after that.
+    interpreter_stopping: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -148,14 +151,16 @@ class DatabaseLogHandler(logging.Handler):
         with self._start_lock:
             if self._started or self._closed:
                 return
-            try:
-                self._writer.start()
-            except RuntimeError:
-                # "can't create new thread at interpreter shutdown": nothing will drain the
-                # queue, so close it; records then go straight to the fallback.
-                self._queue.close()
-                return
-            self._started = True
+            if not DatabaseLogHandler.interpreter_stopping:
+                try:
+                    self._writer.start()
+                    self._started = True
+                    return
+                except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                    pass
+            # The interpreter is on its way out and no thread may start: records go
+            # straight to the fallback, where they are seen before the process ends.
+            self._queue.close()
 
     def _after_close(self, entry: Entry) -> None:
         """A record that arrived after close(): the fallback is the only place left.
@@ -270,6 +275,7 @@ class DatabaseLogHandler(logging.Handler):
 
 
 def _reinit_after_fork() -> None:
+    DatabaseLogHandler.interpreter_stopping = False  # a child forked at exit lives on
     WRITER_THREADS.clear()
     for handler in list(_live_handlers):
         handler._after_fork_in_child()
@@ -284,6 +290,7 @@ def _flush_before_threads_stop() -> None:
     handlers stay open for whatever ``atexit`` functions still log, until
     ``logging.shutdown()`` closes them.
     """
+    DatabaseLogHandler.interpreter_stopping = True
     for handler in list(_live_handlers):
         with contextlib.suppress(Exception):
             handler.flush()
