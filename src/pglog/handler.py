@@ -27,6 +27,7 @@ from pglog.queue import OVERFLOW_POLICIES, Outcome, Overflow, RecordQueue
 from pglog.record import Entry, capture
 from pglog.schema import TableName
 from pglog.sink import PostgresSink
+from pglog.spool import Spool
 from pglog.writer import WRITER_THREADS, Writer
 
 PARTITIONS = ("day", "week", "month")
@@ -59,6 +60,7 @@ class DatabaseLogHandler(logging.Handler):
         create_table: bool = True,
         partition: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
+        spool_max_bytes: int = 1 << 30,
         fallback: str | logging.Handler | None = "console",
         level: int | str = logging.NOTSET,
         close_timeout: float = 5.0,
@@ -78,8 +80,7 @@ class DatabaseLogHandler(logging.Handler):
             raise ValueError(
                 f"partition={partition!r}: partitioned tables are not available in this version"
             )
-        if spool_dir is not None:
-            raise ValueError("spool_dir: the durable spool is not available in this version")
+        _positive_int("spool_max_bytes", spool_max_bytes)
         if dsn is not None and not isinstance(dsn, str):
             raise ValueError(f"dsn must be a string or None, got {type(dsn).__name__}")
         try:
@@ -93,6 +94,8 @@ class DatabaseLogHandler(logging.Handler):
         self.queue_size = queue_size
         self.overflow: Overflow = overflow
         self.create_table = create_table
+        self.spool_dir = None if spool_dir is None else os.fspath(spool_dir)
+        self.spool_max_bytes = spool_max_bytes
         self.close_timeout = float(close_timeout)
         self.connect_timeout = float(connect_timeout)
         self.hostname = socket.gethostname()
@@ -112,6 +115,9 @@ class DatabaseLogHandler(logging.Handler):
             create_table=self.create_table,
             connect_timeout=self.connect_timeout,
         )
+        self._spool = None
+        if self.spool_dir is not None:
+            self._spool = Spool(self.spool_dir, self.spool_max_bytes)
         self._writer = Writer(
             self._queue,
             self._sink,
@@ -119,6 +125,7 @@ class DatabaseLogHandler(logging.Handler):
             hostname=self.hostname,
             flush_interval=self.flush_interval,
             name=f"pglog-writer-{next(_writer_names)}",
+            spool=self._spool,
         )
         self._started = False
 
@@ -145,6 +152,12 @@ class DatabaseLogHandler(logging.Handler):
                 self._after_close(entry)
         except Exception:
             self.handleError(record)
+
+    def start(self) -> None:
+        """Start the writer now rather than at the first record: to replay, right away, a
+        spool an earlier run left in ``spool_dir``. Does nothing once started or closed."""
+        if not self._started:
+            self._start()
 
     def _start(self) -> None:
         # Critical section
@@ -248,8 +261,7 @@ class DatabaseLogHandler(logging.Handler):
         writer = self._writer
         stats: dict[str, Any] = self._queue.counts()
         stats.update(
-            spooled=0,
-            replayed=0,
+            spool_bytes=self._spool.size if self._spool is not None else 0,
             retries=writer.retries,
             failed_batches=writer.failed_batches,
             batches=writer.batches,
@@ -268,6 +280,8 @@ class DatabaseLogHandler(logging.Handler):
     def _after_fork_in_child(self) -> None:
         """Start clean: the parent writes what it had queued; its socket is not ours."""
         self._sink.abandon()
+        if self._spool is not None:
+            self._spool.abandon()
         self._start_lock = threading.Lock()
         self._build()
         if self._closed:

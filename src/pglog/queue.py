@@ -1,14 +1,21 @@
 """Queue: the bounded FIFO between callers and the writer, and the ledger of every entry's fate.
 
 Every entry that reaches ``put()`` is counted as enqueued and ends up in exactly one
-of written, dropped or fallback; until then it is pending, either queued or held
-by the writer as the batch in flight. All of it changes under one lock, so a
-snapshot always satisfies ``enqueued == written + dropped + fallback + pending``.
+of written, dropped or fallback; until then it is pending: spooled to disk, held by
+the writer (the batch in flight), being handed to the fallback, or queued. All of it
+changes under one lock, so a snapshot always satisfies
+``enqueued == written + dropped + fallback + pending``.
 
-Entries keep their order: the writer takes batches from the head, keeps a failed
-batch in flight until it is settled, and settles it front to back. That makes
-"everything put before now is settled" a comparison of two sequence numbers, which
-is what ``flush()`` waits on.
+Entries keep their order. Pending entries sit in groups, oldest first: spooled, in
+flight, parked (a batch waiting while older ones are replayed from the spool), being
+handed over, queued. The writer takes batches from the head of the
+queue, keeps a failed batch in flight until it is settled, settles it front to back,
+spools from the front and replays the spool before anything newer. So "everything
+put before now is settled" is a comparison of sequence numbers, which is what
+``flush()`` waits on.
+
+Entries replayed from a spool an earlier process left behind pass through the batch
+in flight too, but were never enqueued here: they are counted as replayed only.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Literal
 
 from pglog.record import Entry
@@ -32,6 +40,8 @@ class RecordQueue:
         self.maxsize = maxsize
         self.overflow = overflow
         self.batch_size = min(batch_size, maxsize)
+        #: Wake the writer when this many entries are in memory (it can spool them).
+        self.spill_at: int | None = None
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._space = threading.Condition(self._lock)
@@ -39,11 +49,20 @@ class RecordQueue:
         self._entries: deque[Entry] = deque()
         self._in_flight: list[Entry] = []
         self._in_flight_start = 0
+        self._in_flight_foreign = False
+        self._in_flight_replayed = False
+        self._parked: list[Entry] = []
+        self._parked_start = 0
         self._handing = 0
         self._handing_start = 0
+        self._spooled = 0
+        self._spooled_start = 0
         self._sending = False
         self._accepted = 0
-        self._counts = {"enqueued": 0, "written": 0, "dropped": 0, "fallback": 0}
+        self._counts = dict.fromkeys(
+            ("enqueued", "written", "dropped", "fallback", "spooled", "replayed"), 0
+        )
+        self._foreign_fallback = 0
         self._unreported_drops = 0
         self._urgent = 0
         self._urgent_calls = 0
@@ -58,12 +77,12 @@ class RecordQueue:
         # Critical section
         with self._lock:
             if self.overflow == "block":
-                while self._full() and not self._closed:
+                while self._in_memory() >= self.maxsize and not self._closed:
                     self._space.wait()
             if self._closed:
                 return False
             self._counts["enqueued"] += 1
-            if self._full():
+            if self._in_memory() >= self.maxsize:
                 if self.overflow == "drop_oldest" and self._entries:
                     self._entries.popleft()
                     self._count_drop()
@@ -72,12 +91,13 @@ class RecordQueue:
                     return True
             self._entries.append(entry)
             self._accepted += 1
-            if len(self._entries) == self.batch_size:
+            if len(self._entries) == self.batch_size or self._in_memory() == self.spill_at:
                 self._ready.notify()
             return True
 
-    def _full(self) -> bool:
-        return len(self._entries) + len(self._in_flight) + self._handing >= self.maxsize
+    def _in_memory(self) -> int:
+        own_in_flight = 0 if self._in_flight_foreign else len(self._in_flight)
+        return len(self._entries) + own_in_flight + len(self._parked) + self._handing
 
     def _count_drop(self) -> None:
         self._counts["dropped"] += 1
@@ -119,14 +139,18 @@ class RecordQueue:
     def _head(self) -> int:
         """Sequence number of the oldest entry not yet settled (a lower bound).
 
-        Unsettled entries are, oldest first: the batch in flight, those being handed
-        to the fallback, the queue. Each group is contiguous; drops only leave gaps
-        between groups, never inside one."""
-        if self._in_flight:
-            return self._in_flight_start
+        Each group of pending entries is contiguous; drops only leave gaps between
+        groups, never inside one."""
+        starts = [self._accepted - len(self._entries)]
+        if self._in_flight and not self._in_flight_foreign:
+            starts.append(self._in_flight_start)
+        if self._parked:
+            starts.append(self._parked_start)
         if self._handing:
-            return self._handing_start
-        return self._accepted - len(self._entries)
+            starts.append(self._handing_start)
+        if self._spooled:
+            starts.append(self._spooled_start)
+        return min(starts)
 
     # -- the writer --------------------------------------------------------------
 
@@ -146,14 +170,17 @@ class RecordQueue:
         )
 
     def pause(self, timeout: float) -> None:
-        """The writer's back-off sleep, cut short by close() or by a flush() that began
-        after the writer's last attempt (one that began before has seen that attempt)."""
+        """The writer's back-off sleep, cut short by close(), by memory filling up to
+        ``spill_at``, or by a flush() that began after the writer's last attempt (one that
+        began before has seen that attempt)."""
         deadline = time.monotonic() + timeout
         # Critical section
         with self._lock:
             self._backoffs += 1
             self._settled.notify_all()
             while not self._closed and self._urgent_calls == self._urgent_seen:
+                if self.spill_at is not None and self._in_memory() >= self.spill_at:
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -165,6 +192,11 @@ class RecordQueue:
         """True while a flush or close is waiting for the writer."""
         return self._urgent > 0 or self._closed
 
+    def in_memory(self) -> int:
+        """Entries held in memory: queued, in flight (our own), being handed over."""
+        with self._lock:
+            return self._in_memory()
+
     def take(self, limit: int) -> list[Entry]:
         """Make up to ``limit`` entries from the head the batch in flight.
 
@@ -172,8 +204,12 @@ class RecordQueue:
         """
         # Critical section
         with self._lock:
-            if not self._in_flight and self._entries:
+            if not self._in_flight and self._parked:
+                self._in_flight, self._parked = self._parked, []
+                self._in_flight_start = self._parked_start
+            elif not self._in_flight and self._entries:
                 self._in_flight_start = self._accepted - len(self._entries)
+                self._in_flight_foreign = self._in_flight_replayed = False
                 count = min(limit, len(self._entries))
                 self._in_flight = [self._entries.popleft() for _ in range(count)]
                 self._space.notify_all()
@@ -182,6 +218,11 @@ class RecordQueue:
     def in_flight(self) -> list[Entry]:
         with self._lock:
             return list(self._in_flight)
+
+    @property
+    def in_flight_foreign(self) -> bool:
+        """True while the batch in flight came from an earlier process's spool."""
+        return self._in_flight_foreign
 
     def begin_send(self) -> bool:
         """Claim the batch in flight for an attempt; False if close() took it meanwhile.
@@ -212,9 +253,63 @@ class RecordQueue:
         count = min(count, len(self._in_flight))
         del self._in_flight[:count]
         self._in_flight_start += count
-        self._counts[outcome] += count
+        if self._in_flight_replayed and outcome == "written":
+            self._counts["replayed"] += count
+        if not self._in_flight_foreign:
+            self._counts[outcome] += count
+        elif outcome != "written":
+            self._foreign_fallback += count
+        if not self._in_flight:
+            self._in_flight_foreign = self._in_flight_replayed = False
         self._settled.notify_all()
         self._space.notify_all()
+
+    def spool(self, count: int) -> None:
+        """The first ``count`` entries in flight are safe on disk: pending, out of memory."""
+        # Critical section
+        with self._lock:
+            count = min(count, len(self._in_flight))
+            if not self._spooled:
+                self._spooled_start = self._in_flight_start
+            del self._in_flight[:count]
+            self._in_flight_start += count
+            self._spooled += count
+            self._counts["spooled"] += count
+            self._space.notify_all()
+
+    def load(self, entries: Sequence[Entry], own: bool) -> None:
+        """Make entries read back from the spool the batch in flight. ``own`` entries are
+        this process's oldest spooled ones; the others were never enqueued here."""
+        # Critical section
+        with self._lock:
+            if self._in_flight:  # newer than the spool (it couldn't be spooled): it waits
+                assert not self._in_flight_replayed
+                assert not self._parked
+                self._parked, self._parked_start = self._in_flight, self._in_flight_start
+            self._in_flight = list(entries)
+            self._in_flight_foreign = not own
+            self._in_flight_replayed = True
+            if own:
+                self._in_flight_start = self._spooled_start
+                self._spooled -= len(entries)
+                self._spooled_start += len(entries)
+
+    def unload(self) -> None:
+        """Put a batch read back from the spool back: it is still there, to be read again."""
+        # Critical section
+        with self._lock:
+            if not self._in_flight_replayed:
+                return
+            if not self._in_flight_foreign:
+                self._spooled += len(self._in_flight)
+                self._spooled_start = self._in_flight_start
+            self._in_flight = []
+            self._in_flight_foreign = self._in_flight_replayed = False
+
+    @property
+    def in_flight_replayed(self) -> bool:
+        """True while the batch in flight was read back from the spool."""
+        return self._in_flight_replayed
 
     def take_unreported_drops(self) -> int:
         # Critical section
@@ -238,22 +333,28 @@ class RecordQueue:
         return self._closed
 
     def drain(self) -> list[Entry]:
-        """Take everything pending, oldest first, to hand to the fallback; the caller then
-        calls ``settle_drained``. Until then the entries still count as pending.
+        """Take everything pending in memory, oldest first, to hand to the fallback; the
+        caller then calls ``settle_drained``. Until then the entries still count as pending.
 
         A batch that is being sent right now stays with the writer: its fate is the
-        database's to tell."""
+        database's to tell. So does one read back from the spool: it is still on disk,
+        for the next run."""
         # Critical section
         with self._lock:
             if self._handing:
                 return []  # someone else is handing over; they will settle it all
-            if self._sending or not self._in_flight:
+            take_in_flight = self._in_flight and not (self._sending or self._in_flight_replayed)
+            if take_in_flight:
+                self._handing_start = self._in_flight_start
+                rest = [*self._in_flight, *self._parked, *self._entries]
+                self._in_flight = []
+            elif self._parked:
+                self._handing_start = self._parked_start
+                rest = [*self._parked, *self._entries]
+            else:
                 self._handing_start = self._accepted - len(self._entries)
                 rest = list(self._entries)
-            else:
-                self._handing_start = self._in_flight_start
-                rest = [*self._in_flight, *self._entries]
-                self._in_flight = []
+            self._parked = []
             self._entries.clear()
             self._handing = len(rest)
             return rest
@@ -273,7 +374,16 @@ class RecordQueue:
         """A consistent snapshot of the ledger."""
         with self._lock:
             counts = dict(self._counts)
+            own_in_flight = 0 if self._in_flight_foreign else len(self._in_flight)
             counts["queue_depth"] = len(self._entries)
-            counts["in_flight"] = len(self._in_flight)
-            counts["pending"] = len(self._entries) + len(self._in_flight) + self._handing
+            counts["in_flight"] = own_in_flight
+            counts["spool_pending"] = self._spooled
+            counts["pending"] = (
+                len(self._entries)
+                + own_in_flight
+                + len(self._parked)
+                + self._handing
+                + self._spooled
+            )
+            counts["replay_fallback"] = self._foreign_fallback
             return counts

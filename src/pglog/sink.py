@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import psycopg
@@ -87,8 +87,10 @@ class PostgresSink:
         assert self._conn is not None
         return schema.ensure_table(self._conn, self.table)
 
-    def write(self, rows: Sequence[Row]) -> None:
-        """COPY ``rows`` in one transaction.
+    def write(
+        self, rows: Sequence[Row], before_commit: Callable[[str], None] | None = None
+    ) -> None:
+        """COPY ``rows`` in one transaction; ``before_commit(xid)`` runs just before COMMIT.
 
         Raises the database error when the transaction certainly failed, and
         CommitUnknown when the connection broke after the transaction began.
@@ -106,6 +108,8 @@ class PostgresSink:
                 with cur.copy(self._copy) as copy:
                     for row in rows:
                         copy.write_row(row)
+            if before_commit is not None:
+                before_commit(xid)
             conn.commit()
         except BaseException as exc:
             if xid is not None and (conn.broken or conn.closed):

@@ -25,6 +25,7 @@ from pglog.record import Entry
 from pglog.retry import Backoff, Disposition, classify
 from pglog.row import Row, escaped_row, to_row
 from pglog.sink import CommitUnknown, PostgresSink
+from pglog.spool import Spool, SpoolBatch, SpoolFull
 
 #: Idents of every live writer thread. A record logged by one of them (psycopg's
 #: debug output, pglog's own warnings) is never queued by a pglog handler.
@@ -38,6 +39,8 @@ ERROR_REPORT_INTERVAL = 60.0
 #: the table itself is the problem (a column pglog doesn't fill, say): the rest of the
 #: batch goes to the fallback instead of being tried row by row.
 REFUSALS_BEFORE_REJECT = 3
+#: Entries spooled per write (and fsync): spooling must outrun a busy application.
+SPILL_CHUNK = 10_000
 #: How long a lost transaction may stay "in progress" before its backend is terminated.
 IN_PROGRESS_GRACE = 2.0
 
@@ -68,9 +71,13 @@ class Writer:
         hostname: str,
         flush_interval: float,
         name: str,
+        spool: Spool | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self._queue = queue
+        self._spool = spool
+        self._spool_full = False
+        self._source: SpoolBatch | None = None
         self._sink = sink
         self._fallback = fallback
         self._hostname = hostname
@@ -107,6 +114,7 @@ class Writer:
         ident = threading.get_ident()
         WRITER_THREADS.add(ident)
         try:
+            self._open_spool()
             while not self._queue.closed:
                 self.report_drops()
                 self._queue.wait_for_batch(self._flush_interval)
@@ -118,11 +126,18 @@ class Writer:
             self.give_up("the writer crashed")
         finally:
             self._sink.discard()
+            if self._spool is not None:
+                self._spool.close()
             WRITER_THREADS.discard(ident)
 
     def _work(self) -> None:
-        """Write batches while there are full ones (or any, when asked to flush)."""
+        """Write batches while there are full ones (or any, when asked to flush); the
+        spool, which holds older records, first."""
         while not self._queue.closed:
+            if self._spool_backlog():
+                if not self._replay():
+                    return
+                continue
             batch = self._queue.take(self._queue.batch_size)
             if not batch:
                 return
@@ -139,11 +154,18 @@ class Writer:
         )
 
     def _finish(self) -> None:
-        """The queue is closed: write what is left while the database takes it, by the deadline."""
+        """The queue is closed: write what is left while the database takes it, by the
+        deadline; spool the rest if there is a spool, else hand it to the fallback."""
         while not self._past_deadline():
+            if self._spool_backlog():
+                if not self._replay():
+                    break
+                continue
             batch = self._queue.take(self._queue.batch_size)
             if not batch or not self._deliver(batch):
                 break
+        self._queue.unload()  # a batch read back from the spool stays there
+        self._spill(everything=True)
         self.give_up("pglog handler closed")
         self.report_drops(force=True)
 
@@ -171,8 +193,9 @@ class Writer:
     # -- one batch -------------------------------------------------------------------
 
     def _deliver(self, batch: Sequence[Entry]) -> bool:
-        """Write the batch in flight, as its errors call for. False when closing made the
-        writer give up on it (it is then still in flight, for _give_up)."""
+        """Write the batch in flight, as its errors call for. False if it is not written:
+        closing cut the attempt short (it is then still in flight, for give_up), or the
+        database is away and the batch went to the spool."""
         self._rows = [self._to_row(entry) for entry in batch]
         recreated = stale_retried = False
         while self._rows:
@@ -208,7 +231,13 @@ class Writer:
                 continue
             if self._closing():
                 return False
+            if self._source is not None:  # read back from the spool: it is safe there
+                self._queue.unload()
+                self._rows = []
+            self._spill()
             self._queue.pause(self._backoff.next_delay())
+            if not self._rows:
+                return False  # the batch is in the spool now; replay comes first
         self._backoff.reset()
         return True
 
@@ -245,8 +274,15 @@ class Writer:
         self._sink.connect()  # may take connect_timeout; until sending, close() may take the batch
         if not self._queue.begin_send():
             raise _Abandoned
+        source, spool = self._source, self._spool
+        before_commit = None
+        if source is not None and spool is not None:
+
+            def before_commit(xid: str) -> None:
+                spool.prepare_commit(source, count, xid)
+
         try:
-            self._sink.write(self._rows[:count])
+            self._sink.write(self._rows[:count], before_commit)
         except CommitUnknown:
             raise  # the batch stays claimed until the server says what became of it
         except BaseException:
@@ -256,6 +292,7 @@ class Writer:
 
     def _written(self, count: int) -> None:
         self._queue.end_send(written=count)
+        self._advance_spool(count)
         del self._rows[:count]
         self.batches += 1
         self.last_write = dt.datetime.now(dt.timezone.utc)
@@ -280,10 +317,100 @@ class Writer:
         outcome = self._fallback_outcome()
         self._fallback.hand_over(self._queue.in_flight()[:count])
         self._queue.settle(count, outcome)
+        self._advance_spool(count)
         del self._rows[:count]
         self._report(
             reason.split(":", maxsplit=1)[0], f"pglog: {reason}; {count} records to the {outcome}"
         )
+
+    # -- the spool -----------------------------------------------------------------------
+
+    def _open_spool(self) -> None:
+        if self._spool is None:
+            return
+        try:
+            self._spool.open()
+        except OSError as exc:
+            self._report("spool", f"pglog can't use spool_dir {self._spool.directory}: {exc}")
+            self._spool = None
+            return
+        self._queue.spill_at = max(1, self._queue.maxsize // 2)
+
+    def _spool_backlog(self) -> bool:
+        return self._spool is not None and self._spool.has_backlog()
+
+    def _spill(self, everything: bool = False) -> bool:
+        """Move batches from memory to the spool while memory is past half full (to a
+        quarter), or all of them when closing. True if anything was spooled."""
+        spool = self._spool
+        if spool is None or self._spool_full or self._queue.in_flight_replayed:
+            return False
+        high = self._queue.spill_at or 1
+        if not everything and self._queue.in_memory() < high:
+            return False
+        spilled = False
+        while everything or self._queue.in_memory() > high // 2:
+            batch = self._queue.take(SPILL_CHUNK)  # one fsync for many entries
+            if not batch:
+                break
+            try:
+                spool.append(batch)
+            except (SpoolFull, OSError) as exc:
+                self._spool_full = True
+                self._queue.spill_at = None
+                self._report(
+                    "spool-full",
+                    f"pglog can't spool any more ({exc}); the queue's overflow policy applies",
+                )
+                break
+            self._queue.spool(len(batch))
+            self._rows = []
+            spilled = True
+        return spilled
+
+    def _replay(self) -> bool:
+        """Write the next batch from the spool; False if the database is away."""
+        assert self._spool is not None
+        batch = self._spool.claim(self._queue.batch_size)
+        if batch is None:
+            return True
+        if batch.pending is not None:
+            return self._settle_recorded(batch, *batch.pending)
+        self._queue.load(batch.entries, own=batch.own)
+        self._source = batch
+        try:
+            delivered = self._deliver(batch.entries)
+        finally:
+            self._source = None
+        if self._spool_full and self._spool.size < self._spool.max_bytes // 2:
+            self._spool_full = False
+            self._queue.spill_at = max(1, self._queue.maxsize // 2)
+        return delivered and not self._queue.in_flight_replayed
+
+    def _settle_recorded(self, batch: SpoolBatch, xid: str, through: int) -> bool:
+        """A process stopped between recording transaction ``xid`` and learning its fate:
+        ask the server, and skip the entries if it committed."""
+        assert self._spool is not None
+        try:
+            status = self._sink.status(xid)
+        except Exception as exc:
+            self._note_failure(exc)
+            self._queue.pause(self._backoff.next_delay())
+            return False
+        if status == "in progress":
+            self._queue.pause(IN_PROGRESS_GRACE)
+            return False
+        committed = status == "committed"
+        if committed:
+            covered = batch.entries[: through - batch.first]
+            self._queue.load(covered, own=batch.own)
+            self._queue.settle(len(covered), "written")
+        self._spool.resolve(batch, committed)
+        return True
+
+    def _advance_spool(self, count: int) -> None:
+        if self._source is not None and self._spool is not None:
+            self._spool.advance(self._source, count)
 
     def _fallback_outcome(self) -> Outcome:
         return "fallback" if self._fallback.enabled else "dropped"

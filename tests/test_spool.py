@@ -1,0 +1,309 @@
+"""Outages longer than memory: the durable spool keeps every record, in order, exactly once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from helpers import ListHandler, run_python
+from pgserver import PostgresServer
+
+from pglog import DatabaseLogHandler
+from pglog.record import capture
+
+TABLE = "logs"
+
+
+def stored(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        return [m for (m,) in conn.execute(f"SELECT message FROM {TABLE} ORDER BY id").fetchall()]
+
+
+def balanced(stats: dict[str, Any]) -> bool:
+    return bool(
+        stats["enqueued"]
+        == stats["written"] + stats["dropped"] + stats["fallback"] + stats["pending"]
+    )
+
+
+@pytest.fixture
+def log() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("spool.test")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    yield logger
+    logger.handlers.clear()
+
+
+def make_table(dsn: str) -> None:
+    handler = DatabaseLogHandler(dsn, table=TABLE, fallback=None)
+    assert handler.check_database() is None
+    handler.close()
+
+
+def test_an_outage_longer_than_memory_loses_nothing(
+    server: PostgresServer, tmp_path: Path, log: logging.Logger
+) -> None:
+    """20,000 records at up to 20,000 a second against a stopped server, with room for 2,000
+    in memory: none dropped, the ledger balances at every step, and after the restart all
+    arrive once, in order."""
+    make_table(server.dsn)
+    fallback = ListHandler()
+    handler = DatabaseLogHandler(
+        server.dsn,
+        table=TABLE,
+        queue_size=2_000,
+        batch_size=100,
+        flush_interval=0.05,
+        spool_dir=tmp_path / "spool",
+        fallback=fallback,
+    )
+    log.addHandler(handler)
+    log.info("m-0")
+    assert handler.flush(10)
+    server.stop("fast")
+    emitted = ["m-0"]
+    pace = threading.Event()
+    for i in range(1, 20_000):
+        log.info("m-%d", i)
+        emitted.append(f"m-{i}")
+        if i % 20 == 0:
+            pace.wait(0.001)
+        if i % 997 == 0:
+            assert balanced(handler.stats())
+    stats = handler.stats()
+    assert stats["dropped"] == 0
+    assert stats["spooled"] > 15_000
+    assert stats["queue_depth"] + stats["in_flight"] <= 2_000
+    server.start()
+    assert handler.flush(60)
+    assert stored(server.dsn) == emitted
+    stats = handler.stats()
+    assert (stats["written"], stats["pending"], stats["replayed"]) == (20_000, 0, stats["spooled"])
+    assert balanced(stats)
+    assert fallback.records == []
+    handler.close()
+    assert list((tmp_path / "spool").glob("*.rows")) == []
+
+
+def test_a_spool_left_by_an_earlier_run_is_replayed_first(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """A program that exits while the database is down spools what it could not write; the
+    next run replays it before its own records, and nothing is stored twice."""
+    make_table(server.dsn)
+    spool_dir = tmp_path / "spool"
+    server.stop("fast")
+    first = f"""
+import logging
+from pglog import DatabaseLogHandler
+handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r},
+                             connect_timeout=2, close_timeout=2, fallback=None)
+logging.getLogger().addHandler(handler)
+for i in range(3000):
+    logging.getLogger("first").warning("first-%d", i)
+handler.close()
+print(handler.stats()["pending"], handler.stats()["fallback"])
+"""
+    result = run_python(first)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3000", "0"]  # all of it pending, in the spool
+    server.start()
+    second = f"""
+import logging
+from pglog import DatabaseLogHandler
+handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r})
+logging.getLogger().addHandler(handler)
+logging.getLogger("second").warning("second-0")
+assert handler.flush(30)
+print(handler.stats()["replayed"])
+"""
+    result = run_python(second)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3000"]
+    assert stored(server.dsn) == [f"first-{i}" for i in range(3000)] + ["second-0"]
+    assert list(spool_dir.glob("*.rows")) == []
+
+
+def write_orphan_segment(spool_dir: Path, messages: list[str], progress: dict[str, Any]) -> None:
+    """A spool as a process that died would leave it: entries, progress, no live owner."""
+    spool_dir.mkdir()
+    log = logging.getLogger("orphan")
+    lines = []
+    for message in messages:
+        record = log.makeRecord("orphan", logging.INFO, __file__, 1, message, (), None)
+        lines.append(json.dumps(capture(record)))
+    segment = spool_dir / "00000000000000000001-1x0dead.rows"
+    segment.write_text("\n".join(lines) + "\n")
+    segment.with_suffix(".done").write_text(json.dumps(progress))
+
+
+@pytest.mark.parametrize("fate", ["committed", "aborted"])
+def test_a_commit_recorded_but_never_confirmed_is_looked_up(
+    fate: str, server: PostgresServer, tmp_path: Path
+) -> None:
+    """A process died between recording transaction X for entries 0-4 and learning its fate.
+    If X committed, those five are not written again; if it aborted, they are."""
+    make_table(server.dsn)
+    with psycopg.connect(server.dsn) as conn:
+        xid = conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0]  # type: ignore[index]
+        for i in range(5):
+            conn.execute(
+                f"INSERT INTO {TABLE} (timestamp, level, logger_name, message)"
+                " VALUES (now(), 'INFO', 'orphan', %s)",
+                (f"o-{i}",),
+            )
+        if fate == "committed":
+            conn.commit()
+        else:
+            conn.rollback()
+    spool_dir = tmp_path / "spool"
+    write_orphan_segment(spool_dir, [f"o-{i}" for i in range(10)], {"done": 0, "pending": [xid, 5]})
+    handler = DatabaseLogHandler(server.dsn, table=TABLE, spool_dir=spool_dir)
+    handler.start()
+    assert handler.flush(30)
+    handler.close()
+    assert stored(server.dsn) == [f"o-{i}" for i in range(10)]
+    assert handler.stats()["replayed"] == 10
+    assert list(spool_dir.glob("*.rows")) == []
+
+
+def test_processes_sharing_a_spool_replay_an_orphan_exactly_once(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """Four processes start together on a spool a dead process left: each entry is stored once."""
+    make_table(server.dsn)
+    spool_dir = tmp_path / "spool"
+    write_orphan_segment(spool_dir, [f"o-{i}" for i in range(2000)], {"done": 0, "pending": None})
+    script = f"""
+from pglog import DatabaseLogHandler
+handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r},
+                             batch_size=100)
+handler.start()
+assert handler.flush(60)
+handler.close()
+"""
+    workers = [
+        subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    rows = stored(server.dsn)
+    assert sorted(rows) == sorted(f"o-{i}" for i in range(2000))
+
+
+def test_a_killed_process_loses_only_what_was_not_yet_spooled(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """SIGKILL while spooling during an outage: the next run stores every record that reached
+    the spool, once; what was only in memory is the bounded loss."""
+    make_table(server.dsn)
+    spool_dir = tmp_path / "spool"
+    server.stop("fast")
+    script = f"""
+import logging, sys, threading
+from pglog import DatabaseLogHandler
+handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r},
+                             queue_size=2000, batch_size=50, connect_timeout=2, fallback=None)
+logging.getLogger().addHandler(handler)
+pace = threading.Event()
+i = 0
+while True:
+    logging.getLogger("k").warning("k-%d", i)
+    i += 1
+    if i % 20 == 0:
+        pace.wait(0.001)
+    if i % 1000 == 0 and handler.stats()["spooled"] >= 5000:
+        print(handler.stats()["spooled"], handler.stats()["dropped"], flush=True)
+        sys.stdin.readline()   # wait here to be killed
+"""
+    victim = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert victim.stdout is not None
+    spooled, dropped = map(int, victim.stdout.readline().split())
+    assert dropped == 0
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(30)
+    server.start()
+    handler = DatabaseLogHandler(server.dsn, table=TABLE, spool_dir=spool_dir)
+    handler.start()
+    assert handler.flush(60)
+    handler.close()
+    rows = stored(server.dsn)
+    assert len(rows) == len(set(rows))  # nothing twice
+    assert len(rows) >= spooled  # everything that reached the spool
+    numbers = [int(m.split("-")[1]) for m in rows]
+    assert numbers == sorted(numbers)
+    assert numbers[:spooled] == list(range(spooled))
+
+
+def test_a_full_spool_falls_back_to_the_overflow_policy(
+    server: PostgresServer, tmp_path: Path, log: logging.Logger
+) -> None:
+    """When spool_max_bytes is reached, spooling stops, the queue drops by its policy (counted
+    and reported), and what was spooled is still written once the database is back."""
+    make_table(server.dsn)
+    fallback = ListHandler()
+    handler = DatabaseLogHandler(
+        server.dsn,
+        table=TABLE,
+        queue_size=500,
+        batch_size=50,
+        spool_dir=tmp_path / "spool",
+        spool_max_bytes=100_000,
+        fallback=fallback,
+    )
+    log.addHandler(handler)
+    server.stop("fast")
+    pace = threading.Event()
+    for i in range(5_000):
+        log.info("f-%d", i)
+        if i % 20 == 0:
+            pace.wait(0.001)
+    stats = handler.stats()
+    assert stats["dropped"] > 0
+    assert 0 < stats["spool_bytes"] <= 100_000
+    assert balanced(stats)
+    server.start()
+    assert handler.flush(60)
+    handler.close()
+    rows = stored(server.dsn)
+    stats = handler.stats()
+    assert len(rows) == stats["written"] == 5_000 - stats["dropped"] - stats["fallback"]
+    assert len(rows) == len(set(rows))
+    assert any("can't spool any more" in m for m in fallback.messages("pglog"))
+    assert any("dropped" in m for m in fallback.messages("pglog"))
+
+
+def test_closing_during_an_outage_spools_instead_of_falling_back(
+    server: PostgresServer, tmp_path: Path, log: logging.Logger
+) -> None:
+    """close() with the database down puts every pending record in the spool, none in the
+    fallback, and returns promptly."""
+    make_table(server.dsn)
+    fallback = ListHandler()
+    handler = DatabaseLogHandler(
+        server.dsn, table=TABLE, spool_dir=tmp_path / "spool", fallback=fallback
+    )
+    log.addHandler(handler)
+    server.stop("immediate")
+    for i in range(700):
+        log.info("c-%d", i)
+    handler.close()
+    stats = handler.stats()
+    assert (stats["pending"], stats["spooled"], stats["fallback"]) == (700, 700, 0)
+    assert fallback.messages(log.name) == []
+    assert os.listdir(tmp_path / "spool")
