@@ -57,6 +57,8 @@ class DatabaseSettings:
     level: int | None = None
     table: str | None = None
     schema: str | None = None
+    spool_dir: str | None = None
+    spool_max_bytes: int = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,8 @@ _DATABASE_SETTINGS = (
     "level",
     "table",
     "schema",
+    "spool_dir",
+    "spool_max_bytes",
 )
 _CONNECTION = (
     "dsn",
@@ -269,6 +273,8 @@ def _parse(data: Mapping[str, Any], source: str) -> Config:
         "format": read.text,
         "table": read.text,
         "schema": read.text,
+        "spool_dir": read.text,
+        "spool_max_bytes": read.integer,
         "overflow": lambda v, k: read.choice(v, k, OVERFLOW_POLICIES),
     }
 

@@ -53,6 +53,8 @@ class LoggerManager:
         self.database_handler = self._database_handler()
         self.database_error = self.database_handler.check_database()
         self._attach(self.database_handler)
+        if self.config.database.spool_dir is not None:
+            self.database_handler.start()  # replay what an earlier run spooled, now
         if self.database_error is not None:
             INTERNAL_LOGGER.warning(
                 "pglog: the database is unreachable (%s); logging to the console, and records"
@@ -77,6 +79,8 @@ class LoggerManager:
             level=settings.level if settings.level is not None else logging.NOTSET,
             close_timeout=settings.close_timeout,
             connect_timeout=settings.connect_timeout,
+            spool_dir=settings.spool_dir,
+            spool_max_bytes=settings.spool_max_bytes,
         )
 
     def _attach(self, handler: logging.Handler) -> None:

@@ -104,4 +104,8 @@ def exception_text(record: logging.LogRecord) -> str | None:
 
 def unformatted_message(record: logging.LogRecord) -> str:
     """The message and its arguments side by side, for a record whose ``%`` failed."""
-    return f"{safe_repr(record.msg)} % {safe_repr(record.args)}"
+    args = record.args
+    if isinstance(args, tuple):
+        shown = ", ".join(map(safe_repr, args)) + ("," if len(args) == 1 else "")
+        return f"{safe_repr(record.msg)} % ({shown})"
+    return f"{safe_repr(record.msg)} % {safe_repr(args)}"
