@@ -13,26 +13,12 @@ from pglog.record import Entry
 
 
 def entry(n: int) -> Entry:
-    return (
-        float(n),
-        "INFO",
-        "q",
-        None,
-        None,
-        None,
-        str(n),
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-    )
+    fields = (float(n), "INFO", "q", None, None, None, None, None, None, None, None)
+    return (fields, str(n), None, None)
 
 
 def messages(entries: list[Entry]) -> list[str]:
-    return [e[6] for e in entries]
+    return [e[1] for e in entries]
 
 
 def wait_until_blocked(condition: threading.Condition) -> None:

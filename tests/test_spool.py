@@ -15,11 +15,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from faultproxy import FaultProxy
 from helpers import ListHandler, run_python
 from pgserver import PostgresServer
 
 from pglog import DatabaseLogHandler
+from pglog.connection import describe
 from pglog.record import capture
+from pglog.spool import Spool
 
 TABLE = "logs"
 
@@ -84,6 +87,7 @@ def test_an_outage_longer_than_memory_loses_nothing(
     stats = handler.stats()
     assert stats["dropped"] == 0
     assert stats["spooled"] > 15_000
+    assert stats["failed_batches"] < 50  # backing off, not spinning
     assert stats["queue_depth"] + stats["in_flight"] <= 2_000
     server.start()
     assert handler.flush(60)
@@ -135,17 +139,22 @@ print(handler.stats()["replayed"])
     assert list(spool_dir.glob("*.rows")) == []
 
 
-def write_orphan_segment(spool_dir: Path, messages: list[str], progress: dict[str, Any]) -> None:
-    """A spool as a process that died would leave it: entries, progress, no live owner."""
-    spool_dir.mkdir()
+def write_orphan_segment(
+    dsn: str, spool_dir: Path, messages: list[str], progress: dict[str, Any], token: str = "1x0dead"
+) -> None:
+    """A spool as a process that died would leave it: entries, progress, a lock file that
+    no one holds."""
+    spool_dir.mkdir(exist_ok=True)
+    key = Spool(spool_dir, 1 << 30, f"{describe(dsn)} public.{TABLE}").key
     log = logging.getLogger("orphan")
     lines = []
     for message in messages:
         record = log.makeRecord("orphan", logging.INFO, __file__, 1, message, (), None)
         lines.append(json.dumps(capture(record)))
-    segment = spool_dir / "00000000000000000001-1x0dead.rows"
+    segment = spool_dir / f"{key}-{1:020d}-{token}-{0:012d}.rows"
     segment.write_text("\n".join(lines) + "\n")
     segment.with_suffix(".done").write_text(json.dumps(progress))
+    (spool_dir / f"owner-{token}.lock").touch()
 
 
 @pytest.mark.parametrize("fate", ["committed", "aborted"])
@@ -168,7 +177,9 @@ def test_a_commit_recorded_but_never_confirmed_is_looked_up(
         else:
             conn.rollback()
     spool_dir = tmp_path / "spool"
-    write_orphan_segment(spool_dir, [f"o-{i}" for i in range(10)], {"done": 0, "pending": [xid, 5]})
+    write_orphan_segment(
+        server.dsn, spool_dir, [f"o-{i}" for i in range(10)], {"done": 0, "pending": [xid, 5]}
+    )
     handler = DatabaseLogHandler(server.dsn, table=TABLE, spool_dir=spool_dir)
     handler.start()
     assert handler.flush(30)
@@ -178,13 +189,20 @@ def test_a_commit_recorded_but_never_confirmed_is_looked_up(
     assert list(spool_dir.glob("*.rows")) == []
 
 
-def test_processes_sharing_a_spool_replay_an_orphan_exactly_once(
+def test_processes_sharing_a_spool_replay_orphans_exactly_once(
     server: PostgresServer, tmp_path: Path
 ) -> None:
-    """Four processes start together on a spool a dead process left: each entry is stored once."""
+    """Six processes start together on a spool that forty dead processes left: every entry
+    is stored once, and no writer trips over another's progress."""
     make_table(server.dsn)
     spool_dir = tmp_path / "spool"
-    write_orphan_segment(spool_dir, [f"o-{i}" for i in range(2000)], {"done": 0, "pending": None})
+    expected = []
+    for n in range(40):
+        messages = [f"o{n}-{i}" for i in range(50)]
+        expected += messages
+        write_orphan_segment(
+            server.dsn, spool_dir, messages, {"done": 0, "pending": None}, token=f"{n}x0dead"
+        )
     script = f"""
 from pglog import DatabaseLogHandler
 handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r},
@@ -195,13 +213,14 @@ handler.close()
 """
     workers = [
         subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
+        for _ in range(6)
     ]
     for worker in workers:
         _, err = worker.communicate(timeout=120)
         assert worker.returncode == 0, err
-    rows = stored(server.dsn)
-    assert sorted(rows) == sorted(f"o-{i}" for i in range(2000))
+        assert "writer stopped" not in err
+    assert sorted(stored(server.dsn)) == sorted(expected)
+    assert list(spool_dir.glob("*.rows")) == []
 
 
 def test_a_killed_process_loses_only_what_was_not_yet_spooled(
@@ -307,3 +326,126 @@ def test_closing_during_an_outage_spools_instead_of_falling_back(
     assert (stats["pending"], stats["spooled"], stats["fallback"]) == (700, 700, 0)
     assert fallback.messages(log.name) == []
     assert os.listdir(tmp_path / "spool")
+
+
+def test_a_spool_write_that_fails_part_way_leaves_nothing_half_counted(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """The spool's file hits a size limit mid-write (as a full disk would): the partial
+    write is undone, those records go to the fallback, the spool rests; nothing is stored
+    twice and every record is accounted for."""
+    make_table(server.dsn)
+    server.stop("fast")
+    script = f"""
+import logging, resource, signal, threading, json
+from pglog import DatabaseLogHandler
+from helpers import ListHandler
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+fallback = ListHandler()
+handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(tmp_path / "spool")!r},
+                             queue_size=200, batch_size=50, fallback=fallback, connect_timeout=2)
+log = logging.getLogger("p"); log.propagate = False; log.addHandler(handler)
+log.warning("first")          # opens the spool directory before the limit
+handler.flush(1)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+pace = threading.Event()
+for i in range(600):
+    log.warning("m-%d", i)
+    if i % 20 == 0:
+        pace.wait(0.002)
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+handler.close()
+stats = handler.stats()
+handed = [r.getMessage() for r in fallback.records if r.name == "p"]
+print(json.dumps({{"stats": stats, "handed": handed}}))
+"""
+    result = run_python(script, env={"PYTHONPATH": str(Path(__file__).parent)})
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    stats, handed = outcome["stats"], outcome["handed"]
+    assert balanced(stats)
+    assert stats["fallback"] == len(handed) > 0
+    server.start()
+    replayer = DatabaseLogHandler(server.dsn, table=TABLE, spool_dir=tmp_path / "spool")
+    replayer.start()
+    replayer.close()
+    rows = stored(server.dsn)
+    assert not set(rows) & set(handed)  # nothing both stored and handed over
+    assert len(rows) == len(set(rows))
+    assert len(rows) + len(handed) + stats["dropped"] == 601
+
+
+def test_close_while_a_slow_spool_write_is_under_way_never_doubles_a_record(
+    server: PostgresServer,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    log: logging.Logger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slow disk: close() times out while the writer is still spooling a chunk. What is
+    being spooled stays with the writer; nothing ends up in both the spool and the fallback."""
+    make_table(server.dsn)
+    slow = os.fsync
+
+    def slow_fsync(descriptor: int) -> None:
+        threading.Event().wait(0.2)
+        slow(descriptor)
+
+    monkeypatch.setattr("pglog.spool.os.fsync", slow_fsync)
+    proxy.refuse()
+    fallback = ListHandler()
+    handler = DatabaseLogHandler(
+        proxy.dsn,
+        table=TABLE,
+        spool_dir=tmp_path / "spool",
+        queue_size=100_000,
+        fallback=fallback,
+        close_timeout=0.3,
+    )
+    log.addHandler(handler)
+    for i in range(30_000):
+        log.info("s-%d", i)
+    handler.close()
+    handed = fallback.messages(log.name)
+    monkeypatch.undo()
+    proxy.refuse(False)
+    replayer = DatabaseLogHandler(proxy.dsn, table=TABLE, spool_dir=tmp_path / "spool")
+    replayer.start()
+    replayer.close_timeout = 60
+    replayer.close()
+    rows = stored(server.dsn)
+    assert not set(rows) & set(handed)
+    assert sorted(rows + handed, key=lambda m: int(m[2:])) == [f"s-{i}" for i in range(30_000)]
+
+
+def test_an_outage_that_begins_mid_copy_spools_while_the_commit_is_looked_up(
+    server: PostgresServer, proxy: FaultProxy, tmp_path: Path, log: logging.Logger
+) -> None:
+    """The connection breaks mid-COPY and the server then refuses connections: while the
+    writer waits to learn the lost transaction's fate it keeps spooling, without spinning;
+    afterwards every record is stored once."""
+    make_table(server.dsn)
+    handler = DatabaseLogHandler(
+        proxy.dsn, table=TABLE, queue_size=5_000, batch_size=100, spool_dir=tmp_path / "spool"
+    )
+    log.addHandler(handler)
+    log.info("m-0")
+    assert handler.flush(10)
+    proxy.arm("mid_copy")
+    emitted = ["m-0"]
+    pace = threading.Event()
+    for i in range(1, 10_000):
+        log.info("m-%d", i)
+        emitted.append(f"m-{i}")
+        if i == 150:
+            proxy.refuse()
+        if i % 20 == 0:
+            pace.wait(0.001)
+    stats = handler.stats()
+    assert stats["dropped"] == 0
+    assert stats["spooled"] > 2_500
+    assert stats["failed_batches"] < 50
+    proxy.refuse(False)
+    assert handler.flush(60)
+    handler.close()
+    assert stored(server.dsn) == emitted

@@ -45,6 +45,7 @@ def resolve(target: object) -> logging.Handler | None:
 
 def entry_to_record(entry: Entry) -> logging.LogRecord:
     """A LogRecord again, for handlers that only know records."""
+    fields, message, exception, extras = entry
     (
         created,
         levelname,
@@ -52,17 +53,14 @@ def entry_to_record(entry: Entry) -> logging.LogRecord:
         process,
         thread,
         thread_name,
-        message,
-        exception,
         func_name,
         module,
         filename,
         lineno,
         pathname,
-        extras,
-    ) = entry
+    ) = fields
     levelno = logging.getLevelName(levelname)
-    attributes = json.loads(extras) if extras else {}
+    attributes = json.loads(extras) if isinstance(extras, str) else dict(extras or {})
     attributes.update(
         name=name,
         msg=message,
@@ -102,7 +100,7 @@ class Fallback:
             try:
                 handler.handle(entry_to_record(entry))
             except Exception as exc:
-                _last_resort(f"pglog: fallback handler failed ({exc!r}); record: {entry[6]}")
+                _last_resort(f"pglog: fallback handler failed ({exc!r}); record: {entry[1]}")
 
     def report(self, level: int, message: str) -> None:
         """Say something about pglog itself: through the fallback, else the ``pglog`` logger."""

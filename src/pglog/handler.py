@@ -117,7 +117,8 @@ class DatabaseLogHandler(logging.Handler):
         )
         self._spool = None
         if self.spool_dir is not None:
-            self._spool = Spool(self.spool_dir, self.spool_max_bytes)
+            destination = f"{describe(self._dsn)} {self.table}"
+            self._spool = Spool(self.spool_dir, self.spool_max_bytes, destination)
         self._writer = Writer(
             self._queue,
             self._sink,
@@ -178,7 +179,7 @@ class DatabaseLogHandler(logging.Handler):
     def _after_close(self, entry: Entry) -> None:
         """A record that arrived after close(): the fallback is the only place left.
         pglog's own words about closing are not records of the application's."""
-        name = entry[2]
+        name = entry[0][2]
         if name == INTERNAL_LOGGER.name or name.startswith(INTERNAL_LOGGER.name + "."):
             return
         outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"

@@ -1,21 +1,24 @@
 """Queue: the bounded FIFO between callers and the writer, and the ledger of every entry's fate.
 
 Every entry that reaches ``put()`` is counted as enqueued and ends up in exactly one
-of written, dropped or fallback; until then it is pending: spooled to disk, held by
-the writer (the batch in flight), being handed to the fallback, or queued. All of it
-changes under one lock, so a snapshot always satisfies
+of written, dropped or fallback; until then it is pending. All of it changes under
+one lock, so a snapshot always satisfies
 ``enqueued == written + dropped + fallback + pending``.
 
-Entries keep their order. Pending entries sit in groups, oldest first: spooled, in
-flight, parked (a batch waiting while older ones are replayed from the spool), being
-handed over, queued. The writer takes batches from the head of the
-queue, keeps a failed batch in flight until it is settled, settles it front to back,
-spools from the front and replays the spool before anything newer. So "everything
-put before now is settled" is a comparison of sequence numbers, which is what
+Each accepted entry has a sequence number: its place in the order of ``put()``.
+Pending entries sit in groups: the queue itself; the batch in flight (the writer's);
+a chunk being written to the spool; entries being handed to the fallback; entries
+in the spool. Each group holds a run of sequence numbers (drops only leave gaps
+between runs), so the oldest pending entry is the least of the groups' first
+numbers, and "everything put before now is settled" is one comparison: what
 ``flush()`` waits on.
 
 Entries replayed from a spool an earlier process left behind pass through the batch
 in flight too, but were never enqueued here: they are counted as replayed only.
+
+``put()`` is the hot path of every logging call: one lock, one comparison, one
+append. Everything unusual (a full queue, a closed one, a spill to wake) goes to
+``_put_slowly``.
 """
 
 from __future__ import annotations
@@ -40,29 +43,32 @@ class RecordQueue:
         self.maxsize = maxsize
         self.overflow = overflow
         self.batch_size = min(batch_size, maxsize)
-        #: Wake the writer when this many entries are in memory (it can spool them).
-        self.spill_at: int | None = None
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._space = threading.Condition(self._lock)
         self._settled = threading.Condition(self._lock)
         self._entries: deque[Entry] = deque()
+        self._taken = 0  # entries ever removed from the head: the head's sequence number
+        self._held = 0  # our own entries in memory outside the queue (in flight, spilling...)
+        self._fast_limit = maxsize  # below this, put() appends without a second look
+        self._spill_at: int | None = None
         self._in_flight: list[Entry] = []
         self._in_flight_start = 0
         self._in_flight_foreign = False
         self._in_flight_replayed = False
-        self._parked: list[Entry] = []
-        self._parked_start = 0
+        self._sending = False
+        self._spilling: list[Entry] = []
+        self._spilling_start = 0
         self._handing = 0
         self._handing_start = 0
         self._spooled = 0
         self._spooled_start = 0
-        self._sending = False
-        self._accepted = 0
         self._counts = dict.fromkeys(
-            ("enqueued", "written", "dropped", "fallback", "spooled", "replayed"), 0
+            ("written", "fallback", "spooled", "replayed", "replay_fallback"), 0
         )
-        self._foreign_fallback = 0
+        self._dropped = 0
+        self._refused = 0  # dropped on arrival, never queued
+        self._direct = 0  # counted after close, without entering the queue
         self._unreported_drops = 0
         self._urgent = 0
         self._urgent_calls = 0
@@ -76,41 +82,44 @@ class RecordQueue:
         """Queue ``entry`` by the overflow policy; False once the queue is closed."""
         # Critical section
         with self._lock:
-            if self.overflow == "block":
-                while self._in_memory() >= self.maxsize and not self._closed:
-                    self._space.wait()
-            if self._closed:
-                return False
-            self._counts["enqueued"] += 1
-            if self._in_memory() >= self.maxsize:
-                if self.overflow == "drop_oldest" and self._entries:
-                    self._entries.popleft()
-                    self._count_drop()
-                else:
-                    self._count_drop()
-                    return True
-            self._entries.append(entry)
-            self._accepted += 1
-            if len(self._entries) == self.batch_size or self._in_memory() == self.spill_at:
-                self._ready.notify()
-            return True
+            entries = self._entries
+            if len(entries) + self._held < self._fast_limit:
+                entries.append(entry)
+                if len(entries) == self.batch_size:
+                    self._ready.notify()
+                return True
+            return self._put_slowly(entry)
 
-    def _in_memory(self) -> int:
-        own_in_flight = 0 if self._in_flight_foreign else len(self._in_flight)
-        return len(self._entries) + own_in_flight + len(self._parked) + self._handing
-
-    def _count_drop(self) -> None:
-        self._counts["dropped"] += 1
-        self._unreported_drops += 1
-        if self._unreported_drops == 1:
-            self._ready.notify()  # let the writer report the start of a burst
+    def _put_slowly(self, entry: Entry) -> bool:
+        if self.overflow == "block":
+            while len(self._entries) + self._held >= self.maxsize and not self._closed:
+                self._space.wait()
+        if self._closed:
+            return False
+        if len(self._entries) + self._held >= self.maxsize:
+            self._dropped += 1
+            self._unreported_drops += 1
+            if self._unreported_drops == 1:
+                self._ready.notify()  # let the writer report the start of a burst
+            if self.overflow == "drop_newest" or not self._entries:
+                self._refused += 1
+                return True
+            self._entries.popleft()
+            self._taken += 1
+        self._entries.append(entry)
+        if self._spill_at is not None and len(self._entries) >= self._spill_at:
+            self._ready.notify()  # the writer can move entries to the spool
+        return True
 
     def count_direct(self, outcome: Outcome) -> None:
         """Account for an entry that never entered the queue (it was closed)."""
         # Critical section
         with self._lock:
-            self._counts["enqueued"] += 1
-            self._counts[outcome] += 1
+            self._direct += 1
+            if outcome == "dropped":
+                self._dropped += 1
+            else:
+                self._counts[outcome] += 1
 
     def flush(self, deadline: float, *, until_backoff: bool = False) -> bool:
         """Wait until everything put before this call is settled; False at ``deadline``.
@@ -120,13 +129,13 @@ class RecordQueue:
         """
         # Critical section
         with self._lock:
-            target = self._accepted
+            target = self._taken + len(self._entries)
             backoffs = self._backoffs
             self._urgent += 1
             self._urgent_calls += 1
             self._ready.notify()
             try:
-                while self._head() < target:
+                while self._oldest() < target:
                     remaining = deadline - time.monotonic()
                     backed_off = until_backoff and self._backoffs != backoffs
                     if remaining <= 0 or backed_off or self._closed:
@@ -136,23 +145,20 @@ class RecordQueue:
             finally:
                 self._urgent -= 1
 
-    def _head(self) -> int:
-        """Sequence number of the oldest entry not yet settled (a lower bound).
-
-        Each group of pending entries is contiguous; drops only leave gaps between
-        groups, never inside one."""
-        starts = [self._accepted - len(self._entries)]
+    def _oldest(self) -> int:
+        """Sequence number of the oldest pending entry (a lower bound)."""
+        oldest = self._taken
         if self._in_flight and not self._in_flight_foreign:
-            starts.append(self._in_flight_start)
-        if self._parked:
-            starts.append(self._parked_start)
+            oldest = min(oldest, self._in_flight_start)
+        if self._spilling:
+            oldest = min(oldest, self._spilling_start)
         if self._handing:
-            starts.append(self._handing_start)
+            oldest = min(oldest, self._handing_start)
         if self._spooled:
-            starts.append(self._spooled_start)
-        return min(starts)
+            oldest = min(oldest, self._spooled_start)
+        return oldest
 
-    # -- the writer --------------------------------------------------------------
+    # -- the writer: waiting ------------------------------------------------------
 
     def wait_for_batch(self, timeout: float) -> None:
         """Sleep until a full batch is waiting, a flush or close asks, drops need
@@ -170,16 +176,16 @@ class RecordQueue:
         )
 
     def pause(self, timeout: float) -> None:
-        """The writer's back-off sleep, cut short by close(), by memory filling up to
-        ``spill_at``, or by a flush() that began after the writer's last attempt (one that
-        began before has seen that attempt)."""
+        """The writer's back-off sleep, cut short by close(), by the queue filling up to
+        the spill mark, or by a flush() that began after the writer's last attempt (one
+        that began before has seen that attempt)."""
         deadline = time.monotonic() + timeout
         # Critical section
         with self._lock:
             self._backoffs += 1
             self._settled.notify_all()
             while not self._closed and self._urgent_calls == self._urgent_seen:
-                if self.spill_at is not None and self._in_memory() >= self.spill_at:
+                if self._spill_at is not None and len(self._entries) >= self._spill_at:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -192,10 +198,25 @@ class RecordQueue:
         """True while a flush or close is waiting for the writer."""
         return self._urgent > 0 or self._closed
 
-    def in_memory(self) -> int:
-        """Entries held in memory: queued, in flight (our own), being handed over."""
+    def set_spill_mark(self, queued: int | None) -> None:
+        """Wake the writer when ``queued`` entries wait (it can spool them); None: never."""
+        # Critical section
         with self._lock:
-            return self._in_memory()
+            self._spill_at = queued
+            self._reset_fast_limit()
+
+    def _reset_fast_limit(self) -> None:
+        if self._closed:
+            self._fast_limit = -1
+        else:
+            self._fast_limit = min(self.maxsize, self._spill_at or self.maxsize)
+
+    def spill_wanted(self) -> bool:
+        """Are entries piling up past the spill mark?"""
+        with self._lock:
+            return self._spill_at is not None and len(self._entries) >= self._spill_at
+
+    # -- the writer: the batch in flight ----------------------------------------------
 
     def take(self, limit: int) -> list[Entry]:
         """Make up to ``limit`` entries from the head the batch in flight.
@@ -204,15 +225,13 @@ class RecordQueue:
         """
         # Critical section
         with self._lock:
-            if not self._in_flight and self._parked:
-                self._in_flight, self._parked = self._parked, []
-                self._in_flight_start = self._parked_start
-            elif not self._in_flight and self._entries:
-                self._in_flight_start = self._accepted - len(self._entries)
-                self._in_flight_foreign = self._in_flight_replayed = False
+            if not self._in_flight and self._entries:
                 count = min(limit, len(self._entries))
                 self._in_flight = [self._entries.popleft() for _ in range(count)]
-                self._space.notify_all()
+                self._in_flight_start = self._taken
+                self._in_flight_foreign = self._in_flight_replayed = False
+                self._taken += count
+                self._held += count
             return list(self._in_flight)
 
     def in_flight(self) -> list[Entry]:
@@ -220,9 +239,18 @@ class RecordQueue:
             return list(self._in_flight)
 
     @property
-    def in_flight_foreign(self) -> bool:
-        """True while the batch in flight came from an earlier process's spool."""
-        return self._in_flight_foreign
+    def holds_own_batch(self) -> bool:
+        """Is a batch of this process's entries (not read back from the spool) in flight?"""
+        return bool(self._in_flight) and not self._in_flight_replayed
+
+    @property
+    def in_flight_replayed(self) -> bool:
+        """True while the batch in flight was read back from the spool."""
+        return bool(self._in_flight) and self._in_flight_replayed
+
+    @property
+    def in_flight_start(self) -> int:
+        return self._in_flight_start
 
     def begin_send(self) -> bool:
         """Claim the batch in flight for an attempt; False if close() took it meanwhile.
@@ -256,60 +284,99 @@ class RecordQueue:
         if self._in_flight_replayed and outcome == "written":
             self._counts["replayed"] += count
         if not self._in_flight_foreign:
-            self._counts[outcome] += count
+            self._held -= count
+            if outcome == "dropped":
+                self._dropped += count
+            else:
+                self._counts[outcome] += count
         elif outcome != "written":
-            self._foreign_fallback += count
-        if not self._in_flight:
-            self._in_flight_foreign = self._in_flight_replayed = False
+            self._counts["replay_fallback"] += count
         self._settled.notify_all()
         self._space.notify_all()
 
-    def spool(self, count: int) -> None:
-        """The first ``count`` entries in flight are safe on disk: pending, out of memory."""
+    # -- the writer: the spool ------------------------------------------------------------
+
+    def claim_spill(self, limit: int) -> tuple[int, list[Entry]]:
+        """Take entries to write to the spool: the batch in flight if it is ours and idle,
+        else up to ``limit`` from the head of the queue. Returns (first sequence number,
+        entries); close() leaves them alone until ``spilled`` or ``spill_failed``."""
         # Critical section
         with self._lock:
-            count = min(count, len(self._in_flight))
-            if not self._spooled:
-                self._spooled_start = self._in_flight_start
-            del self._in_flight[:count]
-            self._in_flight_start += count
+            assert not self._spilling, "one spill at a time"
+            if self._in_flight and not (self._sending or self._in_flight_replayed):
+                self._spilling, self._in_flight = self._in_flight, []
+                self._spilling_start = self._in_flight_start
+            elif self._entries:
+                count = min(limit, len(self._entries))
+                self._spilling = [self._entries.popleft() for _ in range(count)]
+                self._spilling_start = self._taken
+                self._taken += count
+                self._held += count
+                self._space.notify_all()
+            return self._spilling_start, list(self._spilling)
+
+    def spilled(self) -> None:
+        """The claimed chunk is safe in the spool: pending, out of memory."""
+        # Critical section
+        with self._lock:
+            count = len(self._spilling)
+            if self._spooled:
+                self._spooled_start = min(self._spooled_start, self._spilling_start)
+            else:
+                self._spooled_start = self._spilling_start
             self._spooled += count
             self._counts["spooled"] += count
+            self._held -= count
+            self._spilling = []
             self._space.notify_all()
 
-    def load(self, entries: Sequence[Entry], own: bool) -> None:
-        """Make entries read back from the spool the batch in flight. ``own`` entries are
-        this process's oldest spooled ones; the others were never enqueued here."""
+    def spill_failed(self, outcome: Outcome) -> None:
+        """The claimed chunk could not be spooled and was handed over instead."""
         # Critical section
         with self._lock:
-            if self._in_flight:  # newer than the spool (it couldn't be spooled): it waits
-                assert not self._in_flight_replayed
-                assert not self._parked
-                self._parked, self._parked_start = self._in_flight, self._in_flight_start
+            count = len(self._spilling)
+            self._held -= count
+            if outcome == "dropped":
+                self._dropped += count
+            else:
+                self._counts[outcome] += count
+            self._spilling = []
+            self._settled.notify_all()
+            self._space.notify_all()
+
+    def load(self, entries: Sequence[Entry], own: bool, first: int) -> None:
+        """Make entries read back from the spool the batch in flight. ``own`` entries are
+        this process's, numbered from ``first`` (replayed oldest first); the others were
+        never enqueued here."""
+        # Critical section
+        with self._lock:
+            assert not self._in_flight, "the batch in flight must be settled first"
             self._in_flight = list(entries)
             self._in_flight_foreign = not own
             self._in_flight_replayed = True
+            self._in_flight_start = first
             if own:
-                self._in_flight_start = self._spooled_start
-                self._spooled -= len(entries)
-                self._spooled_start += len(entries)
+                count = min(len(entries), self._spooled)
+                self._spooled -= count
+                self._spooled_start = first + count
+                self._held += count
 
     def unload(self) -> None:
-        """Put a batch read back from the spool back: it is still there, to be read again."""
+        """Give back a batch read from the spool: it is still there, to be read again."""
         # Critical section
         with self._lock:
-            if not self._in_flight_replayed:
+            if not (self._in_flight and self._in_flight_replayed) or self._sending:
                 return
             if not self._in_flight_foreign:
-                self._spooled += len(self._in_flight)
-                self._spooled_start = self._in_flight_start
+                count = len(self._in_flight)
+                if self._spooled:
+                    self._spooled_start = min(self._spooled_start, self._in_flight_start)
+                else:
+                    self._spooled_start = self._in_flight_start
+                self._spooled += count
+                self._held -= count
             self._in_flight = []
             self._in_flight_foreign = self._in_flight_replayed = False
-
-    @property
-    def in_flight_replayed(self) -> bool:
-        """True while the batch in flight was read back from the spool."""
-        return self._in_flight_replayed
 
     def take_unreported_drops(self) -> int:
         # Critical section
@@ -324,6 +391,7 @@ class RecordQueue:
         # Critical section
         with self._lock:
             self._closed = True
+            self._reset_fast_limit()
             self._ready.notify_all()
             self._space.notify_all()
             self._settled.notify_all()
@@ -334,27 +402,24 @@ class RecordQueue:
 
     def drain(self) -> list[Entry]:
         """Take everything pending in memory, oldest first, to hand to the fallback; the
-        caller then calls ``settle_drained``. Until then the entries still count as pending.
+        caller then calls ``settle_drained``. Until then the entries count as pending.
 
-        A batch that is being sent right now stays with the writer: its fate is the
-        database's to tell. So does one read back from the spool: it is still on disk,
-        for the next run."""
+        What the writer is busy with stays with it: a batch being sent (only the
+        database can say whether it is written), one read back from the spool (it is
+        still on disk), a chunk being spooled."""
         # Critical section
         with self._lock:
             if self._handing:
                 return []  # someone else is handing over; they will settle it all
-            take_in_flight = self._in_flight and not (self._sending or self._in_flight_replayed)
-            if take_in_flight:
+            rest: list[Entry] = []
+            if self._in_flight and not (self._sending or self._in_flight_replayed):
                 self._handing_start = self._in_flight_start
-                rest = [*self._in_flight, *self._parked, *self._entries]
-                self._in_flight = []
-            elif self._parked:
-                self._handing_start = self._parked_start
-                rest = [*self._parked, *self._entries]
+                rest, self._in_flight = self._in_flight, []
             else:
-                self._handing_start = self._accepted - len(self._entries)
-                rest = list(self._entries)
-            self._parked = []
+                self._handing_start = self._taken
+            rest.extend(self._entries)
+            self._held += len(self._entries)
+            self._taken += len(self._entries)
             self._entries.clear()
             self._handing = len(rest)
             return rest
@@ -363,27 +428,34 @@ class RecordQueue:
         """What ``drain`` returned is handed over, as ``outcome``."""
         # Critical section
         with self._lock:
-            self._counts[outcome] += self._handing
-            self._handing = 0
+            count, self._handing = self._handing, 0
+            self._held -= count
+            if outcome == "dropped":
+                self._dropped += count
+            else:
+                self._counts[outcome] += count
             self._settled.notify_all()
             self._space.notify_all()
 
     # -- observation ---------------------------------------------------------------
 
+    def in_memory(self) -> int:
+        """Entries held in memory: queued, and our own in the writer's hands."""
+        with self._lock:
+            return len(self._entries) + self._held
+
     def counts(self) -> dict[str, int]:
         """A consistent snapshot of the ledger."""
         with self._lock:
+            queued = len(self._entries)
+            pending = queued + self._held + self._spooled
             counts = dict(self._counts)
-            own_in_flight = 0 if self._in_flight_foreign else len(self._in_flight)
-            counts["queue_depth"] = len(self._entries)
-            counts["in_flight"] = own_in_flight
-            counts["spool_pending"] = self._spooled
-            counts["pending"] = (
-                len(self._entries)
-                + own_in_flight
-                + len(self._parked)
-                + self._handing
-                + self._spooled
+            counts.update(
+                enqueued=self._taken + queued + self._refused + self._direct,
+                dropped=self._dropped,
+                pending=pending,
+                queue_depth=queued,
+                in_flight=0 if self._in_flight_foreign else len(self._in_flight),
+                spool_pending=self._spooled,
             )
-            counts["replay_fallback"] = self._foreign_fallback
             return counts

@@ -2,47 +2,68 @@
 
 The caller may mutate its arguments and its ``extra=`` values the moment
 ``logger.info()`` returns, and the record's traceback pins whole stack frames in
-memory. So the message, the exception text and the extras (as JSON) are rendered
-here, once, and the writer thread never touches a caller's object: no ``__repr__``
-of an ORM instance runs in another thread. The rest is read off the record as the
-immutable values it already holds. The result is a flat tuple of scalars: cheap to
-keep while it waits in the queue, and untracked by the garbage collector.
+memory. So the message and the exception text are rendered here, once. Extras whose
+values are plain scalars (the usual request ids, user ids, paths) are kept as a small
+dict: nothing can change them. Any other extra value is turned into JSON here, so the
+writer thread never touches a caller's object: no ``__repr__`` of an ORM instance runs
+in another thread. The rest is read off the record as the immutable values it holds.
+
+The result is a small tuple of scalars: cheap to build (this runs in every logging
+call), cheap to keep while it waits in the queue, untracked by the garbage collector.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from typing import TypeAlias
+import operator
+from collections.abc import Iterator
+from typing import Any, TypeAlias
 
 from pglog.sanitize import Notes, safe_repr, safe_str, to_json
 
-#: What the queue holds for one record, in this order:
-#: created, levelname, name, process, thread, threadName, message, exception,
-#: funcName, module, filename, lineno, pathname, extras (the text of a JSON object).
-Entry: TypeAlias = tuple[
+#: The record's own attributes, in this order.
+FIELD_NAMES = (
+    "created",
+    "levelname",
+    "name",
+    "process",
+    "thread",
+    "threadName",
+    "funcName",
+    "module",
+    "filename",
+    "lineno",
+    "pathname",
+)
+Fields: TypeAlias = tuple[
     float,
     str,
     str,
     "int | None",
     "int | None",
     "str | None",
-    str,
-    "str | None",
     "str | None",
     "str | None",
     "str | None",
     "int | None",
     "str | None",
-    "str | None",
 ]
+#: ``extra=`` as captured: None, a dict of plain scalars, or the text of a JSON object.
+Extras: TypeAlias = "dict[str, Any] | str | None"
+#: What the queue holds for one record: (fields, message, exception text, extras).
+Entry: TypeAlias = tuple[Fields, str, "str | None", Extras]
 
 _PLAIN = logging.LogRecord("name", logging.INFO, "path", 1, "msg", None, None)
 #: Attributes every LogRecord has, plus those a Formatter adds while formatting.
 #: Anything else on a record came with ``extra=`` (or a record factory) and is kept.
 STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | {"message", "asctime"}
+#: A plain LogRecord sets its attributes first; ``extra=`` keys are added after them.
 _PLAIN_SIZE = len(vars(_PLAIN))
 del _PLAIN
 
+_FIELDS = operator.itemgetter(*FIELD_NAMES)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 _FORMATTER = logging.Formatter()
 
 
@@ -61,30 +82,30 @@ def capture(record: logging.LogRecord) -> Entry:
         exception = exception_text(record)
 
     attributes = record.__dict__
-    extras = None
+    extras: Extras = None
     if len(attributes) > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
-        extra = {k: v for k, v in attributes.items() if k not in STANDARD_ATTRIBUTES}
-        if extra or notes:
-            extras = to_json(extra, notes)
-    elif notes:
-        extras = to_json({}, notes)
+        extras = _extras(record, attributes)
+    if notes is not None:
+        extras = to_json(extras if isinstance(extras, dict) else {}, notes)
 
-    return (
-        record.created,
-        record.levelname,
-        record.name,
-        record.process,
-        record.thread,
-        record.threadName,
-        message,
-        exception,
-        record.funcName,
-        record.module,
-        record.filename,
-        record.lineno,
-        record.pathname,
-        extras,
-    )
+    try:
+        fields = _FIELDS(attributes)
+    except KeyError:  # a record built by hand, without some attribute
+        fields = tuple(getattr(record, name, None) for name in FIELD_NAMES)
+    return (fields, message, exception, extras)
+
+
+def _extras(record: logging.LogRecord, attributes: dict[str, Any]) -> Extras:
+    items: Iterator[tuple[str, Any]] = iter(attributes.items())
+    if type(record) is logging.LogRecord:  # its extras are the last keys: skip the rest
+        items = itertools.islice(items, _PLAIN_SIZE, None)
+    extra = {k: v for k, v in items if k not in STANDARD_ATTRIBUTES}
+    if not extra:
+        return None
+    for value in extra.values():
+        if type(value) not in _SCALARS:
+            return to_json(extra)  # a container or an object: its state as of now
+    return extra
 
 
 def exception_text(record: logging.LogRecord) -> str | None:

@@ -18,6 +18,7 @@ from pglog.sanitize import (
     clean_text,
     dumps,
     safe_repr,
+    to_json,
     with_notes,
 )
 
@@ -81,6 +82,7 @@ def record_to_row(record: Any, hostname: str) -> Row:
 
 def to_row(entry: Entry, hostname: str) -> Row:
     """The values of one table row, in COLUMNS order, each one storable."""
+    fields, message, exception, extras = entry
     (
         created,
         level,
@@ -88,15 +90,13 @@ def to_row(entry: Entry, hostname: str) -> Row:
         process,
         thread,
         thread_name,
-        message,
-        exception,
         func_name,
         module,
         filename,
         lineno,
         pathname,
-        extras,
-    ) = entry
+    ) = fields
+    extra_data = to_json(extras) if isinstance(extras, dict) else (extras or _EMPTY_JSON)
     notes = Notes()
     return (
         _timestamp(created, notes),
@@ -113,7 +113,7 @@ def to_row(entry: Entry, hostname: str) -> Row:
         _optional(filename, MAX_NAME, "filename", notes),
         _int4(lineno, "lineno", notes),
         _optional(pathname, MAX_TEXT, "pathname", notes),
-        with_notes(extras or _EMPTY_JSON, notes) if notes else (extras or _EMPTY_JSON),
+        with_notes(extra_data, notes) if notes else extra_data,
     )
 
 

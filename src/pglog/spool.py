@@ -2,28 +2,34 @@
 
 When the database is away longer than memory lasts, the writer appends captured
 entries to segment files in ``spool_dir`` (one JSON array per line, fsync'd per
-batch) instead of dropping them, and replays the segments, oldest first, before
+write) instead of dropping them, and replays the segments, oldest first, before
 anything newer once the database is back. A process that exits or dies with a spool
-leaves it to the next one that opens the directory.
+leaves it to the next one that opens the directory for the same table.
 
 Exactly once, across crashes: before the COMMIT of a replayed batch the segment's
 progress file records the transaction id and how far the batch reaches (fsync'd);
 after the COMMIT it records the new position. A process that finds a transaction id
-still recorded asks the server what became of it before replaying anything.
+still recorded asks the server what became of it before replaying anything. A batch
+whose COMMIT's fate was still unknown when its process closed is spooled with its
+transaction id recorded in the same way.
 
 Files in ``spool_dir``:
 
 - ``owner-<token>.lock``: held (``flock``) by the live process that writes ``<token>``
-  segments. A segment whose owner lock can be taken belongs to a process that is gone,
-  and whoever takes the lock replays it.
-- ``<ns>-<token>.rows``: entries, one JSON line each, in the order they were queued.
-- ``<ns>-<token>.done``: replay progress: ``{"done": lines, "pending": [xid, through]}``.
+  segments. Segments whose owner lock can be taken belong to a process that is gone;
+  whoever takes the lock replays them.
+- ``<key>-<started>-<token>-<first>.rows``: entries, one JSON line each, numbered
+  from ``first`` in the order they were queued. ``key`` names the destination (server
+  and table), so handlers of different tables can share a directory; ``started`` and
+  ``first`` order segments without trusting the clock twice.
+- ``<same>.done``: replay progress: ``{"done": lines, "pending": [xid, through]}``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -46,56 +52,72 @@ class SpoolFull(Exception):
 
 @dataclass
 class SpoolBatch:
-    """Entries read back from one segment, starting at line ``first``."""
+    """Entries read back from one segment."""
 
     segment: Path
+    #: The sequence number of the first entry (meaningful for this process's own).
     first: int
     entries: list[Entry]
     own: bool
-    #: A transaction recorded before a COMMIT whose outcome was never recorded: (xid, through).
+    #: A transaction recorded before a COMMIT whose outcome was never recorded:
+    #: (xid, how many of ``entries`` it covers).
     pending: tuple[str, int] | None
 
 
 @dataclass
 class _Replay:
     segment: Path
+    first: int
     entries: list[Entry]
     done: int
-    pending: tuple[str, int] | None
+    pending: tuple[str, int] | None  # (xid, line it covers through)
     own: bool
 
 
-class Spool:
-    """The spool of one process. Used only from its writer thread."""
+@dataclass(frozen=True)
+class _Name:
+    key: str
+    started: int
+    token: str
+    first: int
 
-    def __init__(self, directory: str | os.PathLike[str], max_bytes: int) -> None:
+    @classmethod
+    def parse(cls, path: Path) -> _Name | None:
+        parts = path.stem.split("-")
+        if len(parts) != 4 or not (parts[1].isdigit() and parts[3].isdigit()):
+            return None
+        return cls(parts[0], int(parts[1]), parts[2], int(parts[3]))
+
+
+class Spool:
+    """The spool of one process for one destination. Used only from its writer thread."""
+
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int, destination: str) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
+        self.key = hashlib.blake2b(destination.encode(), digest_size=6).hexdigest()
         self.token = f"{os.getpid()}x{secrets.token_hex(4)}"
-        self.corrupt_lines = 0
+        self.corrupt = 0
+        self._started = time.time_ns()
         self._owner: IO[bytes] | None = None
         self._foreign: dict[str, IO[bytes]] = {}
-        self._active: tuple[Path, IO[bytes]] | None = None
+        self._active: tuple[Path, IO[bytes], int] | None = None  # path, file, next number
         self._replaying: _Replay | None = None
         self._own_unreplayed = 0
-        self._size = 0
         self._next_orphan_scan = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Create the directory, take this process's owner lock, measure what is there."""
+        """Create the directory and take this process's owner lock."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         owner = (self.directory / f"owner-{self.token}.lock").open("wb")
         fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._owner = owner
-        self._size = sum(p.stat().st_size for p in self.directory.glob("*.rows"))
 
     def close(self) -> None:
         """Release the locks; leave the segments for the next process."""
-        if self._active is not None:
-            self._active[1].close()
-            self._active = None
+        self._seal()
         for handle in self._foreign.values():
             handle.close()
         self._foreign.clear()
@@ -119,31 +141,55 @@ class Spool:
 
     @property
     def size(self) -> int:
-        return self._size
+        """Bytes of segments for this destination, every process's."""
+        total = 0
+        for path in self.directory.glob(f"{self.key}-*.rows"):
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return total
 
     # -- writing ----------------------------------------------------------------------------
 
-    def append(self, entries: list[Entry]) -> None:
-        """Write ``entries`` durably (fsync) after everything spooled before."""
+    def append(
+        self, entries: list[Entry], first: int, pending: tuple[str, int] | None = None
+    ) -> None:
+        """Write ``entries``, numbered from ``first``, durably (fsync). With ``pending``
+        (xid, count), a transaction that may have committed the first ``count`` is
+        recorded, to be looked up on replay. On failure nothing of it stays."""
         data = b"".join(
             json.dumps(entry, separators=(",", ":")).encode() + b"\n" for entry in entries
         )
-        if self._size + len(data) > self.max_bytes:
-            raise SpoolFull(f"{self.directory} holds {self._size} of {self.max_bytes} bytes")
-        handle = self._segment_for_append()
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-        self._size += len(data)
+        if self.size + len(data) > self.max_bytes:
+            raise SpoolFull(f"{self.directory} holds its limit of {self.max_bytes} bytes")
+        if pending is not None or self._active is None or self._active[2] != first:
+            self._seal()  # a new segment for a new run of numbers
+        path, handle = self._segment(first)
+        before = handle.tell()
+        try:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                handle.truncate(before)
+            self._seal()
+            raise
+        if pending is not None:
+            _write_progress(path, 0, pending, sync=True)
         self._own_unreplayed += len(entries)
-        if handle.tell() >= SEGMENT_BYTES:
+        self._active = (path, handle, first + len(entries))
+        if before + len(data) >= SEGMENT_BYTES or pending is not None:
             self._seal()
 
-    def _segment_for_append(self) -> IO[bytes]:
+    def _segment(self, first: int) -> tuple[Path, IO[bytes]]:
         if self._active is None:
-            path = self.directory / f"{time.time_ns():020d}-{self.token}.rows"
-            self._active = (path, path.open("ab"))
-        return self._active[1]
+            path = (
+                self.directory / f"{self.key}-{self._started:020d}-{self.token}-{first:012d}.rows"
+            )
+            handle = path.open("ab")
+            _sync_directory(self.directory)
+            self._active = (path, handle, first)
+        return self._active[0], self._active[1]
 
     def _seal(self) -> None:
         if self._active is not None:
@@ -154,7 +200,7 @@ class Spool:
 
     def has_backlog(self) -> bool:
         """Is anything waiting to be replayed (this process's, or a dead one's)?"""
-        if self._own_unreplayed or self._replaying is not None:
+        if self._own_unreplayed > 0 or self._replaying is not None:
             return True
         now = time.monotonic()
         if now < self._next_orphan_scan:
@@ -163,7 +209,8 @@ class Spool:
         return self._oldest_claimable() is not None
 
     def claim(self, limit: int) -> SpoolBatch | None:
-        """The next up to ``limit`` entries to replay, oldest first."""
+        """The next up to ``limit`` entries to replay, oldest first (with a recorded
+        transaction pending: all the entries it covers)."""
         while True:
             replay = self._replaying
             if replay is None:
@@ -174,13 +221,19 @@ class Spool:
             if replay.pending is None and replay.done >= len(replay.entries):
                 self._finish(replay)
                 continue
-            entries = replay.entries[replay.done : replay.done + limit]
-            return SpoolBatch(replay.segment, replay.done, entries, replay.own, replay.pending)
+            pending = None
+            count = limit
+            if replay.pending is not None:
+                covered = max(0, replay.pending[1] - replay.done)
+                pending, count = (replay.pending[0], covered), max(limit, covered)
+            entries = replay.entries[replay.done : replay.done + count]
+            first = replay.first + replay.done
+            return SpoolBatch(replay.segment, first, entries, replay.own, pending)
 
     def prepare_commit(self, batch: SpoolBatch, count: int, xid: str) -> None:
         """Record, durably, that transaction ``xid`` is about to commit ``count`` entries."""
         replay = self._current(batch)
-        self._write_progress(replay.segment, replay.done, (xid, replay.done + count), sync=True)
+        _write_progress(replay.segment, replay.done, (xid, replay.done + count), sync=True)
 
     def advance(self, batch: SpoolBatch, count: int) -> None:
         """The next ``count`` entries of the batch are settled (written, or handed on)."""
@@ -188,17 +241,18 @@ class Spool:
         replay.done += count
         replay.pending = None
         if replay.own:
-            self._own_unreplayed -= count
-        self._write_progress(replay.segment, replay.done, None, sync=False)
+            self._own_unreplayed = max(0, self._own_unreplayed - count)
+        _write_progress(replay.segment, replay.done, None, sync=True)
 
     def resolve(self, batch: SpoolBatch, committed: bool) -> None:
         """What became of the recorded transaction is known: skip its entries if it committed."""
         replay = self._current(batch)
         assert replay.pending is not None
         if committed:
-            replay.done = replay.pending[1]
-        replay.pending = None
-        self._write_progress(replay.segment, replay.done, None, sync=True)
+            self.advance(batch, replay.pending[1] - replay.done)
+        else:
+            replay.pending = None
+            _write_progress(replay.segment, replay.done, None, sync=True)
 
     def _current(self, batch: SpoolBatch) -> _Replay:
         replay = self._replaying
@@ -207,15 +261,23 @@ class Spool:
         return replay
 
     def _oldest_claimable(self) -> Path | None:
-        for segment in sorted(self.directory.glob("*.rows")):
-            token = segment.stem.split("-", 1)[1]
-            if token == self.token or token in self._foreign or self._lock_orphan(token):
+        for segment in sorted(self.directory.glob(f"{self.key}-*.rows")):
+            name = _Name.parse(segment)
+            if name is None:
+                continue
+            if name.token == self.token or name.token in self._foreign:
+                return segment
+            if self._lock_orphan(name.token) and segment.exists():
                 return segment
         return None
 
     def _lock_orphan(self, token: str) -> bool:
         """Take the owner lock of ``token``'s segments if its process is gone."""
-        handle = (self.directory / f"owner-{token}.lock").open("ab")
+        try:
+            descriptor = os.open(self.directory / f"owner-{token}.lock", os.O_RDWR)
+        except FileNotFoundError:  # a finished orphan's lock, removed: nothing left to take
+            return False
+        handle = os.fdopen(descriptor, "rb+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -225,20 +287,27 @@ class Spool:
         return True
 
     def _read(self, segment: Path) -> _Replay:
-        own = segment.stem.endswith(self.token)
+        name = _Name.parse(segment)
+        assert name is not None
+        own = name.token == self.token
         if own and self._active is not None and self._active[0] == segment:
             self._seal()
         entries: list[Entry] = []
-        with segment.open("rb") as handle:
-            for line in handle:
-                try:
-                    entries.append(tuple(json.loads(line)))
-                except ValueError:  # a line torn by a crash mid-append: never acknowledged
-                    self.corrupt_lines += 1
+        try:
+            with segment.open("rb") as handle:
+                for line in handle:
+                    entry = _parse(line)
+                    if entry is None:  # torn by a crash mid-append: never acknowledged
+                        self.corrupt += 1
+                    else:
+                        entries.append(entry)
+        except FileNotFoundError:  # another process finished it first
+            pass
         progress = _read_progress(segment)
         pending = progress.get("pending")
         return _Replay(
             segment,
+            name.first,
             entries,
             int(progress.get("done", 0)),
             (str(pending[0]), int(pending[1])) if pending else None,
@@ -247,27 +316,37 @@ class Spool:
 
     def _finish(self, replay: _Replay) -> None:
         """Every entry of the segment is settled: delete it."""
-        size = replay.segment.stat().st_size
-        replay.segment.unlink()
+        replay.segment.unlink(missing_ok=True)
         replay.segment.with_suffix(".done").unlink(missing_ok=True)
-        self._size -= size
         self._replaying = None
-        token = replay.segment.stem.split("-", 1)[1]
-        if token in self._foreign and not any(self.directory.glob(f"*-{token}.rows")):
+        name = _Name.parse(replay.segment)
+        token = name.token if name else ""
+        if token in self._foreign and not any(self.directory.glob(f"*-{token}-*.rows")):
             self._foreign.pop(token).close()
             (self.directory / f"owner-{token}.lock").unlink(missing_ok=True)
 
-    def _write_progress(
-        self, segment: Path, done: int, pending: tuple[str, int] | None, *, sync: bool
-    ) -> None:
-        target = segment.with_suffix(".done")
-        temporary = segment.with_suffix(".done.tmp")
-        with temporary.open("w") as handle:
-            json.dump({"done": done, "pending": pending}, handle)
-            if sync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(temporary, target)
+
+def _parse(line: bytes) -> Entry | None:
+    try:
+        fields, message, exception, extras = json.loads(line)
+        return (tuple(fields), message, exception, extras)
+    except (ValueError, TypeError):
+        return None
+
+
+def _write_progress(
+    segment: Path, done: int, pending: tuple[str, int] | None, *, sync: bool
+) -> None:
+    target = segment.with_suffix(".done")
+    temporary = segment.with_suffix(".done.tmp")
+    with temporary.open("w") as handle:
+        json.dump({"done": done, "pending": pending}, handle)
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    if sync:
+        _sync_directory(segment.parent)
 
 
 def _read_progress(segment: Path) -> dict[str, Any]:
@@ -276,3 +355,12 @@ def _read_progress(segment: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return progress if isinstance(progress, dict) else {}
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a new or renamed file's name durable, not just its contents."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

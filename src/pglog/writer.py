@@ -41,6 +41,8 @@ ERROR_REPORT_INTERVAL = 60.0
 REFUSALS_BEFORE_REJECT = 3
 #: Entries spooled per write (and fsync): spooling must outrun a busy application.
 SPILL_CHUNK = 10_000
+#: After the spool failed (full, or a disk error), seconds before it is tried again.
+SPOOL_REST = 60.0
 #: How long a lost transaction may stay "in progress" before its backend is terminated.
 IN_PROGRESS_GRACE = 2.0
 
@@ -76,7 +78,7 @@ class Writer:
     ) -> None:
         self._queue = queue
         self._spool = spool
-        self._spool_full = False
+        self._spool_resting_until = 0.0
         self._source: SpoolBatch | None = None
         self._sink = sink
         self._fallback = fallback
@@ -131,18 +133,15 @@ class Writer:
             WRITER_THREADS.discard(ident)
 
     def _work(self) -> None:
-        """Write batches while there are full ones (or any, when asked to flush); the
-        spool, which holds older records, first."""
+        """Write batches while there are full ones (or any, when asked to flush): a batch
+        already in flight first, then the spool, which holds older records, then the queue."""
         while not self._queue.closed:
-            if self._spool_backlog():
+            if not self._queue.holds_own_batch and self._spool_backlog():
                 if not self._replay():
                     return
                 continue
             batch = self._queue.take(self._queue.batch_size)
-            if not batch:
-                return
-            self._deliver(batch)
-            if not self._more_waiting():
+            if not batch or not self._deliver(batch) or not self._more_waiting():
                 return
 
     def _more_waiting(self) -> bool:
@@ -157,7 +156,7 @@ class Writer:
         """The queue is closed: write what is left while the database takes it, by the
         deadline; spool the rest if there is a spool, else hand it to the fallback."""
         while not self._past_deadline():
-            if self._spool_backlog():
+            if not self._queue.holds_own_batch and self._spool_backlog():
                 if not self._replay():
                     break
                 continue
@@ -234,8 +233,7 @@ class Writer:
             if self._source is not None:  # read back from the spool: it is safe there
                 self._queue.unload()
                 self._rows = []
-            self._spill()
-            self._queue.pause(self._backoff.next_delay())
+            self._back_off(self._backoff.next_delay())
             if not self._rows:
                 return False  # the batch is in the spool now; replay comes first
         self._backoff.reset()
@@ -334,39 +332,68 @@ class Writer:
             self._report("spool", f"pglog can't use spool_dir {self._spool.directory}: {exc}")
             self._spool = None
             return
-        self._queue.spill_at = max(1, self._queue.maxsize // 2)
+        self._queue.set_spill_mark(self._spill_mark)
+
+    @property
+    def _spill_mark(self) -> int:
+        """Spool once the queue is half full; the batch in flight counts too."""
+        return max(1, self._queue.maxsize // 2)
+
+    def _spool_ready(self) -> bool:
+        """Is there a spool that works? After a failure it rests for a while."""
+        if self._spool is None:
+            return False
+        if self._spool_resting_until:
+            if time.monotonic() < self._spool_resting_until:
+                return False
+            self._spool_resting_until = 0.0
+            self._queue.set_spill_mark(self._spill_mark)
+        return True
 
     def _spool_backlog(self) -> bool:
         return self._spool is not None and self._spool.has_backlog()
 
+    def _back_off(self, delay: float) -> None:
+        """Wait before trying again; meanwhile, keep memory from filling if a spool can."""
+        self._spill()
+        self._queue.pause(delay)
+        self._spill()
+
     def _spill(self, everything: bool = False) -> bool:
-        """Move batches from memory to the spool while memory is past half full (to a
-        quarter), or all of them when closing. True if anything was spooled."""
-        spool = self._spool
-        if spool is None or self._spool_full or self._queue.in_flight_replayed:
-            return False
-        high = self._queue.spill_at or 1
-        if not everything and self._queue.in_memory() < high:
+        """Move entries from memory to the spool while the queue is past the spill mark
+        (down to half of it), or all of them when closing. True if anything was spooled."""
+        if not self._spool_ready() or not (everything or self._queue.spill_wanted()):
             return False
         spilled = False
-        while everything or self._queue.in_memory() > high // 2:
-            batch = self._queue.take(SPILL_CHUNK)  # one fsync for many entries
-            if not batch:
+        while everything or self._queue.counts()["queue_depth"] > self._spill_mark // 2:
+            first, chunk = self._queue.claim_spill(SPILL_CHUNK)  # one fsync for many entries
+            if not chunk or not self._spool_chunk(first, chunk):
                 break
-            try:
-                spool.append(batch)
-            except (SpoolFull, OSError) as exc:
-                self._spool_full = True
-                self._queue.spill_at = None
-                self._report(
-                    "spool-full",
-                    f"pglog can't spool any more ({exc}); the queue's overflow policy applies",
-                )
-                break
-            self._queue.spool(len(batch))
-            self._rows = []
             spilled = True
+        if not self._queue.holds_own_batch:
+            self._rows = []  # the batch in flight, if it was ours, went with the spill
         return spilled
+
+    def _spool_chunk(
+        self, first: int, chunk: list[Entry], pending: tuple[str, int] | None = None
+    ) -> bool:
+        """Append a claimed chunk to the spool; if that fails, hand it to the fallback."""
+        assert self._spool is not None
+        try:
+            self._spool.append(chunk, first, pending)
+        except (SpoolFull, OSError) as exc:
+            self._fallback.hand_over(chunk)
+            self._queue.spill_failed(self._fallback_outcome())
+            self._spool_resting_until = time.monotonic() + SPOOL_REST
+            self._queue.set_spill_mark(None)
+            self._report(
+                "spool-full",
+                f"pglog can't spool any more ({exc}); {len(chunk)} records to the"
+                f" {self._fallback_outcome()}, and the queue's overflow policy applies",
+            )
+            return False
+        self._queue.spilled()
+        return True
 
     def _replay(self) -> bool:
         """Write the next batch from the spool; False if the database is away."""
@@ -376,35 +403,30 @@ class Writer:
             return True
         if batch.pending is not None:
             return self._settle_recorded(batch, *batch.pending)
-        self._queue.load(batch.entries, own=batch.own)
+        self._queue.load(batch.entries, batch.own, batch.first)
         self._source = batch
         try:
-            delivered = self._deliver(batch.entries)
+            return self._deliver(batch.entries)
         finally:
             self._source = None
-        if self._spool_full and self._spool.size < self._spool.max_bytes // 2:
-            self._spool_full = False
-            self._queue.spill_at = max(1, self._queue.maxsize // 2)
-        return delivered and not self._queue.in_flight_replayed
 
-    def _settle_recorded(self, batch: SpoolBatch, xid: str, through: int) -> bool:
+    def _settle_recorded(self, batch: SpoolBatch, xid: str, covered: int) -> bool:
         """A process stopped between recording transaction ``xid`` and learning its fate:
-        ask the server, and skip the entries if it committed."""
+        ask the server, and skip the ``covered`` entries if it committed."""
         assert self._spool is not None
         try:
             status = self._sink.status(xid)
         except Exception as exc:
             self._note_failure(exc)
-            self._queue.pause(self._backoff.next_delay())
+            self._back_off(self._backoff.next_delay())
             return False
         if status == "in progress":
-            self._queue.pause(IN_PROGRESS_GRACE)
+            self._back_off(IN_PROGRESS_GRACE)
             return False
         committed = status == "committed"
         if committed:
-            covered = batch.entries[: through - batch.first]
-            self._queue.load(covered, own=batch.own)
-            self._queue.settle(len(covered), "written")
+            self._queue.load(batch.entries[:covered], batch.own, batch.first)
+            self._queue.settle(covered, "written")
         self._spool.resolve(batch, committed)
         return True
 
@@ -461,14 +483,26 @@ class Writer:
                     self._terminate(lost.backend_pid)
             if self._closing():
                 self._queue.end_send()
-                self._report(
-                    "unknown-commit",
-                    f"pglog closed before learning whether transaction {lost.xid} committed;"
-                    f" its {lost.count} records go to the fallback and may also be stored",
-                )
+                self._keep_unresolved(lost)
                 return False
-            delay = 0.05 if status == "in progress" else self._backoff.next_delay()
-            self._queue.pause(delay)
+            self._back_off(0.05 if status == "in progress" else self._backoff.next_delay())
+
+    def _keep_unresolved(self, lost: CommitUnknown) -> None:
+        """Closing before the server said whether ``lost`` committed: with a spool, keep
+        the rows there with the transaction recorded, for the next process to look up;
+        without, they go to the fallback, and may also be stored."""
+        if self._source is not None:
+            return  # read back from the spool, whose progress file records the transaction
+        if self._spool_ready():
+            first, chunk = self._queue.claim_spill(0)
+            if self._spool_chunk(first, chunk, (lost.xid, lost.count)):
+                self._rows = []
+                return
+        self._report(
+            "unknown-commit",
+            f"pglog closed before learning whether transaction {lost.xid} committed;"
+            f" its {lost.count} records go to the fallback and may also be stored",
+        )
 
     def _terminate(self, backend_pid: int) -> None:
         try:
@@ -481,8 +515,8 @@ class Writer:
             return to_row(entry, self._hostname)
         except Exception as exc:  # to_row is written not to raise; if it does, keep the record
             self._report("row", f"pglog could not convert a record ({exc!r}); stored it escaped")
-            safe: Entry = (*entry[:6], ascii(entry[6]), None, *entry[8:13], None)
-            return to_row(safe, self._hostname)
+            fields, message, _, _ = entry
+            return to_row((fields, ascii(message), None, None), self._hostname)
 
     # -- reporting ---------------------------------------------------------------------
 

@@ -1,0 +1,522 @@
+"""pglog's benchmark suite: caller cost, throughput against the ceiling, latency, memory,
+cost growth. One command, one PostgreSQL, one table of results (and a JSON file).
+
+    python bench/run.py            # the full suite, a few minutes
+    python bench/run.py --quick    # smaller counts, no 5M-row table: about a minute
+
+Uses $PGLOG_BENCH_DSN, or starts a throwaway embedded PostgreSQL. Every figure that
+matters is a ratio to a baseline measured in the same run: these machines are shared
+and noisy, and absolute times move from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import gc
+import json
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import platform
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).parent))
+from baselines import InsertPerRecordHandler, copy_directly
+
+from pglog import DatabaseLogHandler
+from pglog.embedded import embedded_server
+from pglog.schema import TableName, ensure_table
+
+RESULTS = Path(__file__).parent / "results"
+EXTRA = {"user_id": 42, "request_id": "req-7f3a", "path": "/orders/1042"}
+
+
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    given = os.environ.get("PGLOG_BENCH_DSN")
+    if given:
+        yield given
+        return
+    with embedded_server() as dsn:
+        yield dsn
+
+
+def fresh_table(dsn: str, name: str) -> str:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.commit()
+        ensure_table(conn, TableName("public", name))
+    return name
+
+
+def row_count(dsn: str, table: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        return int(conn.execute(query).fetchone()[0])  # type: ignore[index]
+
+
+def bench_logger(name: str, handler: logging.Handler) -> logging.Logger:
+    log = logging.getLogger(f"bench.{name}")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    return log
+
+
+# -- 1. caller cost --------------------------------------------------------------------------
+
+
+def time_calls(log: logging.Logger, calls: int, extra: bool, chunk: int = 100) -> list[float]:
+    """ns per call, as the mean of each chunk of ``chunk`` calls."""
+    info, clock = log.info, time.perf_counter_ns
+    samples = []
+    kwargs = {"extra": EXTRA} if extra else {}
+    for start in range(0, calls, chunk):
+        began = clock()
+        for i in range(start, start + chunk):
+            info("msg %s", i, **kwargs)
+        samples.append((clock() - began) / chunk)
+    return samples
+
+
+def caller_cost(dsn: str, calls: int, rounds: int) -> dict[str, Any]:
+    """ns per logger.info(), plain and with a 3-key extra, for each handler and regime."""
+    naive_table = fresh_table(dsn, "bench_naive")
+    pglog_table = fresh_table(dsn, "bench_caller")
+
+    def null() -> tuple[logging.Handler, Callable[[], None]]:
+        return logging.NullHandler(), lambda: None
+
+    def queue_burst() -> tuple[logging.Handler, Callable[[], None]]:
+        return logging.handlers.QueueHandler(queue.SimpleQueue()), lambda: None
+
+    def queue_sustained() -> tuple[logging.Handler, Callable[[], None]]:
+        q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        listener = logging.handlers.QueueListener(q, logging.NullHandler())
+        listener.start()
+        return logging.handlers.QueueHandler(q), listener.stop
+
+    def pglog_burst() -> tuple[logging.Handler, Callable[[], None]]:
+        handler = DatabaseLogHandler(
+            dsn, table=pglog_table, batch_size=10**7, queue_size=10**7, flush_interval=3600
+        )
+        return handler, lambda: _discard(handler)
+
+    def pglog_sustained() -> tuple[logging.Handler, Callable[[], None]]:
+        handler = DatabaseLogHandler(dsn, table=pglog_table)
+        return handler, lambda: _close(handler)
+
+    def naive() -> tuple[logging.Handler, Callable[[], None]]:
+        handler = InsertPerRecordHandler(dsn, naive_table)
+        return handler, handler.close
+
+    variants: dict[str, tuple[Callable[[], tuple[logging.Handler, Callable[[], None]]], int]] = {
+        "NullHandler (floor)": (null, calls),
+        "pglog, burst": (pglog_burst, calls),
+        "pglog, sustained": (pglog_sustained, calls),
+        "QueueHandler, burst": (queue_burst, calls),
+        "QueueHandler + listener, sustained": (queue_sustained, calls),
+        "INSERT per record": (naive, max(500, calls // 100)),
+    }
+    raw: dict[str, dict[str, list[float]]] = {name: {"plain": [], "extra": []} for name in variants}
+    for _ in range(rounds):
+        for name, (make, count) in variants.items():
+            for kind in ("plain", "extra"):
+                handler, stop = make()
+                log = bench_logger(name.replace(" ", "_"), handler)
+                time_calls(log, min(2_000, count), kind == "extra")  # warm up
+                raw[name][kind].extend(time_calls(log, count, kind == "extra"))
+                stop()
+                gc.collect()
+    result: dict[str, Any] = {}
+    for kind in ("plain", "extra"):
+        floor = statistics.median(raw["NullHandler (floor)"][kind])
+        for name in variants:
+            samples = sorted(raw[name][kind])
+            median = statistics.median(samples)
+            result[f"{name} [{kind}]"] = {
+                "median_ns": round(median),
+                "p99_ns": round(samples[int(len(samples) * 0.99) - 1]),
+                "ratio": round(median / floor, 2),
+            }
+    return result
+
+
+def _discard(handler: DatabaseLogHandler) -> None:
+    """End a burst measurement without writing millions of rows."""
+    handler._queue.drain()
+    handler._queue.settle_drained("dropped")
+    handler.close()
+
+
+def _close(handler: DatabaseLogHandler) -> None:
+    handler.close_timeout = 300
+    handler.close()
+
+
+# -- 2. throughput -------------------------------------------------------------------------
+
+
+def throughput_threads(dsn: str, table: str, records: int, threads: int) -> float:
+    """Records per second from the first emit() until flush() says all are committed."""
+    handler = DatabaseLogHandler(dsn, table=table, fallback=None)
+    log = bench_logger(f"threads{threads}", handler)
+    per = records // threads
+
+    def work() -> None:
+        info = log.info
+        for i in range(per):
+            info("msg %s", i)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    began = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert handler.flush(600)
+    elapsed = time.perf_counter() - began
+    stats = handler.stats()
+    handler.close()
+    assert stats["written"] == per * threads, stats
+    return per * threads / elapsed
+
+
+def _process_worker(dsn: str, table: str, count: int, go: Any, done: Any, mode: str) -> None:
+    if mode == "pglog":
+        handler = DatabaseLogHandler(dsn, table=table, fallback=None)
+        log = bench_logger("process", handler)
+        go.wait()
+        info = log.info
+        for i in range(count):
+            info("msg %s", i)
+        assert handler.flush(600)
+        handler.close()
+    else:
+        made = logging.getLogger("bench.ceiling")
+        records = [
+            made.makeRecord("bench.ceiling", logging.INFO, __file__, 1, "msg %s", (i,), None)
+            for i in range(count)
+        ]
+        go.wait()
+        copy_directly(dsn, table, records, 500)
+    done.put(time.time())
+
+
+def throughput_processes(dsn: str, table: str, records: int, processes: int, mode: str) -> float:
+    context = multiprocessing.get_context("spawn")
+    go, done = context.Event(), context.Queue()
+    workers = [
+        context.Process(
+            target=_process_worker, args=(dsn, table, records // processes, go, done, mode)
+        )
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    time.sleep(3)  # let the workers import and build what they need before the clock starts
+    began = time.time()
+    go.set()
+    ended = max(done.get(timeout=600) for _ in workers)
+    for worker in workers:
+        worker.join(60)
+    return records // processes * processes / (ended - began)
+
+
+def ceiling(dsn: str, table: str, records: int) -> float:
+    made = logging.getLogger("bench.ceiling")
+    batch = [
+        made.makeRecord("bench.ceiling", logging.INFO, __file__, 1, "msg %s", (i,), None)
+        for i in range(records)
+    ]
+    began = time.perf_counter()
+    copy_directly(dsn, table, batch, 500)
+    return records / (time.perf_counter() - began)
+
+
+# -- 3. latency ------------------------------------------------------------------------------
+
+
+def _poll_visible(dsn: str, table: str, expected: int, out: Any) -> None:
+    seen: list[tuple[float, float]] = []
+    last = 0
+    query = sql.SQL("SELECT id, message FROM {} WHERE id > %s ORDER BY id").format(
+        sql.Identifier(table)
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while len(seen) < expected:
+            rows = conn.execute(query, (last,)).fetchall()
+            now = time.time()
+            for row_id, message in rows:
+                seen.append((float(message), now))
+                last = row_id
+            time.sleep(0.002)
+    out.put([now - emitted for emitted, now in seen])
+
+
+def latency(dsn: str, table: str, rate: int, seconds: float) -> dict[str, float]:
+    """Emit at a steady ``rate``; p50/p99 from emit() until another connection sees the row."""
+    expected = int(rate * seconds)
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    poller = context.Process(target=_poll_visible, args=(dsn, table, expected, out))
+    poller.start()
+    handler = DatabaseLogHandler(dsn, table=table)
+    log = bench_logger("latency", handler)
+    began = time.perf_counter()
+    for i in range(expected):
+        target = began + i / rate
+        while (delay := target - time.perf_counter()) > 0:
+            time.sleep(min(delay, 0.001))
+        log.info("%.6f", time.time())
+    handler.flush(60)
+    latencies = sorted(out.get(timeout=120))
+    poller.join(30)
+    handler.close()
+    return {
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+        "flush_interval_ms": handler.flush_interval * 1000,
+    }
+
+
+# -- 4. memory -------------------------------------------------------------------------------
+
+
+MEMORY_SCRIPT = """
+import logging, json
+from pglog import DatabaseLogHandler
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) * 1024 for l in status if l.startswith("VmRSS"))
+handler = DatabaseLogHandler("postgresql://nobody@127.0.0.1:9/none", queue_size={n},
+                             fallback=None, close_timeout=1)
+log = logging.getLogger("memory"); log.propagate = False; log.addHandler(handler)
+log.warning("warm up")
+before = rss()
+for i in range({n}):
+    log.warning("request %d handled in %.1f ms", i, 12.5)
+after = rss()
+print(json.dumps({{"queued": handler.stats()["pending"], "rss_before": before, "rss_after": after}}))
+"""
+
+
+def memory(records: int) -> dict[str, Any]:
+    """RSS while ``records`` records are queued against a database that is down."""
+    script = MEMORY_SCRIPT.format(n=records)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=900
+    ).stdout
+    measured = json.loads(out.splitlines()[-1])
+    grown = measured["rss_after"] - measured["rss_before"]
+    return {
+        "queue_size": records,
+        "queued": measured["queued"],
+        "rss_growth_mb": round(grown / 2**20, 1),
+        "bytes_per_record": round(grown / measured["queued"]),
+    }
+
+
+# -- 5. cost growth ------------------------------------------------------------------------
+
+
+def fill(dsn: str, table: str, rows: int) -> None:
+    """Grow ``table`` to ``rows`` realistic rows (with its five indexes in place)."""
+    have = row_count(dsn, table)
+    if have >= rows:
+        return
+    statement = sql.SQL(
+        "INSERT INTO {} (timestamp, level, logger_name, process_id, thread_id, thread_name,"
+        " hostname, message, function_name, module, filename, lineno, pathname, extra_data)"
+        " SELECT now() - i * interval '10 ms',"
+        " (ARRAY['DEBUG','INFO','INFO','INFO','WARNING','ERROR'])[1 + i %% 6],"
+        " 'app.component' || (i %% 40), 1000 + i %% 7, 140000000000 + i %% 13, 'worker-' || (i %% 8),"
+        " 'host-' || (i %% 3), 'request ' || i || ' handled in ' || (i %% 997) || ' ms',"
+        " 'handle', 'views', 'views.py', 42, '/srv/app/views.py',"
+        " jsonb_build_object('user_id', i %% 5000, 'request_id', md5(i::text))"
+        " FROM generate_series(%s, %s) AS i"
+    ).format(sql.Identifier(table))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        step = 500_000
+        for start in range(have + 1, rows + 1, step):
+            conn.execute(statement, (start, min(start + step - 1, rows)))
+        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def run(quick: bool) -> dict[str, Any]:
+    records = 50_000 if quick else 200_000
+    calls = 20_000 if quick else 100_000
+    rounds = 1 if quick else 3
+    results: dict[str, Any] = {
+        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "quick": quick,
+    }
+    with database() as dsn:
+        with psycopg.connect(dsn) as conn:
+            results["postgres"] = conn.info.parameter_status("server_version")
+        step("caller cost")
+        results["caller_cost"] = caller_cost(dsn, calls, rounds)
+
+        step("throughput")
+        throughput: dict[str, float] = {}
+        throughput["ceiling, direct COPY, 1 process"] = ceiling(
+            dsn, fresh_table(dsn, "bench_t"), records
+        )
+        throughput["pglog, 1 thread"] = throughput_threads(
+            dsn, fresh_table(dsn, "bench_t"), records, 1
+        )
+        throughput["pglog, 4 threads"] = throughput_threads(
+            dsn, fresh_table(dsn, "bench_t"), records, 4
+        )
+        throughput["ceiling, direct COPY, 4 processes"] = throughput_processes(
+            dsn, fresh_table(dsn, "bench_t"), records, 4, "ceiling"
+        )
+        throughput["pglog, 4 processes"] = throughput_processes(
+            dsn, fresh_table(dsn, "bench_t"), records, 4, "pglog"
+        )
+        results["throughput"] = {k: round(v) for k, v in throughput.items()}
+
+        step("latency")
+        results["latency"] = latency(
+            dsn, fresh_table(dsn, "bench_latency"), 5_000, 3 if quick else 6
+        )
+
+        step("memory")
+        results["memory"] = memory(200_000 if quick else 1_000_000)
+
+        step("cost growth")
+        growth: dict[str, Any] = {}
+        table = fresh_table(dsn, "bench_growth")
+        sizes = [0, 1_000_000] if quick else [0, 1_000_000, 5_000_000]
+        for size in sizes:
+            fill(dsn, table, size)
+            before = row_count(dsn, table)
+            rate = throughput_threads(dsn, table, records, 1)
+            handler = DatabaseLogHandler(dsn, table=table)
+            log = bench_logger("growth", handler)
+            sustained = statistics.median(time_calls(log, calls, False))
+            _close(handler)
+            growth[f"{before:,} rows"] = {
+                "records_per_s": round(rate),
+                "sustained_ns": round(sustained),
+            }
+        results["cost_growth"] = growth
+    return results
+
+
+def step(name: str) -> None:
+    print(f"... {name}", file=sys.stderr, flush=True)
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [
+        f"pglog benchmarks  {results['when']}  {results['machine']}, PostgreSQL {results['postgres']}"
+    ]
+
+    def table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
+        lines.append("")
+        lines.append(title)
+        for row in (header, *rows):
+            lines.append(
+                "  " + "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True))
+            )
+
+    cost = results["caller_cost"]
+    table(
+        "1. Caller cost per logger.info() (median and p99 of 100-call means; ratio to NullHandler)",
+        ("handler", "plain ns", "p99", "ratio", "3-key extra ns", "p99", "ratio"),
+        [
+            (
+                name.removesuffix(" [plain]"),
+                cost[name]["median_ns"],
+                cost[name]["p99_ns"],
+                f"{cost[name]['ratio']}x",
+                cost[name.replace("[plain]", "[extra]")]["median_ns"],
+                cost[name.replace("[plain]", "[extra]")]["p99_ns"],
+                f"{cost[name.replace('[plain]', '[extra]')]['ratio']}x",
+            )
+            for name in cost
+            if name.endswith("[plain]")
+        ],
+    )
+    t = results["throughput"]
+    one, four = t["ceiling, direct COPY, 1 process"], t["ceiling, direct COPY, 4 processes"]
+    table(
+        "2. Throughput, first emit() to last commit (records/s; share of the ceiling)",
+        ("path", "records/s", "of ceiling"),
+        [
+            (name, f"{value:,}", f"{value / (four if 'processes' in name else one):.0%}")
+            for name, value in t.items()
+        ],
+    )
+    lat = results["latency"]
+    table(
+        "3. Latency at 5,000 records/s, emit() to visible in another connection",
+        ("p50 ms", "p99 ms", "flush_interval ms"),
+        [(lat["p50_ms"], lat["p99_ms"], lat["flush_interval_ms"])],
+    )
+    mem = results["memory"]
+    table(
+        "4. Memory with the database down",
+        ("queue_size", "queued", "RSS growth MB", "bytes/record"),
+        [
+            (
+                f"{mem['queue_size']:,}",
+                f"{mem['queued']:,}",
+                mem["rss_growth_mb"],
+                mem["bytes_per_record"],
+            )
+        ],
+    )
+    growth = results["cost_growth"]
+    first = next(iter(growth.values()))
+    table(
+        "5. Cost growth with the table's size (five indexes)",
+        ("table", "records/s", "vs empty", "sustained ns/call", "vs empty"),
+        [
+            (
+                size,
+                f"{g['records_per_s']:,}",
+                f"{g['records_per_s'] / first['records_per_s']:.0%}",
+                g["sustained_ns"],
+                f"{g['sustained_ns'] / first['sustained_ns']:.2f}x",
+            )
+            for size, g in growth.items()
+        ],
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
+    args = parser.parse_args()
+    results = run(args.quick)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{results['when'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(report(results))
+    print(f"\n(also written to {path})")
+
+
+if __name__ == "__main__":
+    main()
