@@ -1,4 +1,4 @@
-"""What pglog is measured against: the floor, the stdlib's queue, a naive handler, and the ceiling."""
+"""What pglog is measured against: the stdlib's queue, a naive handler, and the ceiling."""
 
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def time_calls(log: logging.Logger, calls: int, extra: bool, chunk: int = 100) -
     """ns per call, as the mean of each chunk of ``chunk`` calls."""
     info, clock = log.info, time.perf_counter_ns
     samples = []
-    kwargs = {"extra": EXTRA} if extra else {}
+    kwargs: dict[str, Any] = {"extra": EXTRA} if extra else {}
     for start in range(0, calls, chunk):
         began = clock()
         for i in range(start, start + chunk):
@@ -93,9 +93,17 @@ def time_calls(log: logging.Logger, calls: int, extra: bool, chunk: int = 100) -
     return samples
 
 
+Maker = Callable[[], tuple[logging.Handler, Callable[[], None]]]
+
+
 def caller_cost(dsn: str, calls: int, rounds: int) -> dict[str, Any]:
-    """ns per logger.info(), plain and with a 3-key extra, for each handler and regime."""
-    naive_table = fresh_table(dsn, "bench_naive")
+    """ns per logger.info(), plain and with a 3-key extra, for each handler and regime.
+
+    Burst: the handlers' consumers are idle, so the variants are measured side by side,
+    a chunk of 100 calls each in turn, under the same machine conditions. Sustained:
+    the consumer works while the caller logs; each such block is measured between two
+    blocks of the floor, since its background work would disturb anything run beside it.
+    """
     pglog_table = fresh_table(dsn, "bench_caller")
 
     def null() -> tuple[logging.Handler, Callable[[], None]]:
@@ -121,37 +129,58 @@ def caller_cost(dsn: str, calls: int, rounds: int) -> dict[str, Any]:
         return handler, lambda: _close(handler)
 
     def naive() -> tuple[logging.Handler, Callable[[], None]]:
-        handler = InsertPerRecordHandler(dsn, naive_table)
+        handler = InsertPerRecordHandler(dsn, fresh_table(dsn, "bench_naive"))
         return handler, handler.close
 
-    variants: dict[str, tuple[Callable[[], tuple[logging.Handler, Callable[[], None]]], int]] = {
-        "NullHandler (floor)": (null, calls),
-        "pglog, burst": (pglog_burst, calls),
-        "pglog, sustained": (pglog_sustained, calls),
-        "QueueHandler, burst": (queue_burst, calls),
-        "QueueHandler + listener, sustained": (queue_sustained, calls),
-        "INSERT per record": (naive, max(500, calls // 100)),
+    burst: dict[str, Maker] = {
+        "NullHandler (floor)": null,
+        "pglog, burst": pglog_burst,
+        "QueueHandler, burst": queue_burst,
     }
-    raw: dict[str, dict[str, list[float]]] = {name: {"plain": [], "extra": []} for name in variants}
-    for _ in range(rounds):
-        for name, (make, count) in variants.items():
-            for kind in ("plain", "extra"):
+    blocks: dict[str, tuple[Maker, int]] = {
+        "pglog, sustained": (pglog_sustained, calls // rounds),
+        "QueueHandler + listener, sustained": (queue_sustained, calls // rounds),
+        "INSERT per record": (naive, max(300, calls // 200)),
+    }
+    raw: dict[str, dict[str, list[float]]] = {}
+    floors: dict[str, dict[str, list[float]]] = {}
+    for kind in ("plain", "extra"):
+        extra = kind == "extra"
+        made = {name: make() for name, make in burst.items()}
+        loggers = {
+            name: bench_logger(f"burst{i}", h) for i, (name, (h, _)) in enumerate(made.items())
+        }
+        for log in loggers.values():
+            time_calls(log, 1_000, extra)  # warm up
+        for _ in range(calls // 100):
+            for name, log in loggers.items():
+                raw.setdefault(name, {}).setdefault(kind, []).extend(time_calls(log, 100, extra))
+        for _, stop in made.values():
+            stop()
+        gc.collect()
+        floor_log = bench_logger("floor", logging.NullHandler())
+        for name, (make, count) in blocks.items():
+            for _ in range(rounds):
                 handler, stop = make()
                 log = bench_logger(name.replace(" ", "_"), handler)
-                time_calls(log, min(2_000, count), kind == "extra")  # warm up
-                raw[name][kind].extend(time_calls(log, count, kind == "extra"))
+                time_calls(log, min(1_000, count), extra)  # warm up (and start the consumer)
+                floors.setdefault(name, {}).setdefault(kind, []).extend(
+                    time_calls(floor_log, count, extra)
+                )
+                raw.setdefault(name, {}).setdefault(kind, []).extend(time_calls(log, count, extra))
                 stop()
+                floors[name][kind].extend(time_calls(floor_log, count, extra))
                 gc.collect()
     result: dict[str, Any] = {}
     for kind in ("plain", "extra"):
-        floor = statistics.median(raw["NullHandler (floor)"][kind])
-        for name in variants:
+        for name in [*burst, *blocks]:
             samples = sorted(raw[name][kind])
+            floor_samples = floors.get(name, raw["NullHandler (floor)"])[kind]
             median = statistics.median(samples)
             result[f"{name} [{kind}]"] = {
                 "median_ns": round(median),
                 "p99_ns": round(samples[int(len(samples) * 0.99) - 1]),
-                "ratio": round(median / floor, 2),
+                "ratio": round(median / statistics.median(floor_samples), 2),
             }
     return result
 
@@ -196,7 +225,8 @@ def throughput_threads(dsn: str, table: str, records: int, threads: int) -> floa
     return per * threads / elapsed
 
 
-def _process_worker(dsn: str, table: str, count: int, go: Any, done: Any, mode: str) -> None:
+def _process_worker(job: tuple[str, str, int, str], go: Any, done: Any) -> None:
+    dsn, table, count, mode = job
     if mode == "pglog":
         handler = DatabaseLogHandler(dsn, table=table, fallback=None)
         log = bench_logger("process", handler)
@@ -222,7 +252,7 @@ def throughput_processes(dsn: str, table: str, records: int, processes: int, mod
     go, done = context.Event(), context.Queue()
     workers = [
         context.Process(
-            target=_process_worker, args=(dsn, table, records // processes, go, done, mode)
+            target=_process_worker, args=((dsn, table, records // processes, mode), go, done)
         )
         for _ in range(processes)
     ]
@@ -231,7 +261,7 @@ def throughput_processes(dsn: str, table: str, records: int, processes: int, mod
     time.sleep(3)  # let the workers import and build what they need before the clock starts
     began = time.time()
     go.set()
-    ended = max(done.get(timeout=600) for _ in workers)
+    ended = max(float(done.get(timeout=600)) for _ in workers)
     for worker in workers:
         worker.join(60)
     return records // processes * processes / (ended - began)
@@ -311,7 +341,8 @@ before = rss()
 for i in range({n}):
     log.warning("request %d handled in %.1f ms", i, 12.5)
 after = rss()
-print(json.dumps({{"queued": handler.stats()["pending"], "rss_before": before, "rss_after": after}}))
+queued = handler.stats()["pending"]
+print(json.dumps({{"queued": queued, "rss_before": before, "rss_after": after}}))
 """
 
 
@@ -344,7 +375,8 @@ def fill(dsn: str, table: str, rows: int) -> None:
         " hostname, message, function_name, module, filename, lineno, pathname, extra_data)"
         " SELECT now() - i * interval '10 ms',"
         " (ARRAY['DEBUG','INFO','INFO','INFO','WARNING','ERROR'])[1 + i %% 6],"
-        " 'app.component' || (i %% 40), 1000 + i %% 7, 140000000000 + i %% 13, 'worker-' || (i %% 8),"
+        " 'app.component' || (i %% 40), 1000 + i %% 7, 140000000000 + i %% 13,"
+        " 'worker-' || (i %% 8),"
         " 'host-' || (i %% 3), 'request ' || i || ' handled in ' || (i %% 997) || ' ms',"
         " 'handle', 'views', 'views.py', 42, '/srv/app/views.py',"
         " jsonb_build_object('user_id', i %% 5000, 'request_id', md5(i::text))"
@@ -366,7 +398,9 @@ def run(quick: bool) -> dict[str, Any]:
     rounds = 1 if quick else 3
     results: dict[str, Any] = {
         "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
         "quick": quick,
     }
     with database() as dsn:
@@ -428,17 +462,17 @@ def step(name: str) -> None:
 
 def report(results: dict[str, Any]) -> str:
     lines = [
-        f"pglog benchmarks  {results['when']}  {results['machine']}, PostgreSQL {results['postgres']}"
+        f"pglog benchmarks  {results['when']}  {results['machine']},"
+        f" PostgreSQL {results['postgres']}"
     ]
 
     def table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
-        lines.append("")
-        lines.append(title)
-        for row in (header, *rows):
-            lines.append(
-                "  " + "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True))
-            )
+        lines.extend(["", title])
+        lines.extend(
+            "  " + "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True))
+            for row in (header, *rows)
+        )
 
     cost = results["caller_cost"]
     table(

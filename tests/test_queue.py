@@ -14,11 +14,11 @@ from pglog.record import Entry
 
 def entry(n: int) -> Entry:
     fields = (float(n), "INFO", "q", None, None, None, None, None, None, None, None)
-    return (fields, str(n), None, None)
+    return (*fields, str(n), None, None, None, None)
 
 
 def messages(entries: list[Entry]) -> list[str]:
-    return [e[1] for e in entries]
+    return [e[11] for e in entries]
 
 
 def wait_until_blocked(condition: threading.Condition) -> None:

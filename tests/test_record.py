@@ -7,7 +7,19 @@ import logging
 import sys
 from typing import Any
 
-from pglog.record import FIELD_NAMES, STANDARD_ATTRIBUTES, capture
+import pytest
+
+from pglog.record import (
+    ARGS,
+    ENTRY_SIZE,
+    EXCEPTION,
+    EXTRAS,
+    FIELD_NAMES,
+    MESSAGE,
+    STANDARD_ATTRIBUTES,
+    capture,
+    render,
+)
 from pglog.sanitize import MARKER_KEY
 
 
@@ -20,32 +32,44 @@ def make_record(
     )
 
 
-def test_message_is_rendered_now() -> None:
-    """The entry holds getMessage() as it was at capture time."""
+def test_message_is_taken_now_when_arguments_could_change() -> None:
+    """A mutable argument is formatted at capture time; changing it later changes nothing."""
     items = ["a"]
     record = make_record("items: %s", (items,))
-    _, message, _, _ = capture(record)
+    entry = capture(record)
     items.append("b")
-    assert message == "items: ['a']"
+    assert entry[ARGS] is None
+    assert render(entry) == ("items: ['a']", None)
+
+
+def test_immutable_arguments_are_formatted_later() -> None:
+    """Scalar arguments can't change: the common record is captured as is, formatted by the
+    writer, with the same result."""
+    record = make_record("user %s paid %.2f (%d items, %r)", ("ann", 12.5, 3, None))
+    entry = capture(record)
+    assert entry[MESSAGE] == "user %s paid %.2f (%d items, %r)"
+    assert entry[ARGS] == ("ann", 12.5, 3, None)
+    assert render(entry) == (record.getMessage(), None)
 
 
 def test_entry_carries_the_record_attributes_in_order() -> None:
-    """The fields are the record's own attributes, in FIELD_NAMES order."""
+    """The entry opens with the record's own attributes, in FIELD_NAMES order."""
     record = make_record()
-    fields, message, exception, extras = capture(record)
-    assert fields == tuple(getattr(record, name) for name in FIELD_NAMES)
-    assert fields[:3] == (record.created, "INFO", "capture.test")
-    assert (message, exception, extras) == ("hello world", None, None)
+    entry = capture(record)
+    assert len(entry) == ENTRY_SIZE
+    assert entry[: len(FIELD_NAMES)] == tuple(getattr(record, name) for name in FIELD_NAMES)
+    assert (entry[EXCEPTION], entry[EXTRAS]) == (None, None)
+    assert render(entry) == ("hello world", None)
 
 
 def test_extras_are_exactly_the_non_standard_attributes() -> None:
     """extra= keys are kept; standard attributes (and a Formatter's message/asctime) are not."""
     record = make_record(user=1, request_id="r")
     logging.Formatter("%(asctime)s %(message)s").format(record)  # as another handler would
-    assert capture(record)[3] == {"user": 1, "request_id": "r"}
+    assert capture(record)[EXTRAS] == {"user": 1, "request_id": "r"}
     plain = make_record()
     logging.Formatter("%(asctime)s %(message)s").format(plain)
-    assert capture(plain)[3] is None
+    assert capture(plain)[EXTRAS] is None
     assert {"message", "asctime", "msg", "args", "exc_info"} <= STANDARD_ATTRIBUTES
 
 
@@ -58,15 +82,22 @@ def test_extras_of_a_record_subclass_are_found_wherever_they_sit() -> None:
             super().__init__(*args, **kwargs)
 
     record = Tagged("n", logging.INFO, __file__, 1, "m", None, None)
-    assert capture(record)[3] == {"tenant": "acme"}
+    assert capture(record)[EXTRAS] == {"tenant": "acme"}
 
 
-def test_a_failing_format_keeps_message_and_arguments() -> None:
-    """A %-format error is captured with both parts and a note, never raised."""
-    _, message, _, extras = capture(make_record("%d apples", ("many",)))
-    assert message == "'%d apples' % ('many',)"
-    assert isinstance(extras, str)
-    assert "formatting failed" in json.loads(extras)[MARKER_KEY]["sanitized"]["message"]
+@pytest.mark.parametrize("later", [False, True], ids=["now", "in-the-writer"])
+def test_a_failing_format_keeps_message_and_arguments(later: bool) -> None:
+    """A %-format error, found at capture or when the writer formats, keeps both parts and
+    says what failed; it never raises."""
+    args: tuple[Any, ...] = ("many",) if later else (["many"],)
+    entry = capture(make_record("%d apples", args))
+    message, note = render(entry)
+    if not later:
+        assert isinstance(entry[EXTRAS], str)
+        note = json.loads(entry[EXTRAS])[MARKER_KEY]["sanitized"]["message"]
+    assert message == f"'%d apples' % ({args[0]!r},)"
+    assert note is not None
+    assert note.startswith("formatting failed (TypeError")
 
 
 def test_extras_are_taken_when_logged_not_when_written() -> None:
@@ -75,8 +106,8 @@ def test_extras_are_taken_when_logged_not_when_written() -> None:
     state = {"step": 1}
     entry = capture(make_record(state=state, user_id=7))
     state["step"] = 2
-    assert entry[3] == '{"state":{"step":1},"user_id":7}'
-    assert capture(make_record(user_id=7, path="/x"))[3] == {"user_id": 7, "path": "/x"}
+    assert entry[EXTRAS] == '{"state":{"step":1},"user_id":7}'
+    assert capture(make_record(user_id=7, path="/x"))[EXTRAS] == {"user_id": 7, "path": "/x"}
 
 
 def test_str_that_raises_is_survived() -> None:
@@ -89,7 +120,7 @@ def test_str_that_raises_is_survived() -> None:
         def __repr__(self) -> str:
             raise RuntimeError("no repr")
 
-    _, message, _, _ = capture(make_record(Hostile(), ()))
+    message, _ = render(capture(make_record(Hostile(), ())))
     assert "repr() failed" in message
 
 
@@ -101,7 +132,7 @@ def test_exception_text_is_formatted_once() -> None:
         record = logging.getLogger("x").makeRecord(
             "x", logging.ERROR, __file__, 1, "m", (), sys.exc_info()
         )
-    _, _, exception, _ = capture(record)
+    exception = capture(record)[EXCEPTION]
     assert exception is not None
     assert exception.startswith("Traceback")
     assert exception.endswith("ValueError: bad value")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from pglog.record import Entry
+from pglog.record import Entry, render
 
 #: pglog's own diagnostics. Records logged by a writer thread are never queued by a
 #: pglog handler, so whatever this logger says can't feed back into the database.
@@ -45,7 +45,6 @@ def resolve(target: object) -> logging.Handler | None:
 
 def entry_to_record(entry: Entry) -> logging.LogRecord:
     """A LogRecord again, for handlers that only know records."""
-    fields, message, exception, extras = entry
     (
         created,
         levelname,
@@ -58,7 +57,13 @@ def entry_to_record(entry: Entry) -> logging.LogRecord:
         filename,
         lineno,
         pathname,
-    ) = fields
+        _,
+        _,
+        exception,
+        extras,
+        _,
+    ) = entry
+    message, _ = render(entry)
     levelno = logging.getLevelName(levelname)
     attributes = json.loads(extras) if isinstance(extras, str) else dict(extras or {})
     attributes.update(
@@ -100,7 +105,7 @@ class Fallback:
             try:
                 handler.handle(entry_to_record(entry))
             except Exception as exc:
-                _last_resort(f"pglog: fallback handler failed ({exc!r}); record: {entry[1]}")
+                _last_resort(f"pglog: fallback handler failed ({exc!r}); record: {entry[11]}")
 
     def report(self, level: int, message: str) -> None:
         """Say something about pglog itself: through the fallback, else the ``pglog`` logger."""

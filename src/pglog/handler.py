@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import weakref
+from threading import get_ident
 from typing import Any, ClassVar
 
 import psycopg
@@ -133,26 +134,29 @@ class DatabaseLogHandler(logging.Handler):
     # -- the caller's side -------------------------------------------------------------
 
     def handle(self, record: logging.LogRecord) -> Any:
-        """Filter, then emit without taking the handler lock: the queue has its own."""
-        accepted: Any = self.filter(record) if self.filters else True
-        if isinstance(accepted, logging.LogRecord):
-            record = accepted
-        if accepted:
-            self.emit(record)
-        return accepted
-
-    def emit(self, record: logging.LogRecord) -> None:
+        """Filter, capture, queue: all of the caller's part, in one call (this runs in every
+        logging call), and without the handler lock: the queue has its own."""
+        if self.filters:
+            accepted: Any = self.filter(record)
+            if not accepted:
+                return accepted
+            if isinstance(accepted, logging.LogRecord):
+                record = accepted
         try:
-            thread = record.thread
-            if (thread if thread is not None else threading.get_ident()) in WRITER_THREADS:
-                return  # logged by a writer while it works (psycopg, pglog): never loop back
             entry = capture(record)
+            thread = entry[4]
+            if thread in WRITER_THREADS or (thread is None and get_ident() in WRITER_THREADS):
+                return record  # logged by a writer as it works (psycopg, pglog): never loop
             if not self._started:
                 self._start()
             if not self._queue.put(entry):
                 self._after_close(entry)
         except Exception:
             self.handleError(record)
+        return record
+
+    #: ``handle`` filters, and then does what ``emit`` must: one call instead of two.
+    emit = handle
 
     def start(self) -> None:
         """Start the writer now rather than at the first record: to replay, right away, a
@@ -179,7 +183,7 @@ class DatabaseLogHandler(logging.Handler):
     def _after_close(self, entry: Entry) -> None:
         """A record that arrived after close(): the fallback is the only place left.
         pglog's own words about closing are not records of the application's."""
-        name = entry[0][2]
+        name = entry[2]
         if name == INTERNAL_LOGGER.name or name.startswith(INTERNAL_LOGGER.name + "."):
             return
         outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"

@@ -16,9 +16,11 @@ numbers, and "everything put before now is settled" is one comparison: what
 Entries replayed from a spool an earlier process left behind pass through the batch
 in flight too, but were never enqueued here: they are counted as replayed only.
 
-``put()`` is the hot path of every logging call: one lock, one comparison, one
-append. Everything unusual (a full queue, a closed one, a spill to wake) goes to
-``_put_slowly``.
+``put()`` is the hot path of every logging call, so it takes no lock: a deque's
+``append`` is atomic, and each reading of the ledger (under the lock) sees an append
+entirely or not at all. Callers racing each other can overshoot ``maxsize`` by a few
+entries, never more than there are threads. Everything unusual (a full queue, a
+closed one, a spill to wake, the writer to wake for a full batch) takes the lock.
 """
 
 from __future__ import annotations
@@ -80,15 +82,30 @@ class RecordQueue:
 
     def put(self, entry: Entry) -> bool:
         """Queue ``entry`` by the overflow policy; False once the queue is closed."""
+        entries = self._entries
+        if len(entries) + self._held < self._fast_limit:
+            entries.append(entry)
+            if self._closed:
+                return self._withdraw(entry)
+            if len(entries) == self.batch_size:
+                # Critical section
+                with self._lock:
+                    self._ready.notify()
+            return True
         # Critical section
         with self._lock:
-            entries = self._entries
-            if len(entries) + self._held < self._fast_limit:
-                entries.append(entry)
-                if len(entries) == self.batch_size:
-                    self._ready.notify()
-                return True
             return self._put_slowly(entry)
+
+    def _withdraw(self, entry: Entry) -> bool:
+        """close() came between the check and the append: take the entry back, unless a
+        drain already took it (then it is being handed over, and counts as queued)."""
+        # Critical section
+        with self._lock:
+            try:
+                self._entries.remove(entry)
+            except ValueError:
+                return True
+            return False
 
     def _put_slowly(self, entry: Entry) -> bool:
         if self.overflow == "block":

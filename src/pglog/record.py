@@ -2,14 +2,16 @@
 
 The caller may mutate its arguments and its ``extra=`` values the moment
 ``logger.info()`` returns, and the record's traceback pins whole stack frames in
-memory. So the message and the exception text are rendered here, once. Extras whose
-values are plain scalars (the usual request ids, user ids, paths) are kept as a small
-dict: nothing can change them. Any other extra value is turned into JSON here, so the
-writer thread never touches a caller's object: no ``__repr__`` of an ORM instance runs
-in another thread. The rest is read off the record as the immutable values it holds.
+memory. So whatever could change is rendered here, once: the message (unless all its
+arguments are immutable scalars, when formatting can wait for the writer), the
+exception text, and extras that are not plain scalars (as JSON, so the writer thread
+never runs a caller's ``__repr__``). The rest is read off the record as the immutable
+values it already holds.
 
-The result is a small tuple of scalars: cheap to build (this runs in every logging
-call), cheap to keep while it waits in the queue, untracked by the garbage collector.
+This runs in every logging call, so the common record (no exception, no extras,
+scalar arguments) is captured by one C call: ``operator.itemgetter`` over the
+record's ``__dict__`` returns the entry itself. The entry is a flat tuple of scalars:
+cheap to keep while it waits in the queue, and untracked by the garbage collector.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import itertools
 import logging
 import operator
 from collections.abc import Iterator
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from pglog.sanitize import Notes, safe_repr, safe_str, to_json
 
-#: The record's own attributes, in this order.
+#: The record's own attributes, in the order they open an entry.
 FIELD_NAMES = (
     "created",
     "levelname",
@@ -36,7 +38,19 @@ FIELD_NAMES = (
     "lineno",
     "pathname",
 )
-Fields: TypeAlias = tuple[
+#: Where the rest sits in an entry: the message (or its format string), the arguments
+#: still to format it with (None once formatted), the exception text, the extras.
+MESSAGE: Final = 11
+ARGS: Final = 12
+EXCEPTION: Final = 13
+EXTRAS: Final = 14
+ENTRY_SIZE: Final = 16
+
+#: ``extra=`` as captured: None, a dict of plain scalars, or the text of a JSON object.
+Extras: TypeAlias = "dict[str, Any] | str | None"
+#: What the queue holds for one record (see FIELD_NAMES and MESSAGE...EXTRAS; the last
+#: place is unused).
+Entry: TypeAlias = tuple[
     float,
     str,
     str,
@@ -48,11 +62,12 @@ Fields: TypeAlias = tuple[
     "str | None",
     "int | None",
     "str | None",
+    str,
+    "tuple[Any, ...] | None",
+    "str | None",
+    Extras,
+    None,
 ]
-#: ``extra=`` as captured: None, a dict of plain scalars, or the text of a JSON object.
-Extras: TypeAlias = "dict[str, Any] | str | None"
-#: What the queue holds for one record: (fields, message, exception text, extras).
-Entry: TypeAlias = tuple[Fields, str, "str | None", Extras]
 
 _PLAIN = logging.LogRecord("name", logging.INFO, "path", 1, "msg", None, None)
 #: Attributes every LogRecord has, plus those a Formatter adds while formatting.
@@ -62,18 +77,37 @@ STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | {"message", "asctime"}
 _PLAIN_SIZE = len(vars(_PLAIN))
 del _PLAIN
 
+#: In the common case these five last are msg, args and three Nones: the entry as is.
+_ENTRY = operator.itemgetter(*FIELD_NAMES, "msg", "args", "exc_text", "exc_info", "stack_info")
 _FIELDS = operator.itemgetter(*FIELD_NAMES)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_LOG_RECORD = logging.LogRecord
 _FORMATTER = logging.Formatter()
 
 
 def capture(record: logging.LogRecord) -> Entry:
     """Take what the writer will need, so the record can be forgotten."""
+    attributes = record.__dict__
+    if len(attributes) == _PLAIN_SIZE and type(record) is _LOG_RECORD:
+        entry = _ENTRY(attributes)
+        if entry[13] is None and entry[14] is None and entry[15] is None:
+            msg, args = entry[11], entry[12]
+            if type(msg) is str and type(args) is tuple:
+                for arg in args:
+                    if type(arg) not in _SCALARS:
+                        break
+                else:
+                    return entry  # type: ignore[no-any-return]
+    return _capture_carefully(record, attributes)
+
+
+def _capture_carefully(record: logging.LogRecord, attributes: dict[str, Any]) -> Entry:
+    """Everything the fast path leaves: render now what could change later."""
     notes = None
     try:
         message = record.getMessage()
     except Exception as exc:  # a %-format mistake belongs in the table, not in the caller
-        message = unformatted_message(record)
+        message = unformatted_message(record.msg, record.args)
         notes = Notes()
         notes.add("message", f"formatting failed ({type(exc).__name__}: {safe_str(exc)})")
 
@@ -81,9 +115,9 @@ def capture(record: logging.LogRecord) -> Entry:
     if record.exc_info or record.exc_text or record.stack_info:
         exception = exception_text(record)
 
-    attributes = record.__dict__
     extras: Extras = None
-    if len(attributes) > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
+    size = len(attributes)
+    if size > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
         extras = _extras(record, attributes)
     if notes is not None:
         extras = to_json(extras if isinstance(extras, dict) else {}, notes)
@@ -92,12 +126,25 @@ def capture(record: logging.LogRecord) -> Entry:
         fields = _FIELDS(attributes)
     except KeyError:  # a record built by hand, without some attribute
         fields = tuple(getattr(record, name, None) for name in FIELD_NAMES)
-    return (fields, message, exception, extras)
+    return (*fields, message, None, exception, extras, None)
+
+
+def render(entry: Entry) -> tuple[str, str | None]:
+    """The message of ``entry``, formatting it if that was left for later; and, if the
+    formatting failed, a note saying how (the message then shows both parts)."""
+    msg, args = entry[MESSAGE], entry[ARGS]
+    if not args:
+        return msg, None
+    try:
+        return msg % args, None
+    except Exception as exc:
+        note = f"formatting failed ({type(exc).__name__}: {safe_str(exc)})"
+        return unformatted_message(msg, args), note
 
 
 def _extras(record: logging.LogRecord, attributes: dict[str, Any]) -> Extras:
     items: Iterator[tuple[str, Any]] = iter(attributes.items())
-    if type(record) is logging.LogRecord:  # its extras are the last keys: skip the rest
+    if type(record) is _LOG_RECORD:  # its extras are the last keys: skip the rest
         items = itertools.islice(items, _PLAIN_SIZE, None)
     extra = {k: v for k, v in items if k not in STANDARD_ATTRIBUTES}
     if not extra:
@@ -123,10 +170,9 @@ def exception_text(record: logging.LogRecord) -> str | None:
     return "\n".join(parts) or None
 
 
-def unformatted_message(record: logging.LogRecord) -> str:
+def unformatted_message(msg: object, args: object) -> str:
     """The message and its arguments side by side, for a record whose ``%`` failed."""
-    args = record.args
     if isinstance(args, tuple):
         shown = ", ".join(map(safe_repr, args)) + ("," if len(args) == 1 else "")
-        return f"{safe_repr(record.msg)} % ({shown})"
-    return f"{safe_repr(record.msg)} % {safe_repr(args)}"
+        return f"{safe_repr(msg)} % ({shown})"
+    return f"{safe_repr(msg)} % {safe_repr(args)}"

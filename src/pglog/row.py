@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeAlias
 
-from pglog.record import Entry, capture
+from pglog.record import Entry, capture, render
 from pglog.sanitize import (
     MARKER_KEY,
     MAX_NAME,
@@ -17,7 +17,9 @@ from pglog.sanitize import (
     Notes,
     clean_text,
     dumps,
+    is_utf8,
     safe_repr,
+    scalar_json,
     to_json,
     with_notes,
 )
@@ -69,6 +71,10 @@ LIMITS = dict.fromkeys(COLUMNS, MAX_NAME) | {
     "pathname": MAX_TEXT,
 }
 
+#: Names that need no change (see to_row), and None, which the optional ones may be;
+#: bounded: a program that logs from endlessly many places just starts over.
+_CLEAN: set[object] = {None}
+_CLEAN_MAX = 10_000
 _INT4 = (-(1 << 31), (1 << 31) - 1)
 _INT8 = (-(1 << 63), (1 << 63) - 1)
 _UTC = dt.timezone.utc
@@ -81,8 +87,12 @@ def record_to_row(record: Any, hostname: str) -> Row:
 
 
 def to_row(entry: Entry, hostname: str) -> Row:
-    """The values of one table row, in COLUMNS order, each one storable."""
-    fields, message, exception, extras = entry
+    """The values of one table row, in COLUMNS order, each one storable.
+
+    ``hostname`` must already be storable. Most rows take the fast path: the names a
+    record carries (level, logger, thread, function, module, file, path) recur in every
+    record from the same place, so once seen to need no change they are only looked up.
+    """
     (
         created,
         level,
@@ -95,9 +105,89 @@ def to_row(entry: Entry, hostname: str) -> Row:
         filename,
         lineno,
         pathname,
-    ) = fields
+        message,
+        args,
+        exception,
+        extras,
+        _,
+    ) = entry
+    if (
+        type(level) is str
+        and len(level) <= MAX_LEVEL
+        and level in _CLEAN
+        and type(name) is str
+        and name in _CLEAN
+        and pathname in _CLEAN
+        and func_name in _CLEAN
+        and thread_name in _CLEAN
+        and module in _CLEAN
+        and filename in _CLEAN
+        and exception is None
+        and type(created) is float
+        and type(lineno) is int
+        and type(process) is int
+        and type(thread) is int
+        and 0 <= thread <= _INT8[1]
+    ):
+        if args:
+            try:
+                message = message % args
+            except Exception:
+                return _careful_row(entry, hostname)
+        if message.isascii() and "\x00" not in message and len(message) <= MAX_TEXT:
+            if extras is None:
+                extra_data = _EMPTY_JSON
+            elif isinstance(extras, str):
+                extra_data = extras  # made storable JSON by capture()
+            else:
+                extra_data = scalar_json(extras) or to_json(extras)
+            return (
+                dt.datetime.fromtimestamp(created, _UTC),
+                level,
+                name,
+                process,
+                thread,
+                thread_name,
+                hostname,
+                message,
+                None,
+                func_name,
+                module,
+                filename,
+                lineno,
+                pathname,
+                extra_data,
+            )
+    return _careful_row(entry, hostname)
+
+
+def _careful_row(entry: Entry, hostname: str) -> Row:
+    """Every value checked and, where need be, changed; the names found storable as they
+    were are remembered for the fast path."""
+    (
+        created,
+        level,
+        name,
+        process,
+        thread,
+        thread_name,
+        func_name,
+        module,
+        filename,
+        lineno,
+        pathname,
+        _,
+        _,
+        exception,
+        extras,
+        _,
+    ) = entry
+    message, format_note = render(entry)
     extra_data = to_json(extras) if isinstance(extras, dict) else (extras or _EMPTY_JSON)
     notes = Notes()
+    if format_note is not None:
+        notes.add("message", format_note)
+    _remember_clean(level, name, thread_name, func_name, module, filename, pathname)
     return (
         _timestamp(created, notes),
         clean_text(level, MAX_LEVEL, "level", notes),
@@ -115,6 +205,15 @@ def to_row(entry: Entry, hostname: str) -> Row:
         _optional(pathname, MAX_TEXT, "pathname", notes),
         with_notes(extra_data, notes) if notes else extra_data,
     )
+
+
+def _remember_clean(*names: object) -> None:
+    if len(_CLEAN) > _CLEAN_MAX:
+        _CLEAN.clear()
+        _CLEAN.add(None)
+    for name in names:
+        if type(name) is str and len(name) <= MAX_NAME and "\x00" not in name and is_utf8(name):
+            _CLEAN.add(name)
 
 
 def escaped_row(row: Row, reason: str) -> Row:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pglog.record import Entry
+from pglog.record import ARGS, ENTRY_SIZE, Entry
 
 #: A segment is sealed (no more appends) when it grows past this size.
 SEGMENT_BYTES = 8 << 20
@@ -328,10 +328,14 @@ class Spool:
 
 def _parse(line: bytes) -> Entry | None:
     try:
-        fields, message, exception, extras = json.loads(line)
-        return (tuple(fields), message, exception, extras)
-    except (ValueError, TypeError):
+        values = json.loads(line)
+    except ValueError:
         return None
+    if not isinstance(values, list) or len(values) != ENTRY_SIZE:
+        return None
+    if isinstance(values[ARGS], list):
+        values[ARGS] = tuple(values[ARGS])
+    return tuple(values)
 
 
 def _write_progress(

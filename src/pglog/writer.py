@@ -21,9 +21,10 @@ from collections.abc import Sequence
 
 from pglog.fallback import Fallback
 from pglog.queue import Outcome, RecordQueue
-from pglog.record import Entry
+from pglog.record import Entry, render
 from pglog.retry import Backoff, Disposition, classify
 from pglog.row import Row, escaped_row, to_row
+from pglog.sanitize import MAX_NAME, Notes, clean_text
 from pglog.sink import CommitUnknown, PostgresSink
 from pglog.spool import Spool, SpoolBatch, SpoolFull
 
@@ -82,7 +83,7 @@ class Writer:
         self._source: SpoolBatch | None = None
         self._sink = sink
         self._fallback = fallback
-        self._hostname = hostname
+        self._hostname = clean_text(hostname, MAX_NAME, "hostname", Notes())
         self._flush_interval = flush_interval
         self._backoff = backoff or Backoff()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -515,8 +516,8 @@ class Writer:
             return to_row(entry, self._hostname)
         except Exception as exc:  # to_row is written not to raise; if it does, keep the record
             self._report("row", f"pglog could not convert a record ({exc!r}); stored it escaped")
-            fields, message, _, _ = entry
-            return to_row((fields, ascii(message), None, None), self._hostname)
+            message, _ = render(entry)
+            return to_row((*entry[:11], ascii(message), None, None, None, None), self._hostname)
 
     # -- reporting ---------------------------------------------------------------------
 
