@@ -201,8 +201,9 @@ def _close(handler: DatabaseLogHandler) -> None:
 
 
 def throughput_threads(dsn: str, table: str, records: int, threads: int) -> float:
-    """Records per second from the first emit() until flush() says all are committed."""
-    handler = DatabaseLogHandler(dsn, table=table, fallback=None)
+    """Records per second from the first emit() until flush() says all are committed.
+    overflow="block": when the caller outruns the database, it waits instead of dropping."""
+    handler = DatabaseLogHandler(dsn, table=table, fallback=None, overflow="block")
     log = bench_logger(f"threads{threads}", handler)
     per = records // threads
 
@@ -228,7 +229,7 @@ def throughput_threads(dsn: str, table: str, records: int, threads: int) -> floa
 def _process_worker(job: tuple[str, str, int, str], go: Any, done: Any) -> None:
     dsn, table, count, mode = job
     if mode == "pglog":
-        handler = DatabaseLogHandler(dsn, table=table, fallback=None)
+        handler = DatabaseLogHandler(dsn, table=table, fallback=None, overflow="block")
         log = bench_logger("process", handler)
         go.wait()
         info = log.info
@@ -387,6 +388,7 @@ def fill(dsn: str, table: str, rows: int) -> None:
         for start in range(have + 1, rows + 1, step):
             conn.execute(statement, (start, min(start + step - 1, rows)))
         conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
+        conn.execute("CHECKPOINT")  # measure the steady state, not the fill's write-back
 
 
 # -- the run -----------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ ERROR_REPORT_INTERVAL = 60.0
 #: the table itself is the problem (a column pglog doesn't fill, say): the rest of the
 #: batch goes to the fallback instead of being tried row by row.
 REFUSALS_BEFORE_REJECT = 3
+#: Under a backlog, up to this many batches go in one transaction (see _batch_limit).
+BACKLOG_BATCHES = 10
 #: Entries spooled per write (and fsync): spooling must outrun a busy application.
 SPILL_CHUNK = 10_000
 #: After the spool failed (full, or a disk error), seconds before it is tried again.
@@ -141,9 +143,18 @@ class Writer:
                 if not self._replay():
                     return
                 continue
-            batch = self._queue.take(self._queue.batch_size)
+            batch = self._queue.take(self._batch_limit())
             if not batch or not self._deliver(batch) or not self._more_waiting():
                 return
+
+    def _batch_limit(self) -> int:
+        """``batch_size``; but when a backlog has built up, several batches' worth in one
+        transaction: each transaction costs round trips, and every round trip costs this
+        thread a wait for the GIL while the application logs (up to the interpreter's
+        switch interval, 5 ms), so under load fewer, larger transactions keep up."""
+        queued = self._queue.counts()["queue_depth"]
+        size = self._queue.batch_size
+        return size if queued < 2 * size else min(queued, size * BACKLOG_BATCHES)
 
     def _more_waiting(self) -> bool:
         counts = self._queue.counts()
@@ -161,7 +172,7 @@ class Writer:
                 if not self._replay():
                     break
                 continue
-            batch = self._queue.take(self._queue.batch_size)
+            batch = self._queue.take(self._batch_limit())
             if not batch or not self._deliver(batch):
                 break
         self._queue.unload()  # a batch read back from the spool stays there
