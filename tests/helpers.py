@@ -75,3 +75,15 @@ def closed_port_dsn() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"postgresql://nobody@127.0.0.1:{port}/nothing"
+
+
+def runs(messages: list[str]) -> list[range]:
+    """The numbers that end ``messages`` ("r12", "record 12"), as runs of consecutive ones."""
+    found: list[range] = []
+    for message in messages:
+        n = int(message.split()[-1].lstrip("r"))
+        if found and found[-1].stop == n:
+            found[-1] = range(found[-1].start, n + 1)
+        else:
+            found.append(range(n, n + 1))
+    return found

@@ -154,7 +154,11 @@ class Writer:
         switch interval, 5 ms), so under load fewer, larger transactions keep up."""
         queued = self._queue.counts()["queue_depth"]
         size = self._queue.batch_size
-        return size if queued < 2 * size else min(queued, size * BACKLOG_BATCHES)
+        if queued < 2 * size:
+            return size
+        # Never more than a quarter of the queue: a batch in flight is kept even when the
+        # overflow policy is dropping, so it must leave room for what that policy keeps.
+        return max(size, min(queued, size * BACKLOG_BATCHES, self._queue.maxsize // 4))
 
     def _more_waiting(self) -> bool:
         counts = self._queue.counts()
