@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import platform
 import queue
+import shutil
 import statistics
 import subprocess
 import sys
@@ -183,6 +184,69 @@ def caller_cost(dsn: str, calls: int, rounds: int) -> dict[str, Any]:
                 "ratio": round(median / statistics.median(floor_samples), 2),
             }
     return result
+
+
+INSTRUCTIONS_SCRIPT = """
+import logging, logging.handlers, queue, sys
+from pglog import DatabaseLogHandler
+which, calls = sys.argv[1], int(sys.argv[2])
+if which == "null":
+    handler = logging.NullHandler()
+elif which == "queue":
+    handler = logging.handlers.QueueHandler(queue.SimpleQueue())
+else:
+    handler = DatabaseLogHandler("postgresql://nobody@127.0.0.1:9/none", batch_size=10**8,
+                                 queue_size=10**8, flush_interval=3600, fallback=None)
+log = logging.getLogger("instructions"); log.propagate = False; log.addHandler(handler)
+log.setLevel(logging.INFO)
+for i in range(calls):
+    log.info("msg %s", i)
+import os; os._exit(0)
+"""
+
+
+def instructions() -> dict[str, Any] | None:
+    """Instructions per logger.info() under callgrind: unlike time, the same from run to run,
+    whatever else the machine is doing. Two run lengths, so start-up cancels out."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+
+    def count(which: str, calls: int) -> int:
+        out = subprocess.run(
+            [
+                valgrind,
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                "-c",
+                INSTRUCTIONS_SCRIPT,
+                which,
+                str(calls),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        ).stderr
+        return int(next(line for line in out.splitlines() if "Collected" in line).split()[-1])
+
+    per_call = {
+        which: (count(which, 6_000) - count(which, 1_000)) / 5_000
+        for which in ("null", "pglog", "queue")
+    }
+    return {
+        name: {
+            "instructions": round(per_call[which]),
+            "ratio": round(per_call[which] / per_call["null"], 3),
+        }
+        for name, which in (
+            ("NullHandler (floor)", "null"),
+            ("pglog, burst", "pglog"),
+            ("QueueHandler, burst", "queue"),
+        )
+    }
 
 
 def _discard(handler: DatabaseLogHandler) -> None:
@@ -389,6 +453,7 @@ def fill(dsn: str, table: str, rows: int) -> None:
             conn.execute(statement, (start, min(start + step - 1, rows)))
         conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
         conn.execute("CHECKPOINT")  # measure the steady state, not the fill's write-back
+    os.sync()
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -397,7 +462,7 @@ def fill(dsn: str, table: str, rows: int) -> None:
 def run(quick: bool) -> dict[str, Any]:
     records = 50_000 if quick else 200_000
     calls = 20_000 if quick else 100_000
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 2
     results: dict[str, Any] = {
         "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": (
@@ -410,25 +475,25 @@ def run(quick: bool) -> dict[str, Any]:
             results["postgres"] = conn.info.parameter_status("server_version")
         step("caller cost")
         results["caller_cost"] = caller_cost(dsn, calls, rounds)
+        if not quick:
+            step("caller cost in instructions (valgrind)")
+            results["caller_instructions"] = instructions()
 
         step("throughput")
-        throughput: dict[str, float] = {}
-        throughput["ceiling, direct COPY, 1 process"] = ceiling(
-            dsn, fresh_table(dsn, "bench_t"), records
-        )
-        throughput["pglog, 1 thread"] = throughput_threads(
-            dsn, fresh_table(dsn, "bench_t"), records, 1
-        )
-        throughput["pglog, 4 threads"] = throughput_threads(
-            dsn, fresh_table(dsn, "bench_t"), records, 4
-        )
-        throughput["ceiling, direct COPY, 4 processes"] = throughput_processes(
-            dsn, fresh_table(dsn, "bench_t"), records, 4, "ceiling"
-        )
-        throughput["pglog, 4 processes"] = throughput_processes(
-            dsn, fresh_table(dsn, "bench_t"), records, 4, "pglog"
-        )
-        results["throughput"] = {k: round(v) for k, v in throughput.items()}
+        paths: dict[str, Callable[[str], float]] = {
+            "ceiling, direct COPY, 1 process": lambda t: ceiling(dsn, t, records),
+            "pglog, 1 thread": lambda t: throughput_threads(dsn, t, records, 1),
+            "pglog, 4 threads": lambda t: throughput_threads(dsn, t, records, 4),
+            "ceiling, direct COPY, 4 processes": lambda t: throughput_processes(
+                dsn, t, records, 4, "ceiling"
+            ),
+            "pglog, 4 processes": lambda t: throughput_processes(dsn, t, records, 4, "pglog"),
+        }
+        measured: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(rounds):  # interleaved, so a slow spell of the machine hits all paths
+            for name, measure in paths.items():
+                measured[name].append(measure(fresh_table(dsn, "bench_t")))
+        results["throughput"] = {k: round(statistics.median(v)) for k, v in measured.items()}
 
         step("latency")
         results["latency"] = latency(
@@ -494,6 +559,13 @@ def report(results: dict[str, Any]) -> str:
             if name.endswith("[plain]")
         ],
     )
+    if results.get("caller_instructions"):
+        counted = results["caller_instructions"]
+        table(
+            "1b. The same, counted in CPU instructions under callgrind (repeatable to the unit)",
+            ("handler", "instructions/call", "ratio"),
+            [(name, c["instructions"], f"{c['ratio']}x") for name, c in counted.items()],
+        )
     t = results["throughput"]
     one, four = t["ceiling, direct COPY, 1 process"], t["ceiling, direct COPY, 4 processes"]
     table(
