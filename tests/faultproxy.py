@@ -94,8 +94,13 @@ class FaultProxy:
                 client.close()
                 continue
             with self._lock:
-                self._connections.append((client, server))
-                self.accepted += 1
+                refusing = self._refusing  # refuse() may have come while we connected
+                if not refusing:
+                    self._connections.append((client, server))
+                    self.accepted += 1
+            if refusing:
+                _close(client, server)
+                continue
             hold = threading.Event()
             threading.Thread(
                 target=self._client_to_server, args=(client, server, hold), daemon=True
