@@ -34,7 +34,7 @@ def test_demo_against_a_given_database(
     stored = count(db, table)
     assert f"Stored {stored} of {stored} records" in result.stdout
     assert "Rows per level:" in result.stdout
-    assert "TypeError: unsupported operand" in result.stdout
+    assert "ValueError: invalid literal for int()" in result.stdout
     levels = {level for (level,) in fetch(db, table, "level")}
     assert levels == {"DEBUG", "INFO", "WARNING", "ERROR"}
     assert fetch(db, table, "id", "logger_name = 'models' AND level = 'INFO'") == []

@@ -143,9 +143,10 @@ def emit_workload(get_logger: Callable[[str], logging.Logger]) -> None:
         extra={"order": {"id": 1042, "items": ["Kaffee", "Brötchen"], "total": 12.5}},
     )
     try:
-        charge = {"order_id": 1043, "amount": None}
-        charge["amount"] * 100  # type: ignore[operator]
-    except TypeError:
+        charge = {"order_id": 1043, "amount": "12,50"}
+        cents = int(charge["amount"]) * 100
+        payments.info("charged %d cents", cents)
+    except ValueError:
         payments.exception("payment for order %d failed", 1043, extra={"order_id": 1043})
     api.info("shutting down", extra={"uptime_s": 3600})
 
