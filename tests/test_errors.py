@@ -28,12 +28,9 @@ def admin(server: PostgresServer) -> Iterator[psycopg.Connection[Any]]:
 
 
 @pytest.fixture
-def log() -> Iterator[logging.Logger]:
-    logger = logging.getLogger("errors.test")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    yield logger
-    logger.handlers.clear()
+def log(logger: logging.Logger) -> logging.Logger:
+    """This module's name for the private logger of conftest."""
+    return logger
 
 
 def messages(conn: psycopg.Connection[Any], table: str = TABLE) -> list[str]:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +39,9 @@ def balanced(stats: dict[str, Any]) -> bool:
 
 
 @pytest.fixture
-def log() -> Iterator[logging.Logger]:
-    logger = logging.getLogger("spool.test")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    yield logger
-    logger.handlers.clear()
+def log(logger: logging.Logger) -> logging.Logger:
+    """This module's name for the private logger of conftest."""
+    return logger
 
 
 def make_table(dsn: str) -> None:

@@ -133,10 +133,7 @@ class RecordQueue:
         # Critical section
         with self._lock:
             self._direct += 1
-            if outcome == "dropped":
-                self._dropped += 1
-            else:
-                self._counts[outcome] += 1
+            self._count(outcome, 1)
 
     def flush(self, deadline: float, *, until_backoff: bool = False) -> bool:
         """Wait until everything put before this call is settled; False at ``deadline``.
@@ -294,6 +291,17 @@ class RecordQueue:
         with self._lock:
             self._settle(count, outcome)
 
+    def _count(self, outcome: Outcome, count: int) -> None:
+        if outcome == "dropped":
+            self._dropped += count
+        else:
+            self._counts[outcome] += count
+
+    def _to_spooled(self, start: int, count: int) -> None:
+        """Entries numbered from ``start`` are (back) in the spool."""
+        self._spooled_start = min(self._spooled_start, start) if self._spooled else start
+        self._spooled += count
+
     def _settle(self, count: int, outcome: Outcome) -> None:
         count = min(count, len(self._in_flight))
         del self._in_flight[:count]
@@ -302,10 +310,7 @@ class RecordQueue:
             self._counts["replayed"] += count
         if not self._in_flight_foreign:
             self._held -= count
-            if outcome == "dropped":
-                self._dropped += count
-            else:
-                self._counts[outcome] += count
+            self._count(outcome, count)
         elif outcome != "written":
             self._counts["replay_fallback"] += count
         self._settled.notify_all()
@@ -337,11 +342,7 @@ class RecordQueue:
         # Critical section
         with self._lock:
             count = len(self._spilling)
-            if self._spooled:
-                self._spooled_start = min(self._spooled_start, self._spilling_start)
-            else:
-                self._spooled_start = self._spilling_start
-            self._spooled += count
+            self._to_spooled(self._spilling_start, count)
             self._counts["spooled"] += count
             self._held -= count
             self._spilling = []
@@ -353,10 +354,7 @@ class RecordQueue:
         with self._lock:
             count = len(self._spilling)
             self._held -= count
-            if outcome == "dropped":
-                self._dropped += count
-            else:
-                self._counts[outcome] += count
+            self._count(outcome, count)
             self._spilling = []
             self._settled.notify_all()
             self._space.notify_all()
@@ -385,13 +383,8 @@ class RecordQueue:
             if not (self._in_flight and self._in_flight_replayed) or self._sending:
                 return
             if not self._in_flight_foreign:
-                count = len(self._in_flight)
-                if self._spooled:
-                    self._spooled_start = min(self._spooled_start, self._in_flight_start)
-                else:
-                    self._spooled_start = self._in_flight_start
-                self._spooled += count
-                self._held -= count
+                self._to_spooled(self._in_flight_start, len(self._in_flight))
+                self._held -= len(self._in_flight)
             self._in_flight = []
             self._in_flight_foreign = self._in_flight_replayed = False
 
@@ -447,10 +440,7 @@ class RecordQueue:
         with self._lock:
             count, self._handing = self._handing, 0
             self._held -= count
-            if outcome == "dropped":
-                self._dropped += count
-            else:
-                self._counts[outcome] += count
+            self._count(outcome, count)
             self._settled.notify_all()
             self._space.notify_all()
 
