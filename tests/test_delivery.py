@@ -32,6 +32,10 @@ def assert_exactly_once(emitted: list[str], dsn: str) -> None:
     rows = stored(dsn)
     duplicates = [m for m, n in collections.Counter(rows).items() if n > 1]
     missing = set(emitted) - set(rows)
+    print(  # shown with pytest -s: the counts behind each fault's verdict
+        f"emitted={len(emitted)} stored={len(rows)} duplicated={len(duplicates)}"
+        f" lost={len(missing)}"
+    )
     assert not duplicates, f"{len(duplicates)} stored twice, e.g. {duplicates[:3]}"
     assert not missing, f"{len(missing)} lost, e.g. {sorted(missing)[:3]}"
     assert len(rows) == len(emitted)

@@ -84,6 +84,25 @@ class DeliveryMachine(RuleBasedStateMachine):
         self.proxy.refuse(False)
         self.down = False
 
+    @rule(count=st.integers(min_value=1, max_value=100))
+    def fork_a_child_that_logs(self, count: int) -> None:
+        """A forked child logs, closes its handler (writing, or spooling if the database is
+        away) and leaves with os._exit, as a worker process would."""
+        messages = [f"c{len(self.emitted) + i}" for i in range(count)]
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                for message in messages:
+                    self.logger.info(message)
+                self.handler.close()
+                code = 0 if self.handler.stats()["fallback"] == 0 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child's records reached its fallback"
+        self.emitted.extend(messages)
+
     @rule()
     def restart_the_application(self) -> None:
         """close() and a new handler on the same spool, as a process restart would."""
@@ -123,8 +142,8 @@ class DeliveryMachine(RuleBasedStateMachine):
 
 
 def test_delivery_model(server: PostgresServer) -> None:
-    """Random interleavings of emit, flush, cuts, outages, restores and restarts. CI runs a
-    short form; PGLOG_MODEL_EXAMPLES=500 makes it a soak run."""
+    """Random interleavings of emit, flush, cuts, outages, restores, forks and restarts. CI
+    runs a short form; PGLOG_MODEL_EXAMPLES=500 makes it a soak run."""
     DeliveryMachine.server = server
     machine = DeliveryMachine.TestCase
     machine.settings = settings(
