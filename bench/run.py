@@ -40,7 +40,8 @@ from baselines import InsertPerRecordHandler, copy_directly
 
 from pglog import DatabaseLogHandler
 from pglog.embedded import embedded_server
-from pglog.schema import TableName, ensure_table
+from pglog.migrate import ensure_table
+from pglog.schema import TableName
 
 RESULTS = Path(__file__).parent / "results"
 EXTRA = {"user_id": 42, "request_id": "req-7f3a", "path": "/orders/1042"}

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pglog.schema import MAX_IDENTIFIER_BYTES, TableName, ensure_table
+from pglog.migrate import ensure_table
+from pglog.schema import MAX_IDENTIFIER_BYTES, TableName
 
 
 def _create_after_barrier(dsn: str, table: str, barrier: Any, results: Any) -> None:

@@ -62,6 +62,7 @@ class DatabaseLogHandler(logging.Handler):
         partition: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = 1 << 30,
+        retention_days: int | None = None,
         fallback: str | logging.Handler | None = "console",
         level: int | str = logging.NOTSET,
         close_timeout: float = 5.0,
@@ -82,6 +83,8 @@ class DatabaseLogHandler(logging.Handler):
                 f"partition={partition!r}: partitioned tables are not available in this version"
             )
         _positive_int("spool_max_bytes", spool_max_bytes)
+        if retention_days is not None:
+            _positive_int("retention_days", retention_days)
         if dsn is not None and not isinstance(dsn, str):
             raise ValueError(f"dsn must be a string or None, got {type(dsn).__name__}")
         try:
@@ -97,6 +100,7 @@ class DatabaseLogHandler(logging.Handler):
         self.create_table = create_table
         self.spool_dir = None if spool_dir is None else os.fspath(spool_dir)
         self.spool_max_bytes = spool_max_bytes
+        self.retention_days = retention_days
         self.close_timeout = float(close_timeout)
         self.connect_timeout = float(connect_timeout)
         self.hostname = socket.gethostname()
@@ -128,6 +132,7 @@ class DatabaseLogHandler(logging.Handler):
             flush_interval=self.flush_interval,
             name=f"pglog-writer-{next(_writer_names)}",
             spool=self._spool,
+            retention_days=self.retention_days,
         )
         self._started = False
 
@@ -268,6 +273,7 @@ class DatabaseLogHandler(logging.Handler):
         stats.update(
             spool_bytes=self._spool.size if self._spool is not None else 0,
             retries=writer.retries,
+            pruned=writer.pruned,
             failed_batches=writer.failed_batches,
             batches=writer.batches,
             connected=self._sink.connected,

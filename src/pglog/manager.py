@@ -80,6 +80,7 @@ class LoggerManager:
             close_timeout=settings.close_timeout,
             connect_timeout=settings.connect_timeout,
             spool_dir=settings.spool_dir,
+            retention_days=settings.retention_days,
             spool_max_bytes=settings.spool_max_bytes,
         )
 

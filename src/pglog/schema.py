@@ -1,11 +1,10 @@
-"""Schema: the log table and its indexes, created safely when several processes start at once."""
+"""Schema: the log table, its indexes and its name, always quoted."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 
-import psycopg
 from psycopg import sql
 
 from pglog.row import COLUMNS
@@ -71,10 +70,14 @@ def copy_statement(table: TableName) -> sql.Composed:
     )
 
 
-def create_table_statements(table: TableName) -> list[sql.Composed]:
-    """DDL for the table and its indexes; each statement is idempotent."""
-    statements = [
-        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema)),
+def create_table_statements(table: TableName, *, schema_exists: bool) -> list[sql.Composed]:
+    """DDL for the table and its indexes (and its schema, unless it exists)."""
+    statements = (
+        []
+        if schema_exists
+        else [sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema))]
+    )
+    statements.append(
         sql.SQL(
             """CREATE TABLE IF NOT EXISTS {} (
     id BIGSERIAL PRIMARY KEY,
@@ -95,8 +98,8 @@ def create_table_statements(table: TableName) -> list[sql.Composed]:
     extra_data JSONB NOT NULL DEFAULT '{{}}'::jsonb,
     created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
 )"""
-        ).format(table.identifier),
-    ]
+        ).format(table.identifier)
+    )
     statements.extend(
         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} {}").format(
             sql.Identifier(table.index_name(what)), table.identifier, expression
@@ -104,43 +107,3 @@ def create_table_statements(table: TableName) -> list[sql.Composed]:
         for what, expression in INDEXES.items()
     )
     return statements
-
-
-def table_exists(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> bool:
-    row = conn.execute(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c"
-        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p'))",
-        (table.schema, table.name),
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def ensure_table(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> bool:
-    """Create the table and its indexes unless the table exists; True if created.
-
-    Runs in its own transaction under an advisory lock on the table's name, so two
-    processes starting together don't trip over each other's CREATE (concurrent
-    ``CREATE TABLE IF NOT EXISTS`` can still fail on the catalog's unique indexes).
-    """
-    with conn.transaction():
-        if table_exists(conn, table):
-            return False
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (table.lock_key,))
-        if table_exists(conn, table):
-            return False
-        if _schema_exists(conn, table.schema):
-            statements = create_table_statements(table)[1:]
-        else:
-            statements = create_table_statements(table)
-        for statement in statements:
-            conn.execute(statement)
-        return True
-
-
-def _schema_exists(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> bool:
-    # CREATE SCHEMA IF NOT EXISTS still needs the CREATE privilege on the database.
-    row = conn.execute(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %s)", (schema,)
-    ).fetchone()
-    return bool(row and row[0])

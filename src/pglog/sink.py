@@ -12,6 +12,7 @@ reconnection takes.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
@@ -21,6 +22,8 @@ from psycopg import sql
 
 from pglog import schema
 from pglog.connection import connect, redact, with_defaults
+from pglog.migrate import check_writable, ensure_table, inspect_table
+from pglog.reader import prune_batch
 from pglog.row import Row
 
 Status = Literal["committed", "aborted", "in progress", "unknown"]
@@ -57,7 +60,7 @@ class PostgresSink:
         self._copy = schema.copy_statement(table)
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._backend_pid = 0
-        self._table_ensured = False
+        self._table_checked = False
         self._begin, self._status = _transaction_queries(modern=True)
 
     @property
@@ -72,9 +75,13 @@ class PostgresSink:
         conn = connect(self._conninfo)
         try:
             self._begin, self._status = _transaction_queries(conn.info.server_version >= 130000)
-            if self.create_table and not self._table_ensured:
-                schema.ensure_table(conn, self.table)
-                self._table_ensured = True  # if it vanishes later, the writer recreates it
+            if not self._table_checked:
+                if self.create_table:
+                    ensure_table(conn, self.table)
+                else:
+                    with conn.transaction():
+                        check_writable(inspect_table(conn, self.table), self.table)
+                self._table_checked = True  # if it vanishes later, the writer recreates it
         except BaseException:
             conn.close()
             raise
@@ -85,7 +92,7 @@ class PostgresSink:
         """After the table vanished (dropped, or its schema): create it; False if it existed."""
         self.connect()
         assert self._conn is not None
-        return schema.ensure_table(self._conn, self.table)
+        return ensure_table(self._conn, self.table)
 
     def write(
         self, rows: Sequence[Row], before_commit: Callable[[str], None] | None = None
@@ -120,6 +127,12 @@ class PostgresSink:
                 except psycopg.Error:
                     self.discard()
             raise
+
+    def prune(self, cutoff: dt.datetime, batch: int) -> int:
+        """One batch of retention: delete up to ``batch`` rows older than ``cutoff``."""
+        self.connect()
+        assert self._conn is not None
+        return prune_batch(self._conn, self.table, cutoff, batch)
 
     def status(self, xid: str) -> Status:
         """What became of transaction ``xid``, asked on a fresh connection if need be."""

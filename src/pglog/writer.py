@@ -40,6 +40,9 @@ ERROR_REPORT_INTERVAL = 60.0
 #: the table itself is the problem (a column pglog doesn't fill, say): the rest of the
 #: batch goes to the fallback instead of being tried row by row.
 REFUSALS_BEFORE_REJECT = 3
+#: Retention deletes this many rows per transaction, and runs this often (seconds).
+PRUNE_BATCH = 10_000
+PRUNE_EVERY = 3600.0
 #: Under a backlog, up to this many batches go in one transaction (see _batch_limit).
 BACKLOG_BATCHES = 10
 #: Entries spooled per write (and fsync): spooling must outrun a busy application.
@@ -77,8 +80,12 @@ class Writer:
         flush_interval: float,
         name: str,
         spool: Spool | None = None,
+        retention_days: int | None = None,
         backoff: Backoff | None = None,
     ) -> None:
+        self._retention_days = retention_days
+        self._next_prune = 0.0
+        self.pruned = 0
         self._queue = queue
         self._spool = spool
         self._spool_resting_until = 0.0
@@ -124,6 +131,7 @@ class Writer:
                 self.report_drops()
                 self._queue.wait_for_batch(self._flush_interval)
                 self._work()
+                self._retention()
             self._finish()
         except BaseException as exc:  # the last line of defence: say it, keep nothing back
             self._queue.close()  # from now on records go straight to the fallback
@@ -336,6 +344,24 @@ class Writer:
         self._report(
             reason.split(":", maxsplit=1)[0], f"pglog: {reason}; {count} records to the {outcome}"
         )
+
+    # -- retention -----------------------------------------------------------------------
+
+    def _retention(self) -> None:
+        """Between batches, delete one batch of rows older than ``retention_days``; then
+        again at once if there were more, else in an hour. Never more than one batch at a
+        time: records wait only for that long."""
+        if self._retention_days is None or time.monotonic() < self._next_prune:
+            return
+        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self._retention_days)
+        try:
+            deleted = self._sink.prune(cutoff, PRUNE_BATCH)
+        except Exception as exc:
+            self._note_failure(exc)
+            self._report("retention", f"pglog retention failed: {self._sink.describe_error(exc)}")
+            deleted = 0
+        self.pruned += deleted
+        self._next_prune = time.monotonic() + (0 if deleted == PRUNE_BATCH else PRUNE_EVERY)
 
     # -- the spool -----------------------------------------------------------------------
 

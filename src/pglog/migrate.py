@@ -1,0 +1,246 @@
+"""Migrations: bring a log table to this pglog's schema, or adopt one made by hand.
+
+The schema version lives in the table's comment, on a line of its own
+(``pglog:schema=1``), so it travels with dumps and restores and leaves any comment of
+the user's alone. A table without that line was made by hand from DESIGN.md, or by a
+pglog from before versions: either way it is adopted if its columns fit.
+
+Every step is idempotent and runs in one transaction under the table's advisory lock,
+so two processes starting at once don't trip over each other. Steps only touch the
+catalog (nullable columns, dropped NOT NULLs, the comment): no rewrite, no long lock.
+Indexes are the exception: on a table that already holds rows they are built
+``CONCURRENTLY``, outside the transaction, by ``pglog migrate``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from pglog.schema import INDEXES, TableName, create_table_statements
+
+SCHEMA_VERSION = 1
+
+#: The columns pglog writes, and the types (information_schema data_type) it can write into.
+WRITTEN_COLUMNS = {
+    "timestamp": {"timestamp with time zone", "timestamp without time zone"},
+    "level": {"character varying", "text"},
+    "logger_name": {"character varying", "text"},
+    "process_id": {"integer", "bigint"},
+    "thread_id": {"bigint", "numeric"},
+    "thread_name": {"character varying", "text"},
+    "hostname": {"character varying", "text"},
+    "message": {"text", "character varying"},
+    "exception": {"text", "character varying"},
+    "function_name": {"character varying", "text"},
+    "module": {"character varying", "text"},
+    "filename": {"character varying", "text"},
+    "lineno": {"integer", "bigint"},
+    "pathname": {"text", "character varying"},
+    "extra_data": {"jsonb", "json"},
+}
+#: Columns pglog may leave NULL; a hand-made table may have declared them NOT NULL.
+NULLABLE = (
+    "process_id",
+    "thread_id",
+    "thread_name",
+    "exception",
+    "function_name",
+    "module",
+    "filename",
+    "lineno",
+    "pathname",
+)
+_MARK = re.compile(r"^pglog:schema=(\d+)$", re.MULTILINE)
+
+Connection = psycopg.Connection[tuple[object, ...]]
+
+
+class SchemaError(Exception):
+    """The table can't be written as it is; the message says why and what to do."""
+
+
+@dataclass
+class TableState:
+    exists: bool
+    version: int | None = None
+    comment: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    not_null: set[str] = field(default_factory=set)
+    indexes: dict[str, bool] = field(default_factory=dict)  # name -> valid
+    rows: int = 0  # the planner's estimate
+
+    @property
+    def missing_indexes(self) -> list[str]:
+        return [name for name, valid in self.indexes.items() if not valid]
+
+
+def inspect_table(conn: Connection, table: TableName) -> TableState:
+    """What the table is like now, from the catalog."""
+    found = conn.execute(
+        "SELECT c.oid, obj_description(c.oid, 'pg_class'), c.reltuples::bigint"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
+        (table.schema, table.name),
+    ).fetchone()
+    if found is None:
+        return TableState(exists=False)
+    oid, comment, rows = found
+    state = TableState(exists=True, comment=str(comment) if comment else None)
+    state.rows = max(0, int(str(rows)))
+    mark = _MARK.search(state.comment or "")
+    state.version = int(mark.group(1)) if mark else None
+    for name, data_type, nullable in conn.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s",
+        (table.schema, table.name),
+    ).fetchall():
+        state.columns[str(name)] = str(data_type)
+        if nullable == "NO":
+            state.not_null.add(str(name))
+    wanted = {table.index_name(what) for what in INDEXES}
+    present = {
+        str(name): bool(valid)
+        for name, valid in conn.execute(
+            "SELECT i.relname, x.indisvalid FROM pg_index x"
+            " JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s",
+            (oid,),
+        ).fetchall()
+    }
+    state.indexes = {name: bool(present.get(name, False)) for name in sorted(wanted)}
+    return state
+
+
+def check_writable(state: TableState, table: TableName) -> None:
+    """Raise SchemaError unless pglog can COPY its columns into the table as it is."""
+    if not state.exists:
+        raise SchemaError(
+            f"{table} does not exist: create it with `pglog init`, or let the handler"
+            " create it (create_table=True)"
+        )
+    if state.version is not None and state.version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"{table} has pglog schema {state.version}, newer than this pglog's"
+            f" {SCHEMA_VERSION}: upgrade pglog"
+        )
+    missing = [column for column in WRITTEN_COLUMNS if column not in state.columns]
+    wrong = [
+        f"{column} is {state.columns[column]}"
+        for column, types in WRITTEN_COLUMNS.items()
+        if column in state.columns and state.columns[column] not in types
+    ]
+    if missing or wrong:
+        problems = ([f"missing columns: {', '.join(missing)}"] if missing else []) + wrong
+        raise SchemaError(
+            f"{table} can't take pglog's rows ({'; '.join(problems)}):"
+            " drop or rename it, or add those columns (see the README's table)"
+        )
+
+
+def ensure_table(conn: Connection, table: TableName) -> bool:
+    """Make sure the table exists and is at SCHEMA_VERSION, creating or migrating it;
+    True if it was created. Leaves the connection outside any transaction."""
+    with conn.transaction():
+        state = inspect_table(conn, table)
+    if state.exists and state.version == SCHEMA_VERSION:
+        check_writable(state, table)
+        return False
+    steps = migrate(conn, table, build_indexes=False)
+    return bool(steps) and steps[0].startswith("created")
+
+
+def migrate(conn: Connection, table: TableName, *, build_indexes: bool) -> list[str]:
+    """Create the table, or bring it to SCHEMA_VERSION; return what was done.
+
+    ``build_indexes``: build missing indexes ``CONCURRENTLY`` (the connection must be
+    able to leave its transaction). Without it, indexes are only built on an empty
+    table, inside the transaction.
+    """
+    done: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (table.lock_key,))
+        state = inspect_table(conn, table)
+        if not state.exists:
+            exists = _schema_exists(conn, table.schema)
+            for statement in create_table_statements(table, schema_exists=exists):
+                conn.execute(statement)
+            _mark(conn, table, None)
+            return [f"created {table} (pglog schema {SCHEMA_VERSION})"]
+        check_writable(state, table)
+        for column in NULLABLE:
+            if column in state.not_null:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
+                        table.identifier, sql.Identifier(column)
+                    )
+                )
+                done.append(f"{column} may now be NULL")
+        if state.version != SCHEMA_VERSION:
+            _mark(conn, table, state.comment)
+            before = "no version (made by hand, or by an early pglog)"
+            if state.version is not None:
+                before = f"schema {state.version}"
+            done.append(f"{table}: {before} -> pglog schema {SCHEMA_VERSION}")
+        if state.missing_indexes and not build_indexes and _empty(conn, table):
+            for what, expression in INDEXES.items():
+                if table.index_name(what) in state.missing_indexes:
+                    conn.execute(_index_statement(table, what, expression, concurrently=False))
+                    done.append(f"index {table.index_name(what)} created")
+    if build_indexes:
+        done.extend(_build_indexes(conn, table))
+    return done
+
+
+def _build_indexes(conn: Connection, table: TableName) -> list[str]:
+    """Missing or invalid (a failed concurrent build) indexes, built without blocking writers."""
+    state = inspect_table(conn, table)
+    conn.rollback()
+    done = []
+    autocommit, conn.autocommit = conn.autocommit, True
+    try:
+        for what, expression in INDEXES.items():
+            name = table.index_name(what)
+            if name not in state.missing_indexes:
+                continue
+            index = sql.Identifier(table.schema, name)
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(index))
+            conn.execute(_index_statement(table, what, expression, concurrently=True))
+            done.append(f"index {name} built")
+    finally:
+        conn.autocommit = autocommit
+    return done
+
+
+def _index_statement(
+    table: TableName, what: str, expression: sql.Composable, *, concurrently: bool
+) -> sql.Composed:
+    return sql.SQL("CREATE INDEX {} IF NOT EXISTS {} ON {} {}").format(
+        sql.SQL("CONCURRENTLY") if concurrently else sql.SQL(""),
+        sql.Identifier(table.index_name(what)),
+        table.identifier,
+        expression,
+    )
+
+
+def _mark(conn: Connection, table: TableName, comment: str | None) -> None:
+    """Record SCHEMA_VERSION in the table's comment, keeping the rest of the comment."""
+    kept = _MARK.sub("", comment or "").strip()
+    marked = (kept + "\n" if kept else "") + f"pglog:schema={SCHEMA_VERSION}"
+    conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table.identifier, sql.Literal(marked)))
+
+
+def _empty(conn: Connection, table: TableName) -> bool:
+    row = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(table.identifier))
+    found = row.fetchone()
+    return bool(found and found[0])
+
+
+def _schema_exists(conn: Connection, schema: str) -> bool:
+    # CREATE SCHEMA IF NOT EXISTS still needs the CREATE privilege on the database.
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = %s)", (schema,)
+    ).fetchone()
+    return bool(row and row[0])

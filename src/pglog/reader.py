@@ -1,0 +1,191 @@
+"""Reader: rows out of the table, for people: query, tail, stats, export, health, prune.
+
+Every query is bounded (a LIMIT, a time range, or a server-side cursor that streams)
+and uses the table's indexes; none counts the whole table (sizes and row counts come
+from the catalog's estimates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from pglog.filters import Filter
+from pglog.migrate import SCHEMA_VERSION, inspect_table
+from pglog.schema import TableName
+
+Connection = psycopg.Connection[Any]
+
+#: The columns shown by query, tail and export, in this order.
+SHOWN = (
+    "id",
+    "timestamp",
+    "level",
+    "logger_name",
+    "message",
+    "extra_data",
+    "exception",
+    "hostname",
+    "process_id",
+    "thread_name",
+    "function_name",
+    "filename",
+    "lineno",
+)
+
+
+def rows(
+    conn: Connection,
+    table: TableName,
+    where: Filter,
+    *,
+    limit: int,
+    after_id: int | None = None,
+    newest_first: bool = True,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows matching ``where`` (and newer than ``after_id``)."""
+    clause, params = where.clause()
+    if after_id is not None:
+        clause = sql.SQL("{} AND id > %(after_id)s").format(clause)
+        params["after_id"] = after_id
+    order = sql.SQL('"timestamp" DESC, id DESC' if newest_first else "id")
+    query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT %(limit)s").format(
+        sql.SQL(", ").join(map(sql.Identifier, SHOWN)), table.identifier, clause, order
+    )
+    params["limit"] = limit
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, params).fetchall()
+
+
+def follow(
+    conn: Connection, table: TableName, where: Filter, after_id: int, *, interval: float = 0.5
+) -> Iterator[dict[str, Any]]:
+    """Rows as they land, oldest first, forever: polls with a cursor on ``id``."""
+    while True:
+        found = rows(conn, table, where, limit=1000, after_id=after_id, newest_first=False)
+        conn.rollback()  # don't hold a snapshot (or a transaction) between polls
+        yield from found
+        if found:
+            after_id = found[-1]["id"]
+        else:
+            time.sleep(interval)  # polling the server, the only way to follow a table
+
+
+def stream(conn: Connection, table: TableName, where: Filter) -> Iterator[dict[str, Any]]:
+    """Every matching row, oldest first, through a server-side cursor: memory stays flat."""
+    clause, params = where.clause()
+    query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY id").format(
+        sql.SQL(", ").join(map(sql.Identifier, SHOWN)), table.identifier, clause
+    )
+    with conn.cursor(name="pglog_export", row_factory=dict_row) as cur:
+        cur.itersize = 5000
+        cur.execute(query, params)
+        yield from cur
+
+
+@dataclass
+class TableStats:
+    by_level: list[tuple[str, int]]
+    by_logger: list[tuple[str, int]]
+    by_hour: list[tuple[dt.datetime, int]]
+    total_bytes: int
+    estimated_rows: int
+
+
+def stats(conn: Connection, table: TableName, where: Filter, *, top: int = 20) -> TableStats:
+    """Rows per level, per logger (the busiest), per hour, for the filter; the table's size."""
+    clause, params = where.clause()
+
+    def grouped(expression: str, order: str, limit: int | None = None) -> list[Any]:
+        query = sql.SQL(
+            "SELECT {} AS key, count(*) FROM {} WHERE {} GROUP BY 1 ORDER BY {}"
+        ).format(sql.SQL(expression), table.identifier, clause, sql.SQL(order))
+        if limit:
+            query = sql.SQL("{} LIMIT {}").format(query, sql.Literal(limit))
+        return [tuple(row) for row in conn.execute(query, params).fetchall()]
+
+    size = conn.execute(
+        "SELECT pg_total_relation_size(%s::regclass), greatest(reltuples, 0)::bigint"
+        " FROM pg_class WHERE oid = %s::regclass",
+        (table.identifier.as_string(conn), table.identifier.as_string(conn)),
+    ).fetchone()
+    return TableStats(
+        by_level=grouped("level", "2 DESC"),
+        by_logger=grouped("logger_name", "2 DESC, 1", top),
+        by_hour=grouped("date_trunc('hour', \"timestamp\")", "1 DESC", 48),
+        total_bytes=int(size[0]) if size else 0,
+        estimated_rows=int(size[1]) if size else 0,
+    )
+
+
+@dataclass
+class Health:
+    connected: bool
+    error: str | None = None
+    exists: bool = False
+    schema_version: int | None = None
+    newest: dt.datetime | None = None
+    total_bytes: int = 0
+    estimated_rows: int = 0
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if not self.connected:
+            found.append(f"can't connect: {self.error}")
+        elif not self.exists:
+            found.append("the table does not exist (pglog init creates it)")
+        elif self.schema_version != SCHEMA_VERSION:
+            found.append(
+                f"schema version {self.schema_version or 'unmarked'}, this pglog's is"
+                f" {SCHEMA_VERSION} (pglog migrate brings it there)"
+            )
+        return found
+
+
+def health(conn: Connection, table: TableName) -> Health:
+    state = inspect_table(conn, table)
+    result = Health(connected=True, exists=state.exists, schema_version=state.version)
+    if not state.exists:
+        return result
+    newest = conn.execute(
+        sql.SQL('SELECT max("timestamp") FROM {}').format(table.identifier)  # the index's edge
+    ).fetchone()
+    size = conn.execute(
+        "SELECT pg_total_relation_size(%s::regclass)", (table.identifier.as_string(conn),)
+    ).fetchone()
+    result.newest = newest[0] if newest else None
+    result.total_bytes = int(size[0]) if size else 0
+    result.estimated_rows = state.rows
+    return result
+
+
+def prune(
+    conn: Connection, table: TableName, older_than: dt.timedelta, *, batch: int = 10_000
+) -> int:
+    """Delete rows older than ``older_than``, ``batch`` at a time, each batch its own short
+    transaction: writers are never blocked for long. Returns how many were deleted."""
+    cutoff = dt.datetime.now(dt.timezone.utc) - older_than
+    deleted = 0
+    while True:
+        count = prune_batch(conn, table, cutoff, batch)
+        deleted += count
+        if count < batch:
+            return deleted
+
+
+def prune_batch(conn: Connection, table: TableName, cutoff: dt.datetime, batch: int) -> int:
+    """Delete up to ``batch`` of the oldest rows before ``cutoff``, in one short transaction."""
+    statement = sql.SQL(
+        'DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE "timestamp" < %s'
+        ' ORDER BY "timestamp" LIMIT %s)'
+    ).format(table=table.identifier)
+    with conn.transaction():
+        return conn.execute(statement, (cutoff, batch)).rowcount

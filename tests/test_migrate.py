@@ -1,0 +1,181 @@
+"""Migrations: tables made by hand, by an earlier pglog, or by a newer one."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import HandlerFactory
+from helpers import ListHandler, count, fetch
+
+from pglog.migrate import SCHEMA_VERSION, SchemaError, inspect_table, migrate
+from pglog.schema import INDEXES, TableName
+
+#: The table as DESIGN.md describes it, the way a user would create it by hand.
+HAND_MADE = """
+CREATE TABLE {table} (
+    id BIGSERIAL PRIMARY KEY,
+    timestamp TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    level VARCHAR(10) NOT NULL,
+    logger_name VARCHAR(255) NOT NULL,
+    process_id INTEGER NOT NULL,
+    thread_id BIGINT NOT NULL,
+    thread_name VARCHAR(255) NOT NULL,
+    hostname VARCHAR(255) NOT NULL,
+    message TEXT NOT NULL,
+    exception TEXT NOT NULL,
+    function_name VARCHAR(255) NOT NULL,
+    module VARCHAR(255) NOT NULL,
+    filename VARCHAR(255) NOT NULL,
+    lineno INTEGER NOT NULL,
+    pathname TEXT NOT NULL,
+    extra_data JSONB NOT NULL,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL
+)"""
+OLD_ROW = (
+    "INSERT INTO {table} (level, logger_name, process_id, thread_id, thread_name, hostname,"
+    " message, exception, function_name, module, filename, lineno, pathname, extra_data)"
+    " VALUES ('INFO', 'old', 1, 1, 't', 'h', 'written by hand', '', 'f', 'm', 'm.py', 1,"
+    " '/m.py', '{{}}')"
+)
+
+
+def hand_made(db: psycopg.Connection[Any], table: str, rows: int = 3) -> None:
+    db.execute(HAND_MADE.format(table=f'"{table}"'))
+    for _ in range(rows):
+        db.execute(OLD_ROW.format(table=f'"{table}"'))
+
+
+def test_a_hand_made_table_is_adopted_and_its_rows_kept(
+    make_handler: HandlerFactory, logger: logging.Logger, db: psycopg.Connection[Any], table: str
+) -> None:
+    """The handler adopts the DESIGN.md table: optional columns may be NULL now, the version
+    is recorded, old rows stay, new rows (without an exception) land."""
+    hand_made(db, table)
+    handler = make_handler()
+    logger.addHandler(handler)
+    logger.info("new")
+    assert handler.flush(10)
+    assert fetch(db, table, "message") == [("written by hand",)] * 3 + [("new",)]
+    state = inspect_table(db, TableName("public", table))
+    assert state.version == SCHEMA_VERSION
+    assert "exception" not in state.not_null
+    names = TableName("public", table)
+    # a table that holds rows gets its indexes from `pglog migrate`, built concurrently
+    assert sorted(state.missing_indexes) == sorted(names.index_name(what) for what in INDEXES)
+
+
+def test_pglog_migrate_builds_the_indexes_of_a_table_with_rows(
+    pg_dsn: str, db: psycopg.Connection[Any], table: str
+) -> None:
+    """The indexes a hand-made table lacks are built CONCURRENTLY by `pglog migrate`; a
+    second run finds nothing to do."""
+    hand_made(db, table, rows=1000)
+    db.execute(f'ANALYZE "{table}"')
+    with psycopg.connect(pg_dsn) as conn:
+        steps = migrate(conn, TableName("public", table), build_indexes=True)
+        again = migrate(conn, TableName("public", table), build_indexes=True)
+    assert sum("built" in step for step in steps) == len(INDEXES)
+    assert again == []
+    state = inspect_table(db, TableName("public", table))
+    assert state.missing_indexes == []
+    assert count(db, table) == 1000
+
+
+def test_a_table_made_before_versions_is_marked_and_the_users_comment_kept(
+    pg_dsn: str, db: psycopg.Connection[Any], table: str
+) -> None:
+    """An unmarked pglog table gets its version line; a comment the user wrote survives."""
+    name = TableName("public", table)
+    with psycopg.connect(pg_dsn) as conn:
+        migrate(conn, name, build_indexes=False)
+    db.execute(f"""COMMENT ON TABLE "{table}" IS 'audit trail, keep 90 days'""")
+    with psycopg.connect(pg_dsn) as conn:
+        steps = migrate(conn, name, build_indexes=False)
+    assert steps == [f"{name}: no version (made by hand, or by an early pglog) -> pglog schema 1"]
+    comment = inspect_table(db, name).comment
+    assert comment == "audit trail, keep 90 days\npglog:schema=1"
+
+
+def test_a_table_from_a_newer_pglog_is_refused(
+    pg_dsn: str, db: psycopg.Connection[Any], table: str
+) -> None:
+    """A schema version this pglog doesn't know is an error that says to upgrade."""
+    with psycopg.connect(pg_dsn) as conn:
+        migrate(conn, TableName("public", table), build_indexes=False)
+    db.execute(f"""COMMENT ON TABLE "{table}" IS 'pglog:schema=99'""")
+    with psycopg.connect(pg_dsn) as conn, pytest.raises(SchemaError, match="upgrade pglog"):
+        migrate(conn, TableName("public", table), build_indexes=False)
+
+
+def test_a_table_that_cannot_take_the_rows_is_refused_clearly(
+    make_handler: HandlerFactory, logger: logging.Logger, db: psycopg.Connection[Any], table: str
+) -> None:
+    """A same-named table of something else: nothing is altered, records go to the fallback,
+    and the reason names the missing columns."""
+    db.execute(f'CREATE TABLE "{table}" (id serial, note text)')
+    fallback = ListHandler()
+    handler = make_handler(fallback=fallback)
+    logger.addHandler(handler)
+    logger.info("where do I go")
+    handler.flush(10)
+    assert fallback.messages(logger.name) == ["where do I go"]
+    assert "missing columns: timestamp, level" in handler.stats()["last_error"]
+    assert count(db, table) == 0
+
+
+def _migrate_after_barrier(dsn: str, table: str, barrier: Any, results: Any) -> None:
+    with psycopg.connect(dsn) as conn:
+        barrier.wait(30)
+        try:
+            results.put(len(migrate(conn, TableName("public", table), build_indexes=False)))
+        except Exception as exc:
+            results.put(repr(exc))
+
+
+def test_processes_migrating_at_once_migrate_once(
+    pg_dsn: str, db: psycopg.Connection[Any], table: str
+) -> None:
+    """Four processes adopting the same hand-made table together: one does the work."""
+    hand_made(db, table)
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    workers = [
+        context.Process(target=_migrate_after_barrier, args=(pg_dsn, table, barrier, results))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = sorted(str(results.get(timeout=60)) for _ in workers)
+    for worker in workers:
+        worker.join(30)
+    assert outcomes[:3] == ["0", "0", "0"]
+    assert int(outcomes[3]) > 0
+
+
+def test_retention_days_prunes_in_the_background(
+    make_handler: HandlerFactory, logger: logging.Logger, db: psycopg.Connection[Any], table: str
+) -> None:
+    """With retention_days=30 the writer deletes rows older than that, between batches, and
+    counts them; newer rows stay."""
+    handler = make_handler(retention_days=30)
+    assert handler.check_database() is None  # creates the table
+    db.execute(
+        f'INSERT INTO "{table}" (timestamp, level, logger_name, message, hostname)'
+        " SELECT now() - interval '31 days', 'INFO', 'old', 'old ' || i, 'h'"
+        " FROM generate_series(1, 25000) i"
+    )
+    logger.addHandler(handler)
+    logger.info("today")
+    assert handler.flush(10)
+    logger.info("also today")
+    deadline = time.monotonic() + 30
+    while handler.stats()["pruned"] < 25_000:  # three batches of 10,000, between writes
+        assert time.monotonic() < deadline, handler.stats()
+        threading.Event().wait(0.01)
+    assert [m for (m,) in fetch(db, table, "message")] == ["today", "also today"]
