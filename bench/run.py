@@ -41,6 +41,7 @@ from baselines import InsertPerRecordHandler, copy_directly
 from pglog import DatabaseLogHandler
 from pglog.embedded import embedded_server
 from pglog.migrate import ensure_table
+from pglog.reader import prune
 from pglog.schema import TableName
 
 RESULTS = Path(__file__).parent / "results"
@@ -457,6 +458,53 @@ def fill(dsn: str, table: str, rows: int) -> None:
     os.sync()
 
 
+# -- 6. retention --------------------------------------------------------------------------
+
+
+def retention(dsn: str, rows: int) -> dict[str, Any]:
+    """``rows`` rows spread over 60 days, prune everything older than 30: how long it takes,
+    and the longest a writer committing a row at the same time had to wait."""
+    table = fresh_table(dsn, "bench_retention")
+    fill(dsn, table, rows)
+    with psycopg.connect(dsn, autocommit=True) as conn:  # spread the rows over 60 days
+        conn.execute(
+            sql.SQL("UPDATE {} SET \"timestamp\" = now() - (id % 60) * interval '1 day'").format(
+                sql.Identifier(table)
+            )
+        )
+        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        insert = sql.SQL(
+            'INSERT INTO {} ("timestamp", level, logger_name, message)'
+            " VALUES (now(), 'INFO', 'w', 'w')"
+        ).format(sql.Identifier(table))
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while not stop.is_set():
+                began = time.perf_counter()
+                conn.execute(insert)
+                waits.append(time.perf_counter() - began)
+
+    beside = threading.Thread(target=writer)
+    beside.start()
+    with psycopg.connect(dsn) as conn:
+        began = time.perf_counter()
+        deleted = prune(conn, TableName("public", table), dt.timedelta(days=30))
+        took = time.perf_counter() - began
+    stop.set()
+    beside.join()
+    return {
+        "rows": rows,
+        "deleted": deleted,
+        "seconds": round(took, 1),
+        "rows_per_s": round(deleted / took),
+        "writer_max_wait_ms": round(max(waits) * 1000, 1),
+        "writer_p99_wait_ms": round(sorted(waits)[int(len(waits) * 0.99) - 1] * 1000, 1),
+    }
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -523,6 +571,9 @@ def run(quick: bool) -> dict[str, Any]:
                 "sustained_ns": round(sustained),
             }
         results["cost_growth"] = growth
+
+        step("retention")
+        results["retention"] = retention(dsn, 500_000 if quick else 2_000_000)
     return results
 
 
@@ -622,6 +673,21 @@ def report(results: dict[str, Any]) -> str:
                 f"{g['sustained_ns'] / first['sustained_ns']:.2f}x",
             )
             for size, g in growth.items()
+        ],
+    )
+    kept = results["retention"]
+    table(
+        "6. Retention: prune rows older than 30 days of 60, in batches of 10,000, a writer beside",
+        ("table", "deleted", "seconds", "rows/s", "writer p99 wait ms", "writer max wait ms"),
+        [
+            (
+                f"{kept['rows']:,} rows, plain",
+                f"{kept['deleted']:,}",
+                kept["seconds"],
+                f"{kept['rows_per_s']:,}",
+                kept["writer_p99_wait_ms"],
+                kept["writer_max_wait_ms"],
+            )
         ],
     )
     return "\n".join(lines)

@@ -108,13 +108,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 schema=args.schema,
                 out=sys.stdout,
             )
-        return COMMANDS[args.command](args, _Target.resolve(args))
+        target = _Target.resolve(args)
+        dsn_for_errors = target.dsn
+        try:
+            return COMMANDS[args.command](args, target)
+        except psycopg.errors.UndefinedTable:
+            raise CommandError(
+                f"{target.table} does not exist at {describe(target.dsn)}:"
+                " `pglog init` creates it, or give --table/--schema"
+            ) from None
     except (ConfigError, ValueError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except (CommandError, EmbeddedUnavailable, SchemaError) as exc:
         return _fail(str(exc), EXIT_ERROR)
     except psycopg.Error as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        primary = exc.diag.message_primary if exc.diag else None  # without the SQL it quotes
+        message = " ".join((primary or str(exc)).split()) or type(exc).__name__
         return _fail(f"database error: {redact(message, dsn_for_errors)}", EXIT_ERROR)
     except BrokenPipeError:  # | head
         return 0
@@ -203,7 +212,7 @@ def _query(args: argparse.Namespace, target: _Target) -> int:
 def _stats(args: argparse.Namespace, target: _Target) -> int:
     with target.connect() as conn:
         found = stats(conn, target.table, _filter(args))
-    print(f"{target.table}: {_size(found.total_bytes)}, about {found.estimated_rows:,} rows")
+    print(f"{target.table}: {_size(found.total_bytes)}, {_estimate(found.estimated_rows)}")
     print("\nrows per level:")
     for level, count in found.by_level:
         print(f"  {level:<10}{count:>12,}")
@@ -295,7 +304,7 @@ def _health(args: argparse.Namespace, target: _Target) -> int:
         print(f"table: {target.table} ({'exists' if found.exists else 'missing'})")
     if found.exists:
         print(f"schema version: {found.schema_version or 'unmarked'}")
-        print(f"size: {_size(found.total_bytes)}, about {found.estimated_rows:,} rows")
+        print(f"size: {_size(found.total_bytes)}, {_estimate(found.estimated_rows)}")
         print(f"newest row: {found.newest.isoformat() if found.newest else 'none'}")
     for problem in found.problems:
         print(f"unhealthy: {problem}")
@@ -359,6 +368,11 @@ def _size(total: int) -> str:
             return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
         size /= 1024
     return f"{total} bytes"
+
+
+def _estimate(rows: int) -> str:
+    """The planner's row estimate: counting a big table would take minutes."""
+    return f"about {rows:,} rows" if rows > 0 else "rows not estimated yet (no ANALYZE)"
 
 
 def _age(age: dt.timedelta) -> str:

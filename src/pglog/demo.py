@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -45,7 +46,7 @@ def run_demo(
     out: TextIO,
 ) -> int:
     config = load_config(config_path) if config_path else load_config(DEMO_CONFIG)
-    dsn = dsn or config.connection.dsn
+    dsn = dsn or config.connection.dsn or os.environ.get("PGLOG_DSN") or None
     server: Any = embedded_server() if dsn is None else nullcontext(dsn)
     with server as resolved_dsn:
         where = "a throwaway embedded PostgreSQL" if dsn is None else "the database you gave"
