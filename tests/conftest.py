@@ -41,20 +41,28 @@ def table(db: psycopg.Connection[tuple[Any, ...]]) -> Iterator[str]:
     """A table name no other test uses; dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     yield name
-    db.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+    db.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 HandlerFactory = Callable[..., DatabaseLogHandler]
 
 
 @pytest.fixture
-def make_handler(pg_dsn: str, table: str) -> Iterator[HandlerFactory]:
+def partition() -> str | None:
+    """The table layout handlers get: plain here; modules that prove both layouts
+    override this with a parametrised fixture."""
+    return None
+
+
+@pytest.fixture
+def make_handler(pg_dsn: str, table: str, partition: str | None) -> Iterator[HandlerFactory]:
     """Builds handlers on the test's table (closed at teardown), fast to flush."""
     made: list[DatabaseLogHandler] = []
 
     def make(**options: Any) -> DatabaseLogHandler:
         options.setdefault("table", table)
         options.setdefault("flush_interval", 0.05)
+        options.setdefault("partition", partition)
         handler = DatabaseLogHandler(options.pop("dsn", pg_dsn), **options)
         made.append(handler)
         return handler

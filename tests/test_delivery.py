@@ -19,6 +19,13 @@ from pgserver import PostgresServer
 
 from pglog import DatabaseLogHandler
 
+
+@pytest.fixture(params=[None, "day"], ids=["plain", "partitioned"])
+def partition(request: pytest.FixtureRequest) -> str | None:
+    """Every test here runs on both layouts: a plain table, and one partitioned by day."""
+    return request.param  # type: ignore[no-any-return]
+
+
 TABLE = "logs"
 
 
@@ -96,11 +103,12 @@ class App:
 
 
 @pytest.fixture
-def handler_on() -> Iterator[Callable[..., DatabaseLogHandler]]:
+def handler_on(partition: str | None) -> Iterator[Callable[..., DatabaseLogHandler]]:
     made: list[DatabaseLogHandler] = []
 
     def make(dsn: str, **options: Any) -> DatabaseLogHandler:
         options.setdefault("table", TABLE)
+        options.setdefault("partition", partition)
         options.setdefault("flush_interval", 0.05)
         options.setdefault("batch_size", 200)
         options.setdefault("fallback", ListHandler())

@@ -17,6 +17,13 @@ from helpers import ListHandler, count, fetch
 from pglog import DatabaseLogHandler
 from pglog.writer import WRITER_THREADS
 
+
+@pytest.fixture(params=[None, "day"], ids=["plain", "partitioned"])
+def partition(request: pytest.FixtureRequest) -> str | None:
+    """Every test here runs on both layouts: a plain table, and one partitioned by day."""
+    return request.param  # type: ignore[no-any-return]
+
+
 STATS_KEYS = {
     "enqueued",
     "written",

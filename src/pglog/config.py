@@ -59,6 +59,7 @@ class DatabaseSettings:
     schema: str | None = None
     spool_dir: str | None = None
     spool_max_bytes: int = 1 << 30
+    partition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ _DATABASE_SETTINGS = (
     "schema",
     "spool_dir",
     "spool_max_bytes",
+    "partition",
 )
 _CONNECTION = (
     "dsn",
@@ -276,6 +278,7 @@ def _parse(data: Mapping[str, Any], source: str) -> Config:
         "spool_dir": read.text,
         "spool_max_bytes": read.integer,
         "overflow": lambda v, k: read.choice(v, k, OVERFLOW_POLICIES),
+        "partition": lambda v, k: read.choice(v, k, ("day", "week", "month")),
     }
 
     def checked(section: dict[str, Any], prefix: str) -> dict[str, Any]:

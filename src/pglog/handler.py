@@ -24,14 +24,13 @@ import psycopg
 from pglog import fallback as fallback_module
 from pglog.connection import describe, resolve_dsn
 from pglog.fallback import INTERNAL_LOGGER
+from pglog.partitions import PERIODS
 from pglog.queue import OVERFLOW_POLICIES, Outcome, Overflow, RecordQueue
 from pglog.record import Entry, capture
 from pglog.schema import TableName
 from pglog.sink import PostgresSink
 from pglog.spool import Spool
 from pglog.writer import WRITER_THREADS, Writer
-
-PARTITIONS = ("day", "week", "month")
 
 _live_handlers: weakref.WeakSet[DatabaseLogHandler] = weakref.WeakSet()
 _writer_names = iter(range(1, 1 << 62))
@@ -78,10 +77,8 @@ class DatabaseLogHandler(logging.Handler):
             raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
         if not isinstance(create_table, bool):
             raise ValueError(f"create_table must be True or False, got {create_table!r}")
-        if partition is not None:
-            raise ValueError(
-                f"partition={partition!r}: partitioned tables are not available in this version"
-            )
+        if partition not in (None, *PERIODS):
+            raise ValueError(f"partition must be None or one of {PERIODS}, got {partition!r}")
         _positive_int("spool_max_bytes", spool_max_bytes)
         if retention_days is not None:
             _positive_int("retention_days", retention_days)
@@ -98,6 +95,7 @@ class DatabaseLogHandler(logging.Handler):
         self.queue_size = queue_size
         self.overflow: Overflow = overflow
         self.create_table = create_table
+        self.partition = partition
         self.spool_dir = None if spool_dir is None else os.fspath(spool_dir)
         self.spool_max_bytes = spool_max_bytes
         self.retention_days = retention_days
@@ -119,6 +117,7 @@ class DatabaseLogHandler(logging.Handler):
             self.table,
             create_table=self.create_table,
             connect_timeout=self.connect_timeout,
+            partition=self.partition,
         )
         self._spool = None
         if self.spool_dir is not None:
@@ -257,6 +256,7 @@ class DatabaseLogHandler(logging.Handler):
             self.table,
             create_table=self.create_table,
             connect_timeout=self.connect_timeout,
+            partition=self.partition,
         )
         try:
             probe.connect()
@@ -274,6 +274,7 @@ class DatabaseLogHandler(logging.Handler):
             spool_bytes=self._spool.size if self._spool is not None else 0,
             retries=writer.retries,
             pruned=writer.pruned,
+            partitions_dropped=writer.partitions_dropped,
             failed_batches=writer.failed_batches,
             batches=writer.batches,
             connected=self._sink.connected,

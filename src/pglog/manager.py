@@ -81,6 +81,7 @@ class LoggerManager:
             connect_timeout=settings.connect_timeout,
             spool_dir=settings.spool_dir,
             retention_days=settings.retention_days,
+            partition=settings.partition,
             spool_max_bytes=settings.spool_max_bytes,
         )
 

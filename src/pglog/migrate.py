@@ -14,12 +14,14 @@ Indexes are the exception: on a table that already holds rows they are built
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
+from pglog import partitions
 from pglog.schema import INDEXES, TableName, create_table_statements
 
 SCHEMA_VERSION = 1
@@ -54,7 +56,7 @@ NULLABLE = (
     "lineno",
     "pathname",
 )
-_MARK = re.compile(r"^pglog:schema=(\d+)$", re.MULTILINE)
+_MARK = re.compile(r"^pglog:schema=(\d+)(?: partition=(day|week|month))?$", re.MULTILINE)
 
 Connection = psycopg.Connection[tuple[object, ...]]
 
@@ -72,6 +74,8 @@ class TableState:
     not_null: set[str] = field(default_factory=set)
     indexes: dict[str, bool] = field(default_factory=dict)  # name -> valid
     rows: int = 0  # the planner's estimate
+    partitioned: bool = False
+    period: str | None = None  # day, week or month, for a partitioned table pglog made
 
     @property
     def missing_indexes(self) -> list[str]:
@@ -81,18 +85,20 @@ class TableState:
 def inspect_table(conn: Connection, table: TableName) -> TableState:
     """What the table is like now, from the catalog."""
     found = conn.execute(
-        "SELECT c.oid, obj_description(c.oid, 'pg_class'), c.reltuples::bigint"
+        "SELECT c.oid, obj_description(c.oid, 'pg_class'), c.reltuples::bigint, c.relkind"
         " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
         (table.schema, table.name),
     ).fetchone()
     if found is None:
         return TableState(exists=False)
-    oid, comment, rows = found
+    oid, comment, rows, kind = found
     state = TableState(exists=True, comment=str(comment) if comment else None)
     state.rows = max(0, int(str(rows)))
+    state.partitioned = kind == "p"
     mark = _MARK.search(state.comment or "")
     state.version = int(mark.group(1)) if mark else None
+    state.period = mark.group(2) if mark and state.partitioned else None
     for name, data_type, nullable in conn.execute(
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
         " WHERE table_schema = %s AND table_name = %s",
@@ -140,19 +146,22 @@ def check_writable(state: TableState, table: TableName) -> None:
         )
 
 
-def ensure_table(conn: Connection, table: TableName) -> bool:
-    """Make sure the table exists and is at SCHEMA_VERSION, creating or migrating it;
-    True if it was created. Leaves the connection outside any transaction."""
+def ensure_table(conn: Connection, table: TableName, partition: str | None = None) -> bool:
+    """Make sure the table exists and is at SCHEMA_VERSION, creating it (partitioned by
+    ``partition``, if given) or migrating it; True if it was created. Leaves the connection
+    outside any transaction."""
     with conn.transaction():
         state = inspect_table(conn, table)
     if state.exists and state.version == SCHEMA_VERSION:
         check_writable(state, table)
         return False
-    steps = migrate(conn, table, build_indexes=False)
+    steps = migrate(conn, table, build_indexes=False, partition=partition)
     return bool(steps) and steps[0].startswith("created")
 
 
-def migrate(conn: Connection, table: TableName, *, build_indexes: bool) -> list[str]:
+def migrate(
+    conn: Connection, table: TableName, *, build_indexes: bool, partition: str | None = None
+) -> list[str]:
     """Create the table, or bring it to SCHEMA_VERSION; return what was done.
 
     ``build_indexes``: build missing indexes ``CONCURRENTLY`` (the connection must be
@@ -163,39 +172,68 @@ def migrate(conn: Connection, table: TableName, *, build_indexes: bool) -> list[
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (table.lock_key,))
         state = inspect_table(conn, table)
-        if not state.exists:
-            exists = _schema_exists(conn, table.schema)
-            for statement in create_table_statements(table, schema_exists=exists):
-                conn.execute(statement)
-            _mark(conn, table, None)
-            return [f"created {table} (pglog schema {SCHEMA_VERSION})"]
-        check_writable(state, table)
-        for column in NULLABLE:
-            if column in state.not_null:
-                conn.execute(
-                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
-                        table.identifier, sql.Identifier(column)
-                    )
-                )
-                done.append(f"{column} may now be NULL")
-        if state.version != SCHEMA_VERSION:
-            _mark(conn, table, state.comment)
-            before = "no version (made by hand, or by an early pglog)"
-            if state.version is not None:
-                before = f"schema {state.version}"
-            done.append(f"{table}: {before} -> pglog schema {SCHEMA_VERSION}")
-        if state.missing_indexes and not build_indexes and _empty(conn, table):
-            for what, expression in INDEXES.items():
-                if table.index_name(what) in state.missing_indexes:
-                    conn.execute(_index_statement(table, what, expression, concurrently=False))
-                    done.append(f"index {table.index_name(what)} created")
-    if build_indexes:
-        done.extend(_build_indexes(conn, table))
+        if state.exists:
+            done += _upgrade(conn, table, state, build_indexes=build_indexes)
+        else:
+            _create(conn, table, partition)
+            layout = f", partitioned by {partition}" if partition else ""
+            done.append(f"created {table} (pglog schema {SCHEMA_VERSION}{layout})")
+    if partition is not None and state.exists and not state.partitioned:
+        done.append(
+            f"{table} is not partitioned, and stays so (partitioning an existing table"
+            " rewrites it: see the README)"
+        )
+    period = state.period if state.exists else partition
+    if period is not None:
+        done += partitions.ensure_ahead(conn, table, period, _now())
+    if build_indexes and state.exists:
+        done += _build_indexes(conn, table, concurrently=not state.partitioned)
     return done
 
 
-def _build_indexes(conn: Connection, table: TableName) -> list[str]:
-    """Missing or invalid (a failed concurrent build) indexes, built without blocking writers."""
+def _create(conn: Connection, table: TableName, partition: str | None) -> None:
+    exists = _schema_exists(conn, table.schema)
+    statements = create_table_statements(
+        table, schema_exists=exists, partitioned=partition is not None
+    )
+    if partition is not None:
+        statements += partitions.create_statements(table)
+    for statement in statements:
+        conn.execute(statement)
+    _mark(conn, table, None, partition)
+
+
+def _upgrade(
+    conn: Connection, table: TableName, state: TableState, *, build_indexes: bool
+) -> list[str]:
+    """The steps from the table's version to SCHEMA_VERSION: catalog changes only."""
+    check_writable(state, table)
+    done = []
+    for column in NULLABLE:
+        if column in state.not_null:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
+                    table.identifier, sql.Identifier(column)
+                )
+            )
+            done.append(f"{column} may now be NULL")
+    if state.version != SCHEMA_VERSION:
+        _mark(conn, table, state.comment, state.period)
+        before = "no version (made by hand, or by an early pglog)"
+        if state.version is not None:
+            before = f"schema {state.version}"
+        done.append(f"{table}: {before} -> pglog schema {SCHEMA_VERSION}")
+    if state.missing_indexes and not build_indexes and _empty(conn, table):
+        for what, expression in INDEXES.items():
+            if table.index_name(what) in state.missing_indexes:
+                conn.execute(_index_statement(table, what, expression, concurrently=False))
+                done.append(f"index {table.index_name(what)} created")
+    return done
+
+
+def _build_indexes(conn: Connection, table: TableName, *, concurrently: bool) -> list[str]:
+    """Missing or invalid (a failed concurrent build) indexes, built without blocking writers
+    (a partitioned table can't build CONCURRENTLY: it builds them plainly)."""
     state = inspect_table(conn, table)
     conn.rollback()
     done = []
@@ -206,8 +244,13 @@ def _build_indexes(conn: Connection, table: TableName) -> list[str]:
             if name not in state.missing_indexes:
                 continue
             index = sql.Identifier(table.schema, name)
-            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(index))
-            conn.execute(_index_statement(table, what, expression, concurrently=True))
+            drop = (
+                "DROP INDEX CONCURRENTLY IF EXISTS {}"
+                if concurrently
+                else "DROP INDEX IF EXISTS {}"
+            )
+            conn.execute(sql.SQL(drop).format(index))
+            conn.execute(_index_statement(table, what, expression, concurrently=concurrently))
             done.append(f"index {name} built")
     finally:
         conn.autocommit = autocommit
@@ -225,11 +268,17 @@ def _index_statement(
     )
 
 
-def _mark(conn: Connection, table: TableName, comment: str | None) -> None:
-    """Record SCHEMA_VERSION in the table's comment, keeping the rest of the comment."""
+def _mark(conn: Connection, table: TableName, comment: str | None, period: str | None) -> None:
+    """Record SCHEMA_VERSION (and the partition period) in the table's comment, keeping the
+    rest of the comment."""
     kept = _MARK.sub("", comment or "").strip()
-    marked = (kept + "\n" if kept else "") + f"pglog:schema={SCHEMA_VERSION}"
+    mark = f"pglog:schema={SCHEMA_VERSION}" + (f" partition={period}" if period else "")
+    marked = (kept + "\n" if kept else "") + mark
     conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table.identifier, sql.Literal(marked)))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def _empty(conn: Connection, table: TableName) -> bool:

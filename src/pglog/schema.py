@@ -45,13 +45,18 @@ class TableName:
         return sql.Identifier(self.schema, self.name)
 
     def index_name(self, what: str) -> str:
-        """``idx_<table>_<what>``, shortened with a hash when it would exceed 63 bytes."""
-        name = f"idx_{self.name}_{what}"
+        """``idx_<table>_<what>``."""
+        return self.derived_name(what, prefix="idx_")
+
+    def derived_name(self, suffix: str, prefix: str = "") -> str:
+        """``<prefix><table>_<suffix>``, shortened with a hash when it would exceed 63 bytes:
+        PostgreSQL would cut it, and two long table names' objects would collide."""
+        name = f"{prefix}{self.name}_{suffix}"
         if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
             return name
         digest = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
-        tail = f"_{digest}_{what}"
-        head = f"idx_{self.name}".encode()[: MAX_IDENTIFIER_BYTES - len(tail.encode())]
+        tail = f"_{digest}_{suffix}"
+        head = f"{prefix}{self.name}".encode()[: MAX_IDENTIFIER_BYTES - len(tail.encode())]
         return head.decode(errors="ignore") + tail
 
     @property
@@ -70,8 +75,11 @@ def copy_statement(table: TableName) -> sql.Composed:
     )
 
 
-def create_table_statements(table: TableName, *, schema_exists: bool) -> list[sql.Composed]:
-    """DDL for the table and its indexes (and its schema, unless it exists)."""
+def create_table_statements(
+    table: TableName, *, schema_exists: bool, partitioned: bool = False
+) -> list[sql.Composed]:
+    """DDL for the table and its indexes (and its schema, unless it exists). Partitioned,
+    the key must include the partition column: (id, timestamp)."""
     statements = (
         []
         if schema_exists
@@ -80,7 +88,7 @@ def create_table_statements(table: TableName, *, schema_exists: bool) -> list[sq
     statements.append(
         sql.SQL(
             """CREATE TABLE IF NOT EXISTS {} (
-    id BIGSERIAL PRIMARY KEY,
+    id BIGSERIAL,
     "timestamp" TIMESTAMP WITH TIME ZONE NOT NULL,
     level VARCHAR(10) NOT NULL,
     logger_name VARCHAR(255) NOT NULL,
@@ -96,9 +104,14 @@ def create_table_statements(table: TableName, *, schema_exists: bool) -> list[sq
     lineno INTEGER,
     pathname TEXT,
     extra_data JSONB NOT NULL DEFAULT '{{}}'::jsonb,
-    created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
-)"""
-        ).format(table.identifier)
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY ({})
+){}"""
+        ).format(
+            table.identifier,
+            sql.SQL('id, "timestamp"' if partitioned else "id"),
+            sql.SQL(' PARTITION BY RANGE ("timestamp")' if partitioned else ""),
+        )
     )
     statements.extend(
         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} {}").format(

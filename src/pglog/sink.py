@@ -20,7 +20,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from pglog import schema
+from pglog import partitions, schema
 from pglog.connection import connect, redact, with_defaults
 from pglog.migrate import check_writable, ensure_table, inspect_table
 from pglog.reader import prune_batch
@@ -51,8 +51,17 @@ class PostgresSink:
     """A lazily opened connection that writes batches of rows into one table."""
 
     def __init__(
-        self, dsn: str, table: schema.TableName, *, create_table: bool, connect_timeout: float
+        self,
+        dsn: str,
+        table: schema.TableName,
+        *,
+        create_table: bool,
+        connect_timeout: float,
+        partition: str | None = None,
     ) -> None:
+        self.partition = partition
+        #: The table's partition period, once known from the catalog (None: not partitioned).
+        self.period: str | None = None
         self.dsn = dsn
         self.table = table
         self.create_table = create_table
@@ -77,10 +86,11 @@ class PostgresSink:
             self._begin, self._status = _transaction_queries(conn.info.server_version >= 130000)
             if not self._table_checked:
                 if self.create_table:
-                    ensure_table(conn, self.table)
-                else:
-                    with conn.transaction():
-                        check_writable(inspect_table(conn, self.table), self.table)
+                    ensure_table(conn, self.table, self.partition)
+                with conn.transaction():
+                    state = inspect_table(conn, self.table)
+                    check_writable(state, self.table)
+                self.period = state.period
                 self._table_checked = True  # if it vanishes later, the writer recreates it
         except BaseException:
             conn.close()
@@ -92,7 +102,7 @@ class PostgresSink:
         """After the table vanished (dropped, or its schema): create it; False if it existed."""
         self.connect()
         assert self._conn is not None
-        return ensure_table(self._conn, self.table)
+        return ensure_table(self._conn, self.table, self.period or self.partition)
 
     def write(
         self, rows: Sequence[Row], before_commit: Callable[[str], None] | None = None
@@ -128,11 +138,21 @@ class PostgresSink:
                     self.discard()
             raise
 
-    def prune(self, cutoff: dt.datetime, batch: int) -> int:
-        """One batch of retention: delete up to ``batch`` rows older than ``cutoff``."""
+    def prune(self, cutoff: dt.datetime, batch: int) -> tuple[list[str], int]:
+        """One round of retention: drop the partitions wholly older than ``cutoff`` (if the
+        table is partitioned), then delete up to ``batch`` older rows that remain."""
         self.connect()
-        assert self._conn is not None
-        return prune_batch(self._conn, self.table, cutoff, batch)
+        conn = self._conn
+        assert conn is not None
+        dropped = partitions.drop_older(conn, self.table, cutoff) if self.period else []
+        return dropped, prune_batch(conn, self.table, cutoff, batch)
+
+    def make_partitions(self, now: dt.datetime) -> list[str]:
+        """Partitions for the periods around ``now``, for a partitioned table."""
+        self.connect()
+        if self.period is None or self._conn is None:
+            return []
+        return partitions.ensure_ahead(self._conn, self.table, self.period, now)
 
     def status(self, xid: str) -> Status:
         """What became of transaction ``xid``, asked on a fresh connection if need be."""

@@ -40,7 +40,7 @@ ERROR_REPORT_INTERVAL = 60.0
 #: the table itself is the problem (a column pglog doesn't fill, say): the rest of the
 #: batch goes to the fallback instead of being tried row by row.
 REFUSALS_BEFORE_REJECT = 3
-#: Retention deletes this many rows per transaction, and runs this often (seconds).
+#: Retention deletes this many rows per transaction; upkeep runs this often (seconds).
 PRUNE_BATCH = 10_000
 PRUNE_EVERY = 3600.0
 #: Under a backlog, up to this many batches go in one transaction (see _batch_limit).
@@ -84,8 +84,9 @@ class Writer:
         backoff: Backoff | None = None,
     ) -> None:
         self._retention_days = retention_days
-        self._next_prune = 0.0
+        self._next_upkeep = 0.0
         self.pruned = 0
+        self.partitions_dropped = 0
         self._queue = queue
         self._spool = spool
         self._spool_resting_until = 0.0
@@ -131,7 +132,7 @@ class Writer:
                 self.report_drops()
                 self._queue.wait_for_batch(self._flush_interval)
                 self._work()
-                self._retention()
+                self._maintain()
             self._finish()
         except BaseException as exc:  # the last line of defence: say it, keep nothing back
             self._queue.close()  # from now on records go straight to the fallback
@@ -347,21 +348,27 @@ class Writer:
 
     # -- retention -----------------------------------------------------------------------
 
-    def _retention(self) -> None:
-        """Between batches, delete one batch of rows older than ``retention_days``; then
-        again at once if there were more, else in an hour. Never more than one batch at a
-        time: records wait only for that long."""
-        if self._retention_days is None or time.monotonic() < self._next_prune:
+    def _maintain(self) -> None:
+        """Between batches, the table's upkeep: partitions for the periods ahead, and one
+        round of retention (old partitions dropped, one batch of older rows deleted);
+        again at once if there was more to delete, else in an hour. Records wait only for
+        that long."""
+        if time.monotonic() < self._next_upkeep or not self._sink.connected:
             return
-        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self._retention_days)
+        now = dt.datetime.now(dt.timezone.utc)
+        deleted = 0
         try:
-            deleted = self._sink.prune(cutoff, PRUNE_BATCH)
+            for made in self._sink.make_partitions(now):
+                self._report("partition", f"pglog: {made}")
+            if self._retention_days is not None:
+                cutoff = now - dt.timedelta(days=self._retention_days)
+                dropped, deleted = self._sink.prune(cutoff, PRUNE_BATCH)
+                self.partitions_dropped += len(dropped)
         except Exception as exc:
             self._note_failure(exc)
-            self._report("retention", f"pglog retention failed: {self._sink.describe_error(exc)}")
-            deleted = 0
+            self._report("upkeep", f"pglog table upkeep failed: {self._sink.describe_error(exc)}")
         self.pruned += deleted
-        self._next_prune = time.monotonic() + (0 if deleted == PRUNE_BATCH else PRUNE_EVERY)
+        self._next_upkeep = time.monotonic() + (0 if deleted == PRUNE_BATCH else PRUNE_EVERY)
 
     # -- the spool -----------------------------------------------------------------------
 
