@@ -44,6 +44,15 @@ def table(db: psycopg.Connection[tuple[Any, ...]]) -> Iterator[str]:
     db.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
+@pytest.fixture
+def own_schema(db: psycopg.Connection[tuple[Any, ...]]) -> Iterator[str]:
+    """A schema of this test's own (with its own pglog_writers); dropped afterwards."""
+    name = f"s_{uuid.uuid4().hex[:12]}"
+    db.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    yield name
+    db.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
 HandlerFactory = Callable[..., DatabaseLogHandler]
 
 

@@ -345,12 +345,13 @@ def test_hostile_identifiers_are_quoted(
         assert handler.flush(10)
         rows = db.execute(
             "SELECT table_schema, table_name FROM information_schema.tables"
-            " WHERE table_schema = %s",
+            " WHERE table_schema = %s ORDER BY table_name",
             (schema,),
         ).fetchall()
-        assert rows == [(schema, table)]
+        assert rows == [(schema, table), (schema, "pglog_writers")]
         indexes = db.execute(
-            "SELECT count(*) FROM pg_indexes WHERE schemaname = %s", (schema,)
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+            (schema, table),
         ).fetchone()
         assert indexes == (6,)  # the primary key and the five of DESIGN.md
     finally:

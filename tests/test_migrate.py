@@ -13,6 +13,7 @@ import pytest
 from conftest import HandlerFactory
 from helpers import ListHandler, count, fetch
 
+from pglog import DatabaseLogHandler
 from pglog.migrate import SCHEMA_VERSION, SchemaError, inspect_table, migrate
 from pglog.schema import INDEXES, TableName
 
@@ -97,9 +98,39 @@ def test_a_table_made_before_versions_is_marked_and_the_users_comment_kept(
     db.execute(f"""COMMENT ON TABLE "{table}" IS 'audit trail, keep 90 days'""")
     with psycopg.connect(pg_dsn) as conn:
         steps = migrate(conn, name, build_indexes=False)
-    assert steps == [f"{name}: no version (made by hand, or by an early pglog) -> pglog schema 1"]
+    assert steps == [
+        f"{name}: no version (made by hand, or by an early pglog) -> pglog schema {SCHEMA_VERSION}"
+    ]
     comment = inspect_table(db, name).comment
-    assert comment == "audit trail, keep 90 days\npglog:schema=1"
+    assert comment == f"audit trail, keep 90 days\npglog:schema={SCHEMA_VERSION}"
+
+
+def test_a_schema_1_table_gains_the_writers_reports(
+    pg_dsn: str, db: psycopg.Connection[Any], table: str, own_schema: str
+) -> None:
+    """Schema 1 had no reports table: a handler without create_table still writes into such
+    a table (and publishes nothing); migrating adds the table, and reports follow."""
+    name = TableName(own_schema, table)
+    with psycopg.connect(pg_dsn) as conn:
+        migrate(conn, name, build_indexes=False)
+    db.execute(f'DROP TABLE "{own_schema}".pglog_writers')
+    db.execute(f"""COMMENT ON TABLE "{own_schema}"."{table}" IS 'pglog:schema=1'""")
+    log = logging.getLogger(f"test.v1.{table}")
+    log.propagate = False
+    handler = DatabaseLogHandler(pg_dsn, schema=own_schema, table=table, create_table=False)
+    log.addHandler(handler)
+    log.warning("into a schema 1 table")
+    handler.close()
+    log.removeHandler(handler)
+    assert handler.stats()["written"] == 1
+    assert handler.stats()["last_error"] is None
+    with psycopg.connect(pg_dsn) as conn:
+        steps = migrate(conn, name, build_indexes=False)
+    assert steps == [
+        f"created {own_schema}.pglog_writers (the writers' reports)",
+        f"{name}: schema 1 -> pglog schema {SCHEMA_VERSION}",
+    ]
+    assert inspect_table(db, name).version == SCHEMA_VERSION
 
 
 def test_a_table_from_a_newer_pglog_is_refused(

@@ -23,11 +23,14 @@ from pglog.filters import Filter, parse_duration
 from pglog.migrate import SchemaError, migrate
 from pglog.reader import SHOWN, Health, follow, health, prune, rows, stats, stream
 from pglog.schema import TableName
+from pglog.writers import Report, recent
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 #: pglog health: exit codes a monitor can tell apart.
-HEALTH_UNREACHABLE, HEALTH_SCHEMA, HEALTH_STALE = 1, 2, 3
+HEALTH_UNREACHABLE, HEALTH_SCHEMA, HEALTH_STALE, HEALTH_WRITER = 1, 2, 3, 4
+#: pglog health lists the writers that reported within this long.
+WRITERS_SHOWN = dt.timedelta(hours=1)
 
 
 class CommandError(Exception):
@@ -67,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="log a realistic mix into a table and show what landed"
         " (a throwaway embedded PostgreSQL when no DSN is given)",
     )
-    commands.add_parser("init", parents=[common], help="create the table and its indexes")
+    init = commands.add_parser("init", parents=[common], help="create the table and its indexes")
+    init.add_argument(
+        "--partition",
+        choices=("day", "week", "month"),
+        help="create it range-partitioned on timestamp (default: partition from the config)",
+    )
     commands.add_parser(
         "migrate", parents=[common], help="bring the table to this pglog's schema (or adopt it)"
     )
@@ -88,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", help="30d, 12h, ... (default: retention_days from the config)"
     )
     checking = commands.add_parser(
-        "health", parents=[common], help="exit 0 when healthy; 1 unreachable, 2 schema, 3 stale"
+        "health",
+        parents=[common],
+        help="exit 0 when healthy; 1 unreachable, 2 schema, 3 stale, 4 a writer in trouble",
     )
     checking.add_argument("--max-age", help="unhealthy (3) if the newest row is older: 10m, 1h")
     return parser
@@ -161,7 +171,8 @@ def _filter(args: argparse.Namespace) -> Filter:
 
 def _init(args: argparse.Namespace, target: _Target) -> int:
     with target.connect() as conn:
-        steps = migrate(conn, target.table, build_indexes=False)
+        partition = args.partition or target.config.database.partition
+        steps = migrate(conn, target.table, build_indexes=False, partition=partition)
     print(steps[0] if steps else f"already there: {target.table} at {describe(target.dsn)}")
     return 0
 
@@ -292,9 +303,12 @@ def _prune(args: argparse.Namespace, target: _Target) -> int:
 
 
 def _health(args: argparse.Namespace, target: _Target) -> int:
+    reports: list[Report] | None = None
     try:
         with target.connect() as conn:
             found = health(conn, target.table)
+            if found.exists:
+                reports = recent(conn, target.table, WRITERS_SHOWN)
     except psycopg.OperationalError as exc:
         found = Health(connected=False, error=redact(" ".join(str(exc).split()), target.dsn))
     max_age = parse_duration(args.max_age) if args.max_age else None
@@ -306,12 +320,21 @@ def _health(args: argparse.Namespace, target: _Target) -> int:
         print(f"schema version: {found.schema_version or 'unmarked'}")
         print(f"size: {_size(found.total_bytes)}, {_estimate(found.estimated_rows)}")
         print(f"newest row: {found.newest.isoformat() if found.newest else 'none'}")
+    if reports is not None:
+        print(f"writers reporting in the last {_age(WRITERS_SHOWN)}: {len(reports)}")
+        for report in reports:
+            print(f"  {_describe_writer(report)}")
     for problem in found.problems:
         print(f"unhealthy: {problem}")
     if not found.connected:
         return HEALTH_UNREACHABLE
     if found.problems:
         return HEALTH_SCHEMA
+    troubled = [report.problem for report in reports or () if report.problem]
+    for problem in troubled:
+        print(f"unhealthy: {problem}")
+    if troubled:
+        return HEALTH_WRITER
     if max_age is not None:
         now = dt.datetime.now(dt.timezone.utc)
         if found.newest is None or now - found.newest > max_age:
@@ -359,6 +382,26 @@ class _Printer:
 
 def _json_default(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+
+def _describe_writer(report: Report) -> str:
+    """One line of a writer's last report, the way an operator reads it."""
+    stats = report.stats
+    state = "stopped" if report.stopped else "running"
+    seen = _age(dt.timedelta(seconds=round((report.now - report.reported).total_seconds())))
+    last_write = stats.get("last_write")
+    wrote = "never"
+    if last_write:
+        ago = report.now - dt.datetime.fromisoformat(last_write)
+        wrote = f"{_age(dt.timedelta(seconds=round(ago.total_seconds())))} ago"
+    return (
+        f"{report.hostname}:{report.process_id} {state}, reported {seen} ago:"
+        f" queue {stats.get('queue_depth', 0):,}, written {stats.get('written', 0):,}"
+        f" ({stats.get('rows_per_second', 0):,.1f} rows/s), batches {stats.get('batches', 0):,},"
+        f" retries {stats.get('retries', 0):,}, dropped {stats.get('dropped', 0):,},"
+        f" fallback {stats.get('fallback', 0):,}, spool {_size(stats.get('spool_bytes', 0))},"
+        f" last write {wrote}, last error: {stats.get('last_error') or 'none'}"
+    )
 
 
 def _size(total: int) -> str:

@@ -268,20 +268,7 @@ class DatabaseLogHandler(logging.Handler):
 
     def stats(self) -> dict[str, Any]:
         """Counters and gauges; ``enqueued == written + dropped + fallback + pending``."""
-        writer = self._writer
-        stats: dict[str, Any] = self._queue.counts()
-        stats.update(
-            spool_bytes=self._spool.size if self._spool is not None else 0,
-            retries=writer.retries,
-            pruned=writer.pruned,
-            partitions_dropped=writer.partitions_dropped,
-            failed_batches=writer.failed_batches,
-            batches=writer.batches,
-            connected=self._sink.connected,
-            last_error=writer.last_error,
-            last_write=writer.last_write.isoformat() if writer.last_write else None,
-        )
-        return stats
+        return self._writer.stats()
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)

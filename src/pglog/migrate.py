@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pglog import partitions
+from pglog import partitions, writers
 from pglog.schema import INDEXES, TableName, create_table_statements
 
-SCHEMA_VERSION = 1
+#: 1: the table and its indexes; 2: the writers' reports beside it (``writers``).
+SCHEMA_VERSION = 2
 
 #: The columns pglog writes, and the types (information_schema data_type) it can write into.
 WRITTEN_COLUMNS = {
@@ -200,6 +201,7 @@ def _create(conn: Connection, table: TableName, partition: str | None) -> None:
         statements += partitions.create_statements(table)
     for statement in statements:
         conn.execute(statement)
+    writers.create(conn, table)
     _mark(conn, table, None, partition)
 
 
@@ -217,6 +219,8 @@ def _upgrade(
                 )
             )
             done.append(f"{column} may now be NULL")
+    if writers.create(conn, table):
+        done.append(f"created {writers.table_of(table)} (the writers' reports)")
     if state.version != SCHEMA_VERSION:
         _mark(conn, table, state.comment, state.period)
         before = "no version (made by hand, or by an early pglog)"

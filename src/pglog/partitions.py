@@ -118,12 +118,15 @@ def ensure_ahead(conn: Connection, table: TableName, period: str, now: dt.dateti
 
 def make(conn: Connection, table: TableName, period: str, start: dt.datetime) -> str:
     """The partition for the period from ``start``, with the default partition's rows of
-    that period moved into it."""
+    that period moved into it. Nothing happens if it exists."""
     end = next_start(start, period)
     name = sql.Identifier(table.schema, partition_name(table, start, period))
     default = sql.Identifier(table.schema, default_name(table))
     with conn.transaction():
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+        exists = conn.execute("SELECT to_regclass(%s)", (name.as_string(conn),)).fetchone()
+        if exists and exists[0] is not None:
+            return f"partition {name.as_string(conn)} exists"
         strays = conn.execute(
             sql.SQL(
                 'SELECT EXISTS (SELECT FROM {} WHERE "timestamp" >= %s AND "timestamp" < %s)'

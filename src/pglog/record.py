@@ -8,8 +8,12 @@ exception text, and extras that are not plain scalars (as JSON, so the writer th
 never runs a caller's ``__repr__``). The rest is read off the record as the immutable
 values it already holds.
 
-This runs in every logging call, so the common record (no exception, no extras,
-scalar arguments) is captured by one C call: ``operator.itemgetter`` over the
+Fields bound with ``pglog.bind`` join the extras here, under them: a record's own
+``extra=`` wins. So does a dict under the key ``extra``, which is how loguru hands over
+its bound fields (``logger.add(handler)``): it is merged rather than nested.
+
+This runs in every logging call, so the common record (no exception, no extras, no
+bound fields, scalar arguments) is captured by one C call: ``operator.itemgetter`` over the
 record's ``__dict__`` returns the entry itself. The entry is a flat tuple of scalars:
 cheap to keep while it waits in the queue, and untracked by the garbage collector.
 """
@@ -19,9 +23,10 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Final, TypeAlias
 
+from pglog.context import BOUND
 from pglog.sanitize import Notes, safe_repr, safe_str, to_json
 
 #: The record's own attributes, in the order they open an entry.
@@ -83,12 +88,14 @@ _FIELDS = operator.itemgetter(*FIELD_NAMES)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _LOG_RECORD = logging.LogRecord
 _FORMATTER = logging.Formatter()
+_BOUND_GET = BOUND.get
 
 
 def capture(record: logging.LogRecord) -> Entry:
     """Take what the writer will need, so the record can be forgotten."""
     attributes = record.__dict__
-    if len(attributes) == _PLAIN_SIZE and type(record) is _LOG_RECORD:
+    bound = _BOUND_GET()
+    if not bound and len(attributes) == _PLAIN_SIZE and type(record) is _LOG_RECORD:
         entry = _ENTRY(attributes)
         if entry[13] is None and entry[14] is None and entry[15] is None:
             msg, args = entry[11], entry[12]
@@ -98,10 +105,12 @@ def capture(record: logging.LogRecord) -> Entry:
                         break
                 else:
                     return entry  # type: ignore[no-any-return]
-    return _capture_carefully(record, attributes)
+    return _capture_carefully(record, attributes, bound)
 
 
-def _capture_carefully(record: logging.LogRecord, attributes: dict[str, Any]) -> Entry:
+def _capture_carefully(
+    record: logging.LogRecord, attributes: dict[str, Any], bound: Mapping[str, Any]
+) -> Entry:
     """Everything the fast path leaves: render now what could change later."""
     notes = None
     try:
@@ -117,8 +126,8 @@ def _capture_carefully(record: logging.LogRecord, attributes: dict[str, Any]) ->
 
     extras: Extras = None
     size = len(attributes)
-    if size > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
-        extras = _extras(record, attributes)
+    if bound or size > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
+        extras = _extras(record, attributes, bound)
     if notes is not None:
         extras = to_json(extras if isinstance(extras, dict) else {}, notes)
 
@@ -142,11 +151,18 @@ def render(entry: Entry) -> tuple[str, str | None]:
         return unformatted_message(msg, args), note
 
 
-def _extras(record: logging.LogRecord, attributes: dict[str, Any]) -> Extras:
+def _extras(
+    record: logging.LogRecord, attributes: dict[str, Any], bound: Mapping[str, Any]
+) -> Extras:
     items: Iterator[tuple[str, Any]] = iter(attributes.items())
     if type(record) is _LOG_RECORD:  # its extras are the last keys: skip the rest
         items = itertools.islice(items, _PLAIN_SIZE, None)
-    extra = {k: v for k, v in items if k not in STANDARD_ATTRIBUTES}
+    own = {k: v for k, v in items if k not in STANDARD_ATTRIBUTES}
+    nested = own.get("extra")
+    if type(nested) is dict and all(type(key) is str for key in nested):
+        del own["extra"]
+        own = {**nested, **own}
+    extra = {**bound, **own} if bound else own
     if not extra:
         return None
     for value in extra.values():
@@ -159,7 +175,7 @@ def exception_text(record: logging.LogRecord) -> str | None:
     """The traceback and stack, formatted the way ``logging.Formatter`` would."""
     parts = []
     try:
-        if record.exc_text:
+        if record.exc_text and not record.exc_text.isspace():  # loguru sets "\n"
             parts.append(record.exc_text)
         elif record.exc_info:
             parts.append(_FORMATTER.formatException(record.exc_info))

@@ -15,12 +15,12 @@ import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
 
-from pglog import partitions, schema
+from pglog import partitions, schema, writers
 from pglog.connection import connect, redact, with_defaults
 from pglog.migrate import check_writable, ensure_table, inspect_table
 from pglog.reader import prune_batch
@@ -70,6 +70,7 @@ class PostgresSink:
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._backend_pid = 0
         self._table_checked = False
+        self._publishing = True
         self._begin, self._status = _transaction_queries(modern=True)
 
     @property
@@ -153,6 +154,29 @@ class PostgresSink:
         if self.period is None or self._conn is None:
             return []
         return partitions.ensure_ahead(self._conn, self.table, self.period, now)
+
+    def publish(self, who: writers.Identity, stats: dict[str, Any], *, stopped: bool) -> None:
+        """Publish the writer's stats (see ``writers``)."""
+        self._on_reports(
+            lambda conn: writers.publish(conn, self.table, who, stats, stopped=stopped)
+        )
+
+    def forget_writers(self) -> None:
+        """Delete the reports of writers long gone."""
+        self._on_reports(lambda conn: writers.forget_old(conn, self.table))
+
+    def _on_reports(
+        self, action: Callable[[psycopg.Connection[tuple[object, ...]]], object]
+    ) -> None:
+        """Run ``action`` on the reports table, unless it is missing or closed to us (a table
+        made by hand, a role that may only insert): then reports are given up, quietly."""
+        if not self._publishing or not self.connected:
+            return
+        assert self._conn is not None
+        try:
+            action(self._conn)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege):
+            self._publishing = False
 
     def status(self, xid: str) -> Status:
         """What became of transaction ``xid``, asked on a fresh connection if need be."""

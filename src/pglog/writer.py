@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from pglog.fallback import Fallback
 from pglog.queue import Outcome, RecordQueue
@@ -27,6 +29,7 @@ from pglog.row import Row, escaped_row, to_row
 from pglog.sanitize import MAX_NAME, Notes, clean_text
 from pglog.sink import CommitUnknown, PostgresSink
 from pglog.spool import Spool, SpoolBatch, SpoolFull
+from pglog.writers import REPORT_EVERY, Identity
 
 #: Idents of every live writer thread. A record logged by one of them (psycopg's
 #: debug output, pglog's own warnings) is never queued by a pglog handler.
@@ -106,6 +109,12 @@ class Writer:
         self.batches = 0
         self.last_error: str | None = None
         self.last_write: dt.datetime | None = None
+        #: When the failures since the last successful write began: how long it's been stuck.
+        self.failing_since: dt.datetime | None = None
+        self.rows_per_second = 0.0
+        self._rate_mark = (time.monotonic(), 0)
+        self._next_publish = 0.0
+        self._identity = Identity(self._hostname, os.getpid(), dt.datetime.now(dt.timezone.utc))
 
     # -- lifecycle (called from other threads) -------------------------------------
 
@@ -133,6 +142,7 @@ class Writer:
                 self._queue.wait_for_batch(self._flush_interval)
                 self._work()
                 self._maintain()
+                self._publish()
             self._finish()
         except BaseException as exc:  # the last line of defence: say it, keep nothing back
             self._queue.close()  # from now on records go straight to the fallback
@@ -192,6 +202,7 @@ class Writer:
         self._spill(everything=True)
         self.give_up("pglog handler closed")
         self.report_drops(force=True)
+        self._publish(stopped=True)
 
     def give_up(self, reason: str) -> None:
         """Hand everything still pending (not being sent) to the fallback. Also called by
@@ -319,6 +330,7 @@ class Writer:
         del self._rows[:count]
         self.batches += 1
         self.last_write = dt.datetime.now(dt.timezone.utc)
+        self.failing_since = None
 
     def _quarantine(self, error: BaseException) -> str | None:
         """The first row in flight was refused alone: store it escaped, saying why.
@@ -360,6 +372,7 @@ class Writer:
         try:
             for made in self._sink.make_partitions(now):
                 self._report("partition", f"pglog: {made}")
+            self._sink.forget_writers()
             if self._retention_days is not None:
                 cutoff = now - dt.timedelta(days=self._retention_days)
                 dropped, deleted = self._sink.prune(cutoff, PRUNE_BATCH)
@@ -572,6 +585,46 @@ class Writer:
     def _note_failure(self, error: BaseException) -> None:
         self.failed_batches += 1
         self.last_error = self._sink.describe_error(error)
+        if self.failing_since is None:
+            self.failing_since = dt.datetime.now(dt.timezone.utc)
+
+    def stats(self) -> dict[str, Any]:
+        """The queue's ledger with the writer's own counters (see DatabaseLogHandler.stats)."""
+        stats: dict[str, Any] = self._queue.counts()
+        stats.update(
+            spool_bytes=self._spool.size if self._spool is not None else 0,
+            retries=self.retries,
+            pruned=self.pruned,
+            partitions_dropped=self.partitions_dropped,
+            failed_batches=self.failed_batches,
+            batches=self.batches,
+            rows_per_second=round(self.rows_per_second, 1),
+            connected=self._sink.connected,
+            last_error=self.last_error,
+            last_write=_iso(self.last_write),
+            failing_since=_iso(self.failing_since),
+        )
+        return stats
+
+    def _publish(self, stopped: bool = False) -> None:
+        """Every REPORT_EVERY seconds (and at the end): measure the write rate, and publish
+        the stats for monitors outside the process (see ``writers``) if connected."""
+        now = time.monotonic()
+        if now < self._next_publish and not stopped:
+            return
+        self._next_publish = now + REPORT_EVERY
+        written = self._queue.counts()["written"]
+        since, before = self._rate_mark
+        if now > since:
+            self.rows_per_second = (written - before) / (now - since)
+        self._rate_mark = (now, written)
+        if not self._sink.connected:
+            return
+        try:
+            self._sink.publish(self._identity, self.stats(), stopped=stopped)
+        except Exception as exc:
+            if classify(exc) is not Disposition.RETRY:  # a lost connection: the batches say it
+                self._report("publish", f"pglog could not publish its stats: {exc}")
 
     def report_drops(self, force: bool = False) -> None:
         """Tell the fallback how many records overflow dropped since the last report."""
@@ -594,6 +647,10 @@ class Writer:
             return
         self._last_report[kind] = now
         self._fallback.report(logging.WARNING, message)
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _failing_line(error: BaseException, count: int) -> int | None:
