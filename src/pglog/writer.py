@@ -613,15 +613,16 @@ class Writer:
         if now < self._next_publish and not stopped:
             return
         self._next_publish = now + REPORT_EVERY
-        written = self._queue.counts()["written"]
+        stats = self.stats()
         since, before = self._rate_mark
         if now > since:
-            self.rows_per_second = (written - before) / (now - since)
-        self._rate_mark = (now, written)
+            self.rows_per_second = (stats["written"] - before) / (now - since)
+        self._rate_mark = (now, stats["written"])
+        stats["rows_per_second"] = round(self.rows_per_second, 1)
         if not self._sink.connected:
             return
         try:
-            self._sink.publish(self._identity, self.stats(), stopped=stopped)
+            self._sink.publish(self._identity, stats, stopped=stopped)
         except Exception as exc:
             if classify(exc) is not Disposition.RETRY:  # a lost connection: the batches say it
                 self._report("publish", f"pglog could not publish its stats: {exc}")
