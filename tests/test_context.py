@@ -264,3 +264,79 @@ def test_loguru_fields_land_in_extra_data(
     assert rows[0][4] == "test_loguru_fields_land_in_extra_data"
     assert rows[1][3].startswith("Traceback (most recent call last):")
     assert rows[1][3].rstrip().endswith("ZeroDivisionError: division by zero")
+
+
+def test_one_timer_open_in_overlapping_tasks(
+    module_logger: pglog.DatabaseLogHandler, db: psycopg.Connection[Any], table: str
+) -> None:
+    """A timer shared by tasks whose blocks overlap (not nested) times each on its own."""
+    shared = pglog.timed("step")
+
+    async def first() -> None:
+        with shared:
+            await asyncio.sleep(0.1)
+
+    async def second() -> None:
+        await asyncio.sleep(0.05)
+        with shared:
+            await asyncio.sleep(0.25)
+
+    async def main() -> None:
+        await asyncio.gather(first(), second())
+
+    asyncio.run(main())
+    assert module_logger.flush(10)
+    durations = [extra["duration_ms"] for (extra,) in fetch(db, table, "extra_data")]
+    assert len(durations) == 2
+    assert durations[0] >= 100  # the first to end: it began first, 100 ms before
+    assert durations[1] >= 250
+
+
+def test_timed_options_are_checked_and_logging_never_breaks_the_code(
+    module_logger: pglog.DatabaseLogHandler,
+    db: psycopg.Connection[Any],
+    table: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Mistakes in the options fail where timed() is written; a generator can't be timed
+    by calling it; a cancelled task is "cancelled", not an error; a logging failure (a
+    raising filter) is printed, and the timed code's result stands."""
+    with pytest.raises(ValueError, match="level must be a level number or name"):
+        pglog.timed("x", level="LOUD")
+    with pytest.raises(TypeError, match="logger must be a Logger"):
+        pglog.timed("x", logger=42)  # type: ignore[arg-type]
+
+    def numbers() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="can't time the generator"):
+        pglog.timed("gen")(numbers)
+
+    async def waits() -> None:
+        with pglog.timed("slow", level="warning"):
+            await asyncio.sleep(60)
+
+    async def cancel() -> None:
+        task = asyncio.create_task(waits())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel())
+
+    def refuse(record: logging.LogRecord) -> bool:
+        raise RuntimeError("filter broke")
+
+    logger = logging.getLogger(__name__)
+    logger.addFilter(refuse)
+    try:
+        assert pglog.timed("filtered")(lambda: 42)() == 42
+    finally:
+        logger.removeFilter(refuse)
+    assert "RuntimeError: filter broke" in capsys.readouterr().err
+    assert module_logger.flush(10)
+    [(level, extra)] = fetch(db, table, "level, extra_data")
+    assert level == "WARNING"
+    assert extra["outcome"] == "cancelled"
+    assert extra["error_type"] == "asyncio.exceptions.CancelledError"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 from typing import Any
 
 import psycopg
 import pytest
 from conftest import HandlerFactory
-from helpers import count, fetch
+from helpers import ListHandler, count, fetch
 
+from pglog import DatabaseLogHandler
 from pglog.partitions import (
     AHEAD,
     BEHIND,
@@ -148,3 +150,41 @@ def test_retention_drops_whole_partitions(
     assert count(db, table) == len(fetch(db, table, "id", "logger_name <> 'old'"))
     assert not [p for p in partitions(db, name) if p.start and p.start < old + dt.timedelta(days=3)]
     assert fetch(db, table, "message", "logger_name = 'ancient'") == []
+
+
+def _start_and_log(dsn: str, table: str, barrier: Any, results: Any) -> None:
+    fallback = ListHandler()
+    handler = DatabaseLogHandler(
+        dsn, table=table, partition="day", flush_interval=0.05, fallback=fallback
+    )
+    log = logging.getLogger(f"starter.{table}")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    barrier.wait(30)
+    for i in range(50):
+        log.info("record %d", i)
+    handler.close()
+    results.put((handler.stats()["written"], len(fallback.records)))
+
+
+def test_processes_starting_together_on_a_new_partitioned_table(
+    pg_dsn: str, db: psycopg.Connection[Any], table: str
+) -> None:
+    """Six processes create the same partitioned table and its partitions at once while
+    their first batches land: every record is stored, none goes to the fallback (not even
+    a warning), and no row is left in the default partition."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(6), context.Queue()
+    workers = [
+        context.Process(target=_start_and_log, args=(pg_dsn, table, barrier, results))
+        for _ in range(6)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=90) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    assert outcomes == [(50, 0)] * 6
+    assert count(db, table) == 300
+    assert count(db, default_name(TableName("public", table))) == 0

@@ -22,15 +22,16 @@ from pglog.embedded import EmbeddedUnavailable
 from pglog.filters import Filter, parse_duration
 from pglog.migrate import SchemaError, migrate
 from pglog.reader import SHOWN, Health, follow, health, prune, rows, stats, stream
+from pglog.reports import SILENT_AFTER, Report, recent
 from pglog.schema import TableName
-from pglog.writers import Report, recent
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 #: pglog health: exit codes a monitor can tell apart.
 HEALTH_UNREACHABLE, HEALTH_SCHEMA, HEALTH_STALE, HEALTH_WRITER = 1, 2, 3, 4
-#: pglog health lists the writers that reported within this long.
+#: pglog health lists the writers that reported within this long, this many at most.
 WRITERS_SHOWN = dt.timedelta(hours=1)
+WRITERS_LISTED = 20
 
 
 class CommandError(Exception):
@@ -304,11 +305,15 @@ def _prune(args: argparse.Namespace, target: _Target) -> int:
 
 def _health(args: argparse.Namespace, target: _Target) -> int:
     reports: list[Report] | None = None
+    unreadable = None
     try:
         with target.connect() as conn:
             found = health(conn, target.table)
             if found.exists:
-                reports = recent(conn, target.table, WRITERS_SHOWN)
+                try:
+                    reports = recent(conn, target.table, WRITERS_SHOWN)
+                except psycopg.errors.InsufficientPrivilege as exc:
+                    unreadable = " ".join(str(exc).split())
     except psycopg.OperationalError as exc:
         found = Health(connected=False, error=redact(" ".join(str(exc).split()), target.dsn))
     max_age = parse_duration(args.max_age) if args.max_age else None
@@ -320,10 +325,14 @@ def _health(args: argparse.Namespace, target: _Target) -> int:
         print(f"schema version: {found.schema_version or 'unmarked'}")
         print(f"size: {_size(found.total_bytes)}, {_estimate(found.estimated_rows)}")
         print(f"newest row: {found.newest.isoformat() if found.newest else 'none'}")
+    if unreadable is not None:
+        print(f"writers: not readable ({unreadable}; GRANT SELECT ON pglog_writers)")
     if reports is not None:
         print(f"writers reporting in the last {_age(WRITERS_SHOWN)}: {len(reports)}")
-        for report in reports:
+        for report in reports[:WRITERS_LISTED]:
             print(f"  {_describe_writer(report)}")
+        if len(reports) > WRITERS_LISTED:
+            print(f"  ... and {len(reports) - WRITERS_LISTED} more (see pglog_writers)")
     for problem in found.problems:
         print(f"unhealthy: {problem}")
     if not found.connected:
@@ -388,12 +397,13 @@ def _describe_writer(report: Report) -> str:
     """One line of a writer's last report, the way an operator reads it."""
     stats = report.stats
     state = "stopped" if report.stopped else "running"
-    seen = _age(dt.timedelta(seconds=round((report.now - report.reported).total_seconds())))
-    last_write = stats.get("last_write")
+    if not report.stopped and report.age > SILENT_AFTER and not report.had_work:
+        state = "gone quiet, idle when last heard of"
+    seen = _age(dt.timedelta(seconds=round(report.age.total_seconds())))
     wrote = "never"
-    if last_write:
-        ago = report.now - dt.datetime.fromisoformat(last_write)
-        wrote = f"{_age(dt.timedelta(seconds=round(ago.total_seconds())))} ago"
+    if stats.get("last_write_age_s") is not None:
+        since = dt.timedelta(seconds=round(float(stats["last_write_age_s"]))) + report.age
+        wrote = f"{_age(dt.timedelta(seconds=round(since.total_seconds())))} ago"
     return (
         f"{report.hostname}:{report.process_id} {state}, reported {seen} ago:"
         f" queue {stats.get('queue_depth', 0):,}, written {stats.get('written', 0):,}"

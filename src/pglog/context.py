@@ -5,7 +5,11 @@ asyncio task keeps the fields bound where it was created, even after that block 
 and never sees those of its siblings; each thread has its own, and a thread started
 inside a block starts without them (pass them on with ``contextvars.copy_context().run``,
 as ``asyncio.to_thread`` and ``loop.run_in_executor`` do). Leaving the block restores
-the fields as they were, whatever happened inside.
+the fields as they were, whatever happened inside. A block must not span a ``yield``:
+a generator suspended inside it would carry the fields out to its caller.
+
+The fields are taken as they are when bound: their extras (see ``record``) are made
+once, here, so that binding costs a logging call next to nothing.
 """
 
 from __future__ import annotations
@@ -13,13 +17,25 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-_NOTHING: Mapping[str, Any] = MappingProxyType({})
+from pglog.sanitize import to_json
 
-#: The fields bound where the current code runs; read by ``record.capture``.
-BOUND: ContextVar[Mapping[str, Any]] = ContextVar("pglog_bound", default=_NOTHING)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """The fields bound where the code runs, and the same as a record's extras."""
+
+    fields: Mapping[str, Any]
+    extras: dict[str, Any] | str
+
+
+#: What is bound where the current code runs (None: nothing); read by ``record.capture``.
+BOUND: ContextVar[Bound | None] = ContextVar("pglog_bound", default=None)
 
 
 @contextlib.contextmanager
@@ -28,9 +44,12 @@ def bind(**fields: Any) -> Iterator[Mapping[str, Any]]:
     of any bound by an enclosing block; a record's own ``extra=`` wins over both.
 
     Yields the fields now bound (read-only)."""
-    merged = MappingProxyType({**BOUND.get(), **fields})
-    token = BOUND.set(merged)
+    outer = BOUND.get()
+    merged = {**(outer.fields if outer is not None else {}), **fields}
+    plain = all(type(value) in _SCALARS for value in merged.values())
+    token = BOUND.set(Bound(MappingProxyType(merged), merged if plain else to_json(merged)))
     try:
-        yield merged
+        yield MappingProxyType(merged)
     finally:
-        BOUND.reset(token)
+        with contextlib.suppress(ValueError):  # closed in another context (a finalised
+            BOUND.reset(token)  # async generator): there is nothing of ours to restore

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pglog import partitions, writers
+from pglog import partitions, reports
 from pglog.schema import INDEXES, TableName, create_table_statements
 
-#: 1: the table and its indexes; 2: the writers' reports beside it (``writers``).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 1
 
 #: The columns pglog writes, and the types (information_schema data_type) it can write into.
 WRITTEN_COLUMNS = {
@@ -189,7 +188,19 @@ def migrate(
         done += partitions.ensure_ahead(conn, table, period, _now())
     if build_indexes and state.exists:
         done += _build_indexes(conn, table, concurrently=not state.partitioned)
+    done += _create_reports(conn, table)
     return done
+
+
+def _create_reports(conn: Connection, table: TableName) -> list[str]:
+    """The writers' reports table beside the log table, if this role may make it: the log
+    table works without it (writers then don't report)."""
+    try:
+        made = reports.create(conn, table)
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())
+        return [f"no {reports.table_of(table)} ({reason}): writers will not report"]
+    return [f"created {reports.table_of(table)} (the writers' reports)"] if made else []
 
 
 def _create(conn: Connection, table: TableName, partition: str | None) -> None:
@@ -201,7 +212,6 @@ def _create(conn: Connection, table: TableName, partition: str | None) -> None:
         statements += partitions.create_statements(table)
     for statement in statements:
         conn.execute(statement)
-    writers.create(conn, table)
     _mark(conn, table, None, partition)
 
 
@@ -219,8 +229,6 @@ def _upgrade(
                 )
             )
             done.append(f"{column} may now be NULL")
-    if writers.create(conn, table):
-        done.append(f"created {writers.table_of(table)} (the writers' reports)")
     if state.version != SCHEMA_VERSION:
         _mark(conn, table, state.comment, state.period)
         before = "no version (made by hand, or by an early pglog)"

@@ -9,7 +9,8 @@ rows of, they are moved into it first. Retention drops whole partitions: constan
 whatever their size.
 
 Every change takes a short lock timeout: maintenance waits behind a long transaction
-rather than making writers wait behind it, and tries again at its next round.
+rather than making writers wait behind it, and tries again at its next round. Changes
+also take the table's advisory lock, so processes starting together take turns.
 """
 
 from __future__ import annotations
@@ -110,23 +111,26 @@ def ensure_ahead(conn: Connection, table: TableName, period: str, now: dt.dateti
         start = period_start(start - dt.timedelta(days=1), period)
     made = []
     for _ in range(BEHIND + 1 + AHEAD):
-        if start not in have:
-            made.append(make(conn, table, period, start))
+        if start not in have and (done := make(conn, table, period, start)):
+            made.append(done)
         start = next_start(start, period)
     return made
 
 
-def make(conn: Connection, table: TableName, period: str, start: dt.datetime) -> str:
+def make(conn: Connection, table: TableName, period: str, start: dt.datetime) -> str | None:
     """The partition for the period from ``start``, with the default partition's rows of
-    that period moved into it. Nothing happens if it exists."""
+    that period moved into it; says so. Nothing happens (None) if it exists."""
     end = next_start(start, period)
     name = sql.Identifier(table.schema, partition_name(table, start, period))
     default = sql.Identifier(table.schema, default_name(table))
     with conn.transaction():
-        conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+        _serialise(conn, table)
         exists = conn.execute("SELECT to_regclass(%s)", (name.as_string(conn),)).fetchone()
         if exists and exists[0] is not None:
-            return f"partition {name.as_string(conn)} exists"
+            return None
+        # Making a partition locks the table anyway; taking the lock first means no row
+        # can land in the default partition between the look for strays and the change.
+        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table.identifier))
         strays = conn.execute(
             sql.SQL(
                 'SELECT EXISTS (SELECT FROM {} WHERE "timestamp" >= %s AND "timestamp" < %s)'
@@ -168,9 +172,18 @@ def drop_older(conn: Connection, table: TableName, cutoff: dt.datetime) -> list[
         if partition.end is None or partition.end > cutoff:
             continue
         with conn.transaction():
-            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+            _serialise(conn, table)
             conn.execute(
-                sql.SQL("DROP TABLE {}").format(sql.Identifier(table.schema, partition.name))
+                sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(table.schema, partition.name)
+                )
             )
         dropped.append(partition.name)
     return dropped
+
+
+def _serialise(conn: Connection, table: TableName) -> None:
+    """Bound the transaction's lock waits, and take the table's DDL lock: processes that
+    start together, or prune together, take turns instead of tripping over each other."""
+    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (table.lock_key,))

@@ -23,10 +23,10 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, Final, TypeAlias
 
-from pglog.context import BOUND
+from pglog.context import BOUND, Bound
 from pglog.sanitize import Notes, safe_repr, safe_str, to_json
 
 #: The record's own attributes, in the order they open an entry.
@@ -95,7 +95,7 @@ def capture(record: logging.LogRecord) -> Entry:
     """Take what the writer will need, so the record can be forgotten."""
     attributes = record.__dict__
     bound = _BOUND_GET()
-    if not bound and len(attributes) == _PLAIN_SIZE and type(record) is _LOG_RECORD:
+    if len(attributes) == _PLAIN_SIZE and type(record) is _LOG_RECORD:
         entry = _ENTRY(attributes)
         if entry[13] is None and entry[14] is None and entry[15] is None:
             msg, args = entry[11], entry[12]
@@ -104,12 +104,14 @@ def capture(record: logging.LogRecord) -> Entry:
                     if type(arg) not in _SCALARS:
                         break
                 else:
-                    return entry  # type: ignore[no-any-return]
+                    if bound is None:
+                        return entry  # type: ignore[no-any-return]
+                    return (*entry[:EXTRAS], bound.extras, None)
     return _capture_carefully(record, attributes, bound)
 
 
 def _capture_carefully(
-    record: logging.LogRecord, attributes: dict[str, Any], bound: Mapping[str, Any]
+    record: logging.LogRecord, attributes: dict[str, Any], bound: Bound | None
 ) -> Entry:
     """Everything the fast path leaves: render now what could change later."""
     notes = None
@@ -126,8 +128,10 @@ def _capture_carefully(
 
     extras: Extras = None
     size = len(attributes)
-    if bound or size > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
+    if size > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
         extras = _extras(record, attributes, bound)
+    elif bound is not None:
+        extras = bound.extras
     if notes is not None:
         extras = to_json(extras if isinstance(extras, dict) else {}, notes)
 
@@ -151,22 +155,20 @@ def render(entry: Entry) -> tuple[str, str | None]:
         return unformatted_message(msg, args), note
 
 
-def _extras(
-    record: logging.LogRecord, attributes: dict[str, Any], bound: Mapping[str, Any]
-) -> Extras:
+def _extras(record: logging.LogRecord, attributes: dict[str, Any], bound: Bound | None) -> Extras:
     items: Iterator[tuple[str, Any]] = iter(attributes.items())
     if type(record) is _LOG_RECORD:  # its extras are the last keys: skip the rest
         items = itertools.islice(items, _PLAIN_SIZE, None)
     own = {k: v for k, v in items if k not in STANDARD_ATTRIBUTES}
     nested = own.get("extra")
-    if type(nested) is dict and all(type(key) is str for key in nested):
+    if type(nested) is dict:
         del own["extra"]
         own = {**nested, **own}
-    extra = {**bound, **own} if bound else own
+    extra = {**bound.fields, **own} if bound is not None else own
     if not extra:
         return None
-    for value in extra.values():
-        if type(value) not in _SCALARS:
+    for key, value in extra.items():
+        if type(value) not in _SCALARS or type(key) is not str:
             return to_json(extra)  # a container or an object: its state as of now
     return extra
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from pglog import partitions, schema, writers
+from pglog import partitions, reports, schema
 from pglog.connection import connect, redact, with_defaults
 from pglog.migrate import check_writable, ensure_table, inspect_table
 from pglog.reader import prune_batch
@@ -70,7 +70,7 @@ class PostgresSink:
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._backend_pid = 0
         self._table_checked = False
-        self._publishing = True
+        self._publishing = self._forgetting = True
         self._begin, self._status = _transaction_queries(modern=True)
 
     @property
@@ -88,6 +88,7 @@ class PostgresSink:
             if not self._table_checked:
                 if self.create_table:
                     ensure_table(conn, self.table, self.partition)
+                    self._create_reports(conn)
                 with conn.transaction():
                     state = inspect_table(conn, self.table)
                     check_writable(state, self.table)
@@ -155,28 +156,33 @@ class PostgresSink:
             return []
         return partitions.ensure_ahead(self._conn, self.table, self.period, now)
 
-    def publish(self, who: writers.Identity, stats: dict[str, Any], *, stopped: bool) -> None:
-        """Publish the writer's stats (see ``writers``)."""
-        self._on_reports(
-            lambda conn: writers.publish(conn, self.table, who, stats, stopped=stopped)
-        )
+    def _create_reports(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        """Make the reports table if it is missing and this role may: reports are optional."""
+        try:
+            reports.create(conn, self.table)
+        except _CLOSED_TO_US:
+            self._publishing = self._forgetting = False
+        except psycopg.Error:
+            pass  # busy, or the connection failed (and the next step says so): try when publishing
+
+    def publish(self, who: reports.Identity, stats: dict[str, Any], *, stopped: bool) -> None:
+        """Publish the writer's stats (see ``reports``); given up for good, quietly, when
+        the reports table is missing or closed to this role."""
+        if self._publishing and self.connected:
+            assert self._conn is not None
+            try:
+                reports.publish(self._conn, self.table, who, stats, stopped=stopped)
+            except _CLOSED_TO_US:
+                self._publishing = False
 
     def forget_writers(self) -> None:
-        """Delete the reports of writers long gone."""
-        self._on_reports(lambda conn: writers.forget_old(conn, self.table))
-
-    def _on_reports(
-        self, action: Callable[[psycopg.Connection[tuple[object, ...]]], object]
-    ) -> None:
-        """Run ``action`` on the reports table, unless it is missing or closed to us (a table
-        made by hand, a role that may only insert): then reports are given up, quietly."""
-        if not self._publishing or not self.connected:
-            return
-        assert self._conn is not None
-        try:
-            action(self._conn)
-        except (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege):
-            self._publishing = False
+        """Delete the reports of writers long gone, if this role may."""
+        if self._forgetting and self._publishing and self.connected:
+            assert self._conn is not None
+            try:
+                reports.forget_old(self._conn, self.table)
+            except _CLOSED_TO_US:
+                self._forgetting = False
 
     def status(self, xid: str) -> Status:
         """What became of transaction ``xid``, asked on a fresh connection if need be."""
@@ -253,6 +259,9 @@ def _transaction_queries(modern: bool) -> tuple[sql.Composed, sql.Composed]:
     ask = sql.SQL("SELECT {}(%s::{})").format(sql.Identifier(status), sql.SQL(cast))
     return begin, ask
 
+
+#: A reports table missing, or one this role may not touch: reports are given up.
+_CLOSED_TO_US = (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege)
 
 #: Connections inherited across fork, kept referenced so they are never finalised mid-run.
 _ABANDONED: list[object] = []

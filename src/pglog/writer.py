@@ -24,12 +24,12 @@ from typing import Any
 from pglog.fallback import Fallback
 from pglog.queue import Outcome, RecordQueue
 from pglog.record import Entry, render
+from pglog.reports import REPORT_EVERY, Identity
 from pglog.retry import Backoff, Disposition, classify
 from pglog.row import Row, escaped_row, to_row
 from pglog.sanitize import MAX_NAME, Notes, clean_text
 from pglog.sink import CommitUnknown, PostgresSink
 from pglog.spool import Spool, SpoolBatch, SpoolFull
-from pglog.writers import REPORT_EVERY, Identity
 
 #: Idents of every live writer thread. A record logged by one of them (psycopg's
 #: debug output, pglog's own warnings) is never queued by a pglog handler.
@@ -46,6 +46,8 @@ REFUSALS_BEFORE_REJECT = 3
 #: Retention deletes this many rows per transaction; upkeep runs this often (seconds).
 PRUNE_BATCH = 10_000
 PRUNE_EVERY = 3600.0
+#: After upkeep failed (a lock it waited too long for, a lost connection): try again then.
+UPKEEP_RETRY = 60.0
 #: Under a backlog, up to this many batches go in one transaction (see _batch_limit).
 BACKLOG_BATCHES = 10
 #: Entries spooled per write (and fsync): spooling must outrun a busy application.
@@ -111,6 +113,7 @@ class Writer:
         self.last_write: dt.datetime | None = None
         #: When the failures since the last successful write began: how long it's been stuck.
         self.failing_since: dt.datetime | None = None
+        self._failing_began = 0.0  # the same moment on the monotonic clock, for reports
         self.rows_per_second = 0.0
         self._rate_mark = (time.monotonic(), 0)
         self._next_publish = 0.0
@@ -368,20 +371,21 @@ class Writer:
         if time.monotonic() < self._next_upkeep or not self._sink.connected:
             return
         now = dt.datetime.now(dt.timezone.utc)
-        deleted = 0
+        deleted, again = 0, PRUNE_EVERY
         try:
-            for made in self._sink.make_partitions(now):
-                self._report("partition", f"pglog: {made}")
+            self._sink.make_partitions(now)  # routine: said only if it fails
             self._sink.forget_writers()
             if self._retention_days is not None:
                 cutoff = now - dt.timedelta(days=self._retention_days)
                 dropped, deleted = self._sink.prune(cutoff, PRUNE_BATCH)
                 self.partitions_dropped += len(dropped)
-        except Exception as exc:
-            self._note_failure(exc)
-            self._report("upkeep", f"pglog table upkeep failed: {self._sink.describe_error(exc)}")
+        except Exception as exc:  # the writes go on: not a failure of the writer's
+            again = UPKEEP_RETRY
+            if classify(exc) is not Disposition.RETRY:  # a lost server: the batches say so
+                self.last_error = self._sink.describe_error(exc)
+                self._report("upkeep", f"pglog table upkeep failed: {self.last_error}")
         self.pruned += deleted
-        self._next_upkeep = time.monotonic() + (0 if deleted == PRUNE_BATCH else PRUNE_EVERY)
+        self._next_upkeep = time.monotonic() + (0 if deleted == PRUNE_BATCH else again)
 
     # -- the spool -----------------------------------------------------------------------
 
@@ -416,7 +420,9 @@ class Writer:
         return self._spool is not None and self._spool.has_backlog()
 
     def _back_off(self, delay: float) -> None:
-        """Wait before trying again; meanwhile, keep memory from filling if a spool can."""
+        """Wait before trying again; meanwhile, keep memory from filling if a spool can,
+        and say how it is going if the server still talks to us (a busy or read-only one)."""
+        self._publish()
         self._spill()
         self._queue.pause(delay)
         self._spill()
@@ -587,6 +593,7 @@ class Writer:
         self.last_error = self._sink.describe_error(error)
         if self.failing_since is None:
             self.failing_since = dt.datetime.now(dt.timezone.utc)
+            self._failing_began = time.monotonic()
 
     def stats(self) -> dict[str, Any]:
         """The queue's ledger with the writer's own counters (see DatabaseLogHandler.stats)."""
@@ -610,10 +617,15 @@ class Writer:
         """Every REPORT_EVERY seconds (and at the end): measure the write rate, and publish
         the stats for monitors outside the process (see ``writers``) if connected."""
         now = time.monotonic()
-        if now < self._next_publish and not stopped:
+        if (now < self._next_publish and not stopped) or self._past_deadline():
             return
         self._next_publish = now + REPORT_EVERY
         stats = self.stats()
+        if self.failing_since is not None:
+            stats["failing_for_s"] = round(now - self._failing_began, 1)
+        if self.last_write is not None:
+            age = dt.datetime.now(dt.timezone.utc) - self.last_write
+            stats["last_write_age_s"] = round(age.total_seconds(), 1)
         since, before = self._rate_mark
         if now > since:
             self.rows_per_second = (stats["written"] - before) / (now - since)
@@ -625,7 +637,8 @@ class Writer:
             self._sink.publish(self._identity, stats, stopped=stopped)
         except Exception as exc:
             if classify(exc) is not Disposition.RETRY:  # a lost connection: the batches say it
-                self._report("publish", f"pglog could not publish its stats: {exc}")
+                error = self._sink.describe_error(exc)
+                self._report("publish", f"pglog could not publish its stats: {error}")
 
     def report_drops(self, force: bool = False) -> None:
         """Tell the fallback how many records overflow dropped since the last report."""

@@ -1,11 +1,16 @@
 """Writer reports: each writer publishes its counters to ``pglog_writers`` (one table per
-schema, beside the log tables it serves), so that a
-monitor outside the process (``pglog health``, Grafana, a cron job) can see what only the
-process knows: how deep its queue is, when it last wrote, what went wrong.
+schema, beside the log tables it serves), so that a monitor outside the process
+(``pglog health``, Grafana, a cron job) can see what only the process knows: how deep
+its queue is, when it last wrote, what went wrong.
 
-One row per writer (log table, host, process, start time), replaced every ``REPORT_EVERY`` seconds
-while the writer is connected and once more when it stops. A writer that can't reach
-the database can't report either: its row goes stale, and that is the signal.
+One row per writer (log table, host, process, start time), replaced every
+``REPORT_EVERY`` seconds while the writer is connected and once more when it stops.
+
+Reports are a courtesy, never a cost: the table is made when it can be (a role that
+may only insert into the log table goes without), and every statement gives up after
+a few hundred milliseconds rather than wait behind someone's lock. Durations are
+published as seconds measured by the writer, never as its wall clock, so a host whose
+clock is off can't make a healthy writer look stuck.
 """
 
 from __future__ import annotations
@@ -20,32 +25,46 @@ from psycopg.types.json import Jsonb
 
 from pglog.schema import TableName
 
-#: Seconds between reports; a running writer silent for ``SILENT_AFTER`` is in trouble.
+#: Seconds between reports; a report this old from a writer that had work is a problem.
 REPORT_EVERY = 10.0
 SILENT_AFTER = dt.timedelta(seconds=6 * REPORT_EVERY)
 #: Reports of writers gone for this long are deleted by the next writer's upkeep.
 FORGET_AFTER = dt.timedelta(days=7)
-#: A report is not worth waiting for: a server this slow gets none.
-STATEMENT_TIMEOUT = "5s"
+#: Bounds on every statement here: waiting is never worth it.
+LOCK_TIMEOUT = "200ms"
+STATEMENT_TIMEOUT = "1s"
 
 Connection = psycopg.Connection[tuple[object, ...]]
 
 
 def table_of(table: TableName) -> TableName:
+    """Where the reports of writers into ``table`` go."""
     return TableName(table.schema, "pglog_writers")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One writer, for as long as it runs: a forked child is another writer."""
+
+    hostname: str
+    process_id: int
+    started: dt.datetime
 
 
 def create(conn: Connection, table: TableName) -> bool:
     """Create the reports table for ``table``'s schema unless it exists; True if created.
-    Under its own advisory lock: two log tables of a schema may be set up at once."""
+    In a transaction of its own, under its own advisory lock (two log tables of a schema
+    may be set up at once)."""
     reports = table_of(table)
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (reports.lock_key,))
-    found = conn.execute("SELECT to_regclass(%s)", (reports.identifier.as_string(conn),))
-    if found.fetchone() != (None,):
-        return False
-    conn.execute(
-        sql.SQL(
-            """CREATE TABLE {} (
+    with conn.transaction():
+        _bound(conn)
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (reports.lock_key,))
+        found = conn.execute("SELECT to_regclass(%s)", (reports.identifier.as_string(conn),))
+        if found.fetchone() != (None,):
+            return False
+        conn.execute(
+            sql.SQL(
+                """CREATE TABLE {} (
     log_table TEXT NOT NULL,
     hostname TEXT NOT NULL,
     process_id INTEGER NOT NULL,
@@ -55,24 +74,17 @@ def create(conn: Connection, table: TableName) -> bool:
     stats JSONB NOT NULL,
     PRIMARY KEY (log_table, hostname, process_id, started)
 )"""
-        ).format(reports.identifier)
-    )
+            ).format(reports.identifier)
+        )
     return True
-
-
-@dataclass(frozen=True)
-class Identity:
-    hostname: str
-    process_id: int
-    started: dt.datetime
 
 
 def publish(
     conn: Connection, table: TableName, who: Identity, stats: dict[str, Any], *, stopped: bool
 ) -> None:
-    """Replace this writer's report, in a transaction of its own."""
+    """Replace this writer's report."""
     with conn.transaction():
-        conn.execute("SELECT set_config('statement_timeout', %s, true)", (STATEMENT_TIMEOUT,))
+        _bound(conn)
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} (log_table, hostname, process_id, started, reported, stopped,"
@@ -88,6 +100,7 @@ def forget_old(conn: Connection, table: TableName) -> int:
     """Delete the reports of writers gone for longer than FORGET_AFTER, whatever their
     table: a log table dropped since leaves its reports to be forgotten here."""
     with conn.transaction():
+        _bound(conn)
         cur = conn.execute(
             sql.SQL("DELETE FROM {} WHERE reported < now() - %s").format(
                 table_of(table).identifier
@@ -97,8 +110,17 @@ def forget_old(conn: Connection, table: TableName) -> int:
     return cur.rowcount
 
 
+def _bound(conn: Connection) -> None:
+    conn.execute(
+        "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+        (LOCK_TIMEOUT, STATEMENT_TIMEOUT),
+    )
+
+
 @dataclass(frozen=True)
 class Report:
+    """A writer's last report, as read back with the server's clock (``now``)."""
+
     hostname: str
     process_id: int
     started: dt.datetime
@@ -108,23 +130,33 @@ class Report:
     now: dt.datetime
 
     @property
-    def silent(self) -> bool:
-        """Running, by its last word, but not heard from for a while."""
-        return not self.stopped and self.now - self.reported > SILENT_AFTER
+    def age(self) -> dt.timedelta:
+        return self.now - self.reported
+
+    @property
+    def had_work(self) -> bool:
+        """Whether, when it last reported, the writer held records or was failing: an idle
+        writer that went quiet (its process ended, its connection was closed) lost nothing."""
+        stats = self.stats
+        waiting = stats.get("queue_depth", 0) + stats.get("in_flight", 0)
+        return bool(waiting or stats.get("failing_for_s") is not None)
 
     @property
     def problem(self) -> str | None:
+        if self.stopped:
+            return None
         name = f"writer {self.hostname}:{self.process_id}"
-        if self.silent:
+        if self.age > SILENT_AFTER and self.had_work:
             return (
-                f"{name} has not reported for {_ago(self.now - self.reported)}"
+                f"{name} has not reported for {ago(self.age)}"
                 f" (its queue held {self.stats.get('queue_depth', '?')} records)"
             )
-        failing_since = self.stats.get("failing_since")
-        if failing_since and not self.stopped:
-            age = self.now - dt.datetime.fromisoformat(failing_since)
-            if age > SILENT_AFTER:
-                return f"{name} has failed to write for {_ago(age)}: {self.stats['last_error']}"
+        failing_for = self.stats.get("failing_for_s")
+        if failing_for is not None:
+            failing = dt.timedelta(seconds=float(failing_for)) + self.age
+            if failing > SILENT_AFTER:
+                error = self.stats.get("last_error") or "no error recorded"
+                return f"{name} has failed to write for {ago(failing)}: {error}"
         return None
 
 
@@ -144,7 +176,7 @@ def recent(conn: Connection, table: TableName, within: dt.timedelta) -> list[Rep
     return [Report(*row) for row in rows]  # type: ignore[arg-type]
 
 
-def _ago(age: dt.timedelta) -> str:
+def ago(age: dt.timedelta) -> str:
     seconds = int(age.total_seconds())
     if seconds < 120:
         return f"{seconds} s"
