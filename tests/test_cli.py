@@ -202,6 +202,26 @@ def test_stats_counts_per_level_and_logger(pg_dsn: str, seeded: str) -> None:
     assert re.search(r"^  cliapp\.db\s+1$", out, re.MULTILINE)
 
 
+def test_the_size_of_a_partitioned_table_is_its_partitions(
+    pg_dsn: str, table: str, db: psycopg.Connection[Any]
+) -> None:
+    """A partitioned table holds nothing itself: stats and health sum its partitions."""
+    assert pglog("init", "--dsn", pg_dsn, "--table", table, "--partition", "day").returncode == 0
+    db.execute(
+        f'INSERT INTO "{table}" (timestamp, level, logger_name, message, hostname)'
+        " SELECT now() - (i % 3) * interval '1 day', 'INFO', 'p', repeat('x', 200), 'h'"
+        " FROM generate_series(1, 5000) i"
+    )
+    db.execute(f'ANALYZE "{table}"')
+    for command in ("stats", "health"):
+        result = pglog(command, "--dsn", pg_dsn, "--table", table)
+        assert result.returncode == 0, result.stdout + result.stderr
+        size = re.search(r"([\d,.]+) (kB|MB), about ([\d,]+) rows", result.stdout)
+        assert size is not None, result.stdout
+        assert float(size.group(1).replace(",", "")) * (1024 if size.group(2) == "MB" else 1) > 1000
+        assert int(size.group(3).replace(",", "")) == 5000
+
+
 @pytest.mark.parametrize("format", ["jsonl", "csv"])
 def test_export_streams_every_matching_row(
     format: str, pg_dsn: str, seeded: str, tmp_path: Path

@@ -111,17 +111,13 @@ def stats(conn: Connection, table: TableName, where: Filter, *, top: int = 20) -
             query = sql.SQL("{} LIMIT {}").format(query, sql.Literal(limit))
         return [tuple(row) for row in conn.execute(query, params).fetchall()]
 
-    size = conn.execute(
-        "SELECT pg_total_relation_size(%s::regclass), greatest(reltuples, 0)::bigint"
-        " FROM pg_class WHERE oid = %s::regclass",
-        (table.identifier.as_string(conn), table.identifier.as_string(conn)),
-    ).fetchone()
+    total_bytes, estimated_rows = footprint(conn, table)
     return TableStats(
         by_level=grouped("level", "2 DESC"),
         by_logger=grouped("logger_name", "2 DESC, 1", top),
         by_hour=grouped("date_trunc('hour', \"timestamp\")", "1 DESC", 48),
-        total_bytes=int(size[0]) if size else 0,
-        estimated_rows=int(size[1]) if size else 0,
+        total_bytes=total_bytes,
+        estimated_rows=estimated_rows,
     )
 
 
@@ -158,13 +154,23 @@ def health(conn: Connection, table: TableName) -> Health:
     newest = conn.execute(
         sql.SQL('SELECT max("timestamp") FROM {}').format(table.identifier)  # the index's edge
     ).fetchone()
-    size = conn.execute(
-        "SELECT pg_total_relation_size(%s::regclass)", (table.identifier.as_string(conn),)
-    ).fetchone()
     result.newest = newest[0] if newest else None
-    result.total_bytes = int(size[0]) if size else 0
-    result.estimated_rows = state.rows
+    result.total_bytes, result.estimated_rows = footprint(conn, table)
     return result
+
+
+def footprint(conn: Connection, table: TableName) -> tuple[int, int]:
+    """Bytes on disk (indexes and TOAST included) and the planner's row estimate, from the
+    catalog: counting a big table would take minutes. A partitioned table holds nothing
+    itself: its partitions (the leaves of its tree) are summed."""
+    found = conn.execute(
+        "SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint,"
+        " coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint"
+        " FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid"
+        " WHERE t.isleaf",
+        (table.identifier.as_string(conn),),
+    ).fetchone()
+    return (int(found[0]), int(found[1])) if found else (0, 0)
 
 
 def prune(

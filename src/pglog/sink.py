@@ -98,7 +98,6 @@ class PostgresSink:
             conn.close()
             raise
         self._conn = conn
-        self._backend_pid = conn.info.backend_pid  # a broken connection forgets it
 
     def recreate_table(self) -> bool:
         """After the table vanished (dropped, or its schema): create it; False if it existed."""
@@ -123,7 +122,8 @@ class PostgresSink:
         try:
             with conn.cursor() as cur:
                 cur.execute(self._begin, (STATEMENT_TIMEOUT_MS, IDLE_IN_TRANSACTION_TIMEOUT_MS))
-                xid = str(cur.fetchone()[-1])  # type: ignore[index]
+                *_, backend, opened = cur.fetchone()  # type: ignore[misc]
+                self._backend_pid, xid = int(str(backend)), str(opened)
                 with cur.copy(self._copy) as copy:
                     for row in rows:
                         copy.write_row(row)
@@ -244,8 +244,10 @@ class PostgresSink:
 
 
 def _transaction_queries(modern: bool) -> tuple[sql.Composed, sql.Composed]:
-    """The statement that opens a batch's transaction (bounding it and naming its id), and
-    the one that asks what became of an id; PostgreSQL 13 renamed the functions."""
+    """The statement that opens a batch's transaction (bounding it, naming its backend and
+    its id), and the one that asks what became of an id; PostgreSQL 13 renamed the
+    functions. The backend is asked for, not taken from the connection: behind PgBouncer
+    the connection's is the pooler's own number, and terminating it would miss."""
     xid, status, cast = (
         ("pg_current_xact_id", "pg_xact_status", "xid8")
         if modern
@@ -254,7 +256,7 @@ def _transaction_queries(modern: bool) -> tuple[sql.Composed, sql.Composed]:
     begin = sql.SQL(
         "SELECT set_config('statement_timeout', %s::text, true),"
         " set_config('idle_in_transaction_session_timeout', %s::text, true),"
-        " {}()::text"
+        " pg_backend_pid(), {}()::text"
     ).format(sql.Identifier(xid))
     ask = sql.SQL("SELECT {}(%s::{})").format(sql.Identifier(status), sql.SQL(cast))
     return begin, ask
