@@ -64,8 +64,17 @@ class Blackhole:
         self._socket = socket.create_server(("127.0.0.1", 0), backlog=64)
         self.port = self._socket.getsockname()[1]
         self.dsn = f"postgresql://nobody@127.0.0.1:{self.port}/nothing"
+        self._accepted: list[socket.socket] = []
+
+    def accept(self, timeout: float) -> None:
+        """Wait until a client's connection arrives (it then waits for an answer forever)."""
+        self._socket.settimeout(timeout)
+        client, _ = self._socket.accept()
+        self._accepted.append(client)
 
     def close(self) -> None:
+        for client in self._accepted:
+            client.close()
         self._socket.close()
 
 

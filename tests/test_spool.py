@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from faultproxy import FaultProxy
-from helpers import ListHandler, run_python
+from helpers import Blackhole, ListHandler, run_python
 from pgserver import PostgresServer
 
 from pglog import DatabaseLogHandler
@@ -445,3 +445,36 @@ def test_an_outage_that_begins_mid_copy_spools_while_the_commit_is_looked_up(
     assert handler.flush(60)
     handler.close()
     assert stored(server.dsn) == emitted
+
+
+def test_close_while_replaying_into_a_hung_server_keeps_the_spool(
+    tmp_path: Path, log: logging.Logger
+) -> None:
+    """close() arrives while the writer, replaying a spool, waits on a server that accepted
+    the connection and never answers: the replay is cut short, its entries stay in the
+    spool for the next run, and nothing goes to the fallback (the writer must not trip
+    over the batch it was replaying)."""
+    hung = Blackhole()
+    try:
+        spool_dir = tmp_path / "spool"
+        messages = [f"o-{i}" for i in range(50)]
+        write_orphan_segment(hung.dsn, spool_dir, messages, {"done": 0, "pending": None})
+        fallback = ListHandler()
+        handler = DatabaseLogHandler(
+            hung.dsn,
+            table=TABLE,
+            spool_dir=spool_dir,
+            connect_timeout=1,
+            close_timeout=10,
+            fallback=fallback,
+        )
+        handler.start()
+        hung.accept(timeout=30)  # the writer is inside its connection attempt now
+        handler.close()
+        assert fallback.records == []
+        assert handler.stats()["replay_fallback"] == 0
+        [segment] = spool_dir.glob("*.rows")
+        assert len(segment.read_text().splitlines()) == 50
+        assert json.loads(segment.with_suffix(".done").read_text())["done"] == 0
+    finally:
+        hung.close()

@@ -193,6 +193,7 @@ class Writer:
     def _finish(self) -> None:
         """The queue is closed: write what is left while the database takes it, by the
         deadline; spool the rest if there is a spool, else hand it to the fallback."""
+        self._queue.unload()  # a replay that closing cut short: those entries are spooled
         while not self._past_deadline():
             if not self._queue.holds_own_batch and self._spool_backlog():
                 if not self._replay():
