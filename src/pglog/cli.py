@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 0 when healthy; 1 unreachable, 2 schema, 3 stale, 4 a writer in trouble",
     )
     checking.add_argument("--max-age", help="unhealthy (3) if the newest row is older: 10m, 1h")
+    serving = commands.add_parser(
+        "serve", parents=[common], help="a live web view of the table (the 'web' extra)"
+    )
+    serving.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback)")
+    serving.add_argument("--port", type=int, default=8080, help="default 8080")
+    serving.add_argument(
+        "--token", help="required beyond loopback (default: $PGLOG_TOKEN, which ps can't show)"
+    )
     return parser
 
 
@@ -353,6 +361,22 @@ def _health(args: argparse.Namespace, target: _Target) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, target: _Target) -> int:
+    try:
+        from pglog.web.app import Settings
+        from pglog.web.server import serve
+    except ImportError as exc:
+        raise CommandError(
+            f"pglog serve needs the 'web' extra ({exc.name} is missing): pip install 'pglog[web]'"
+        ) from None
+    token = args.token or os.environ.get("PGLOG_TOKEN") or None
+    try:
+        settings = Settings(target.dsn, target.table, token)
+        return serve(settings, host=args.host, port=args.port, out=sys.stdout)
+    except OSError as exc:
+        raise CommandError(f"can't listen on {args.host}:{args.port}: {exc.strerror}") from None
+
+
 class _Printer:
     """One line per row; colour by level on a terminal (with the ``cli`` extra), never when
     piped or when NO_COLOR is set."""
@@ -450,4 +474,5 @@ COMMANDS = {
     "export": _export,
     "prune": _prune,
     "health": _health,
+    "serve": _serve,
 }
