@@ -164,14 +164,14 @@ class Spool:
         if pending is not None or self._active is None or self._active[2] != first:
             self._seal()  # a new segment for a new run of numbers
         path, handle = self._segment(first)
-        before = handle.tell()
+        descriptor = handle.fileno()
+        before = os.fstat(descriptor).st_size
         try:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            _write_all(descriptor, data)
+            os.fsync(descriptor)
         except BaseException:
             with contextlib.suppress(OSError):
-                handle.truncate(before)
+                os.ftruncate(descriptor, before)
             self._seal()
             raise
         if pending is not None:
@@ -186,7 +186,7 @@ class Spool:
             path = (
                 self.directory / f"{self.key}-{self._started:020d}-{self.token}-{first:012d}.rows"
             )
-            handle = path.open("ab")
+            handle = path.open("ab", buffering=0)  # no buffer to flush after a failed write
             _sync_directory(self.directory)
             self._active = (path, handle, first)
         return self._active[0], self._active[1]
@@ -368,3 +368,11 @@ def _sync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    """Write all of ``data``, or raise: a short write (a disk filling up, a file size
+    limit) is carried on from where it stopped, until it fails outright."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
