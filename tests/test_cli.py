@@ -292,13 +292,17 @@ def test_health_exit_codes(pg_dsn: str, seeded: str, tmp_path: Path) -> None:
 
 
 def test_bad_filters_are_one_line_errors(pg_dsn: str, seeded: str) -> None:
-    """An unknown level, a malformed time or condition: exit 2 and a line saying what works."""
-    for option, value, says in (
-        ("--level", "LOUD", "unknown level 'LOUD'"),
-        ("--since", "yesterdayish", "can't read 'yesterdayish' as a time"),
-        ("--where", "user_id=42", "write extra.<key>"),
+    """An unknown level, a malformed time or condition, a time or duration out of range:
+    exit 2 and a line saying what works."""
+    for command, option, value, says in (
+        ("query", "--level", "LOUD", "unknown level 'LOUD'"),
+        ("query", "--since", "yesterdayish", "can't read 'yesterdayish' as a time"),
+        ("query", "--where", "user_id=42", "write extra.<key>"),
+        ("query", "--since", "3000000d", "'3000000d' is too long: 1000 years at most"),
+        ("query", "--until", "9999-12-31T23:00", "out of range: use a time from 1900 to 9998"),
+        ("prune", "--older-than", "9" * 400, "is too long: 1000 years at most"),
     ):
-        result = pglog("query", "--dsn", pg_dsn, "--table", seeded, option, value)
+        result = pglog(command, "--dsn", pg_dsn, "--table", seeded, option, value)
         assert result.returncode == 2
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("pglog: error: ")

@@ -3,6 +3,8 @@ headers, and the ``pglog serve`` command."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import http.client
 import json
 import logging
@@ -23,6 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import HandlerFactory
+from pgserver import PostgresServer
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from starlette.applications import Starlette
@@ -31,7 +34,7 @@ from pglog.migrate import ensure_table
 from pglog.schema import TableName
 from pglog.web import queries
 from pglog.web.app import Settings, create_app
-from pglog.web.guard import COOKIE
+from pglog.web.guard import Guard, cookie_name
 from pglog.web.server import check_exposure, running
 
 TOKEN = "a-token-long-enough-to-keep"
@@ -66,9 +69,9 @@ class Site:
             conn.close()
 
 
-def serving(settings: Settings) -> Iterator[Site]:
+def serving(settings: Settings, host: str = "127.0.0.1") -> Iterator[Site]:
     app = create_app(settings)
-    with running(app) as url:
+    with running(app, host) as url:
         yield Site(url, app)
 
 
@@ -163,6 +166,17 @@ def test_rows_live_volume_and_facts_answer_for_records_the_handler_stored(
         ("/api/volume", {"grep": "x" * 1001}, "longer than 1000 characters"),
         ("/api/live", {}, "after is missing"),
         ("/api/live", {"after": "newest"}, "after must be a row id"),
+        ("/api/live", {"after": str(2**63)}, "after must be a row id (a bigint)"),
+        ("/api/live", {"after": str(-(2**63) - 1)}, "after must be a row id (a bigint)"),
+        ("/api/rows", {"before": f"2026-01-01T00:00:00+00:00/{2**63}"}, "names no row id"),
+        ("/api/rows", {"since": "3000000d"}, "'3000000d' is too long: 1000 years at most"),
+        ("/api/rows", {"since": "9" * 400}, "is too long: 1000 years at most"),
+        ("/api/rows", {"since": "1899-12-31"}, "'1899-12-31' is out of range"),
+        (
+            "/api/volume",
+            {"since": "9999-12-31T23:00", "until": "9999-12-31T23:59:59"},
+            "'9999-12-31T23:00' is out of range: use a time from 1900 to 9998",
+        ),
         ("/api/facts", {"level": "ERROR"}, "facts take none"),
     ],
 )
@@ -204,6 +218,132 @@ def test_an_unreachable_database_is_a_503_the_page_can_act_on() -> None:
         assert answer.json()["error"].startswith("can't reach the database")
         assert b"s3cret" not in answer.body
         assert site.get("/").status == 200
+
+
+class Recorded(logging.Handler):
+    """Every record that reaches the root logger, kept for the test to look at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def recorded() -> Iterator[Recorded]:
+    root = logging.getLogger()
+    handler = Recorded()
+    root.addHandler(handler)
+    yield handler
+    root.removeHandler(handler)
+
+
+def test_a_bug_is_a_500_of_kind_internal_logged_once_without_a_traceback(
+    site: Site, recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever an endpoint raises that nobody foresaw: a JSON 500 of kind "internal"
+    that shows nothing of the error, the traceback once in the log (pglog.web), and the
+    server answers on."""
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OverflowError("date value out of range, with /secret/paths")
+
+    monkeypatch.setattr(queries, "facts", broken)
+    answer = site.get("/api/facts")
+    assert answer.status == 500
+    assert answer.json() == {"error": "pglog serve failed: its log says why", "kind": "internal"}
+    assert b"secret" not in answer.body
+    assert b"Traceback" not in answer.body
+    logged = [record for record in recorded.records if record.exc_info]
+    assert [record.name for record in logged] == ["pglog.web"]
+    assert "/api/facts" in logged[0].getMessage()
+    assert site.get("/api/rows").status == 200
+
+
+def test_rows_without_extras_have_no_extra_data(
+    site: Site, make_handler: HandlerFactory, logger: logging.Logger
+) -> None:
+    """A record logged without extras has extra_data null, so the page shows no empty
+    section for it ("{}" pretty-prints as "{\\n}", which nullif never matched)."""
+    handler = make_handler()
+    logger.addHandler(handler)
+    logger.info("plain")
+    logger.info("with extras", extra={"n": 1})
+    assert handler.flush(timeout=10)
+    rows = site.get("/api/rows").json()["rows"]
+    assert [(row["message"], row["extra_data"]) for row in rows] == [
+        ("with extras", '{\n    "n": 1\n}'),
+        ("plain", None),
+    ]
+
+
+def test_slow_queries_holding_every_connection_are_busy_not_an_outage(
+    pg_dsn: str, table: str, db: psycopg.Connection[Any]
+) -> None:
+    """Every pooled connection is held by a query that waits (here on a lock): another
+    request is told the database is busy (503, kind "busy"), not that it is away; once
+    the queries finish, requests are answered again."""
+    logs = TableName("public", table)
+    ensure_table(db, logs)
+    with psycopg.connect(pg_dsn) as blocker:
+        for busy_site in serving(Settings(pg_dsn, logs, pool_size=1, pool_timeout=0.5)):
+            blocker.execute(
+                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(logs.identifier)
+            )
+            with concurrent.futures.ThreadPoolExecutor(1) as waiting:
+                slow = waiting.submit(busy_site.get, "/api/rows")
+                deadline = time.monotonic() + 10
+                while not _waiting_on_a_lock(pg_dsn, table):
+                    assert time.monotonic() < deadline, "the slow query never started"
+                    time.sleep(0.05)
+                answer = busy_site.get("/api/volume")
+                assert answer.status == 503
+                assert answer.json() == {
+                    "error": "the database is busy: slow queries hold all 1 of pglog serve's"
+                    " connections",
+                    "kind": "busy",
+                }
+                blocker.rollback()
+                assert slow.result(timeout=10).status == 200
+            assert busy_site.get("/api/volume").status == 200
+
+
+def _waiting_on_a_lock(dsn: str, table: str) -> bool:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pglog-serve'"
+            " AND wait_event_type = 'Lock' AND query LIKE %s",
+            (f"%{table}%",),
+        ).fetchone()
+    return bool(found and found[0])
+
+
+#: Long enough for the pool's default backoff (1 s, doubling) to grow past 10 s.
+OUTAGE = 18.0
+
+
+def test_requests_are_answered_within_seconds_of_the_database_returning_from_a_long_outage(
+    server: PostgresServer,
+) -> None:
+    """The database stays away for several failed reconnects, then returns: requests are
+    answered again within a few seconds, not after the minute or two a reconnect backoff
+    left to grow would wait."""
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        ensure_table(conn, TableName("public", "logs"))
+    for site in serving(Settings(server.dsn, TableName("public", "logs"), pool_timeout=1)):
+        assert site.get("/api/facts").status == 200
+        server.stop()
+        back_at = time.monotonic() + OUTAGE
+        while time.monotonic() < back_at:
+            assert site.get("/api/facts").json()["kind"] == "unavailable"
+            time.sleep(0.5)
+        server.start()
+        returned = time.monotonic()
+        while site.get("/api/facts").status != 200:
+            assert time.monotonic() - returned < 5, "the pool is still backing off"
+            time.sleep(0.2)
 
 
 def test_the_session_is_read_only(site: Site) -> None:
@@ -310,6 +450,66 @@ def test_without_a_token_only_loopback_names_are_answered(site: Site) -> None:
     assert refused.json()["kind"] == "access"
 
 
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.2:{port}", 200),
+        ("127.255.0.9", 200),
+        ("[::1]:{port}", 200),
+        ("LocalHost:{port}", 200),
+        ("127.0.0.1:1@evil.example", 403),
+        ("127.0.0.1@evil.example", 403),
+        ("127.0.0.1.evil.example:{port}", 403),
+        ("evil.example#127.0.0.1", 403),
+        ("[::1]evil.example", 403),
+        ("127.0.0.1:{port}:{port}", 403),
+        ("127.0.0.1:x", 403),
+        ("", 403),
+    ],
+)
+def test_the_host_header_is_read_strictly(site: Site, host: str, status: int) -> None:
+    """Any loopback address is the loopback interface (127.0.0.0/8, ::1); anything that
+    is not exactly a name and a port (userinfo, a second port, trailing text) is refused,
+    however it begins."""
+    port = urllib.parse.urlsplit(site.url).port
+    answer = site.get("/api/facts", headers={"Host": host.format(port=port)})
+    assert answer.status == status, answer.body
+
+
+def test_a_server_on_another_loopback_address_answers_its_own_url(
+    pg_dsn: str, table: str, db: psycopg.Connection[Any]
+) -> None:
+    """pglog serve --host 127.0.0.2 (loopback, so no token) answers requests to the
+    address it printed."""
+    ensure_table(db, TableName("public", table))
+    for site in serving(Settings(pg_dsn, TableName("public", table)), host="127.0.0.2"):
+        assert site.url.startswith("http://127.0.0.2:")
+        assert site.get("/api/facts").status == 200
+        assert site.get("/").status == 200
+
+
+def test_the_guard_closes_a_websocket_before_it_opens() -> None:
+    """Only HTTP passes the guard: a WebSocket (which would skip the Host and token
+    checks) is closed unopened and never reaches the application."""
+    reached: list[str] = []
+    sent: list[dict[str, Any]] = []
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["type"])
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/", "headers": [(b"host", b"127.0.0.1")]}
+    for token in (None, TOKEN):
+        asyncio.run(Guard(application, token=token)(scope, receive, send))
+    assert reached == []
+    assert [message["type"] for message in sent] == ["websocket.close"] * 2
+
+
 def test_a_token_is_required_as_a_bearer_or_through_the_cookie_its_link_sets(
     guarded: Site,
 ) -> None:
@@ -326,12 +526,64 @@ def test_a_token_is_required_as_a_bearer_or_through_the_cookie_its_link_sets(
     assert entered.headers["location"] == "/?since=15m"
     cookie = entered.headers["set-cookie"]
     assert "HttpOnly" in cookie
-    assert "SameSite=Strict" in cookie
     assert TOKEN not in cookie
     session = cookie.split(";", 1)[0]
-    assert session.startswith(f"{COOKIE}=")
+    assert session.startswith(f"{cookie_name(TOKEN)}=")
     assert guarded.get("/api/facts", headers={"Cookie": session}).status == 200
-    assert guarded.get("/", headers={"Cookie": f"{COOKIE}=forged"}).status == 401
+    assert guarded.get("/", headers={"Cookie": f"{cookie_name(TOKEN)}=forged"}).status == 401
+
+
+def test_the_session_cookie_follows_links_from_other_sites_and_expires(guarded: Site) -> None:
+    """SameSite=Lax, not Strict: a shared link followed from a chat or a ticket carries
+    the session (every endpoint is a read-only GET); a working day's Max-Age."""
+    attributes = [
+        part.strip() for part in guarded.get("/", token=TOKEN).headers["set-cookie"].split(";")
+    ]
+    assert "SameSite=Lax" in attributes
+    assert "Max-Age=43200" in attributes
+    assert "Path=/" in attributes
+
+
+def test_another_applications_cookie_does_not_hide_the_session(guarded: Site) -> None:
+    """Cookies are per host: another application's cookie that is not a valid cookie
+    token (JSON, say) sits beside pglog's in the same header, and the session still
+    counts."""
+    session = guarded.get("/", token=TOKEN).headers["set-cookie"].split(";", 1)[0]
+    for header in (
+        f'prefs={{"theme":"dark"}}; {session}',
+        f'{session}; prefs={{"theme":"dark"}}',
+        f"a=b c; {session}; tz=Europe/Berlin",
+    ):
+        assert guarded.get("/api/facts", headers={"Cookie": header}).status == 200, header
+
+
+def test_two_servers_on_one_host_keep_their_sessions_apart(
+    guarded: Site, pg_dsn: str, table: str
+) -> None:
+    """Browsers keep cookies per host, not per port: a second pglog serve (another token)
+    names its cookie differently, so signing in to one doesn't sign out of the other, and
+    neither cookie opens the other server."""
+    other_token = "another-token-long-enough-too"
+    for other in serving(Settings(pg_dsn, TableName("public", table), token=other_token)):
+        mine = guarded.get("/", token=TOKEN).headers["set-cookie"].split(";", 1)[0]
+        theirs = other.get("/", token=other_token).headers["set-cookie"].split(";", 1)[0]
+        assert mine.split("=")[0] != theirs.split("=")[0]
+        assert mine.split("=")[0] == cookie_name(TOKEN)
+        both = {"Cookie": f"{mine}; {theirs}"}
+        assert guarded.get("/api/facts", headers=both).status == 200
+        assert other.get("/api/facts", headers=both).status == 200
+        assert guarded.get("/api/facts", headers={"Cookie": theirs}).status == 401
+        assert other.get("/api/facts", headers={"Cookie": mine}).status == 401
+
+
+@pytest.mark.parametrize("path", ["//evil.example/", "///evil.example/", "/\\evil.example/"])
+def test_the_token_link_never_sends_the_browser_to_another_site(guarded: Site, path: str) -> None:
+    """/?token= redirects to the same path without the token; a path that starts with
+    two slashes (or a slash and a backslash) would be another host to a browser, so it
+    keeps a single leading slash."""
+    entered = guarded.get(path, token=TOKEN, since="15m")
+    assert entered.status == 303
+    assert entered.headers["location"] == "/evil.example/?since=15m"
 
 
 def test_answers_on_a_kept_alive_connection_do_not_wait_for_a_delayed_ack(site: Site) -> None:
@@ -382,6 +634,23 @@ def test_pglog_serve_refuses_the_network_without_a_token(pg_dsn: str) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("pglog: error: --host 0.0.0.0 would show the logs")
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_pglog_serve_refuses_a_port_that_is_not_one(port: str) -> None:
+    """--port outside 0..65535: argparse's usage and one error line, exit 2, no traceback."""
+    result = subprocess.run(
+        [_pglog(), "serve", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"pglog serve: error: argument --port: {port!r} is not a port: use 0 to 65535"
+    )
+    assert "Traceback" not in result.stderr
 
 
 def test_pglog_serve_serves_the_table_until_stopped(

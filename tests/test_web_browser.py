@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from conftest import HandlerFactory
 from pgserver import PostgresServer
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from psycopg import sql
 
 from pglog import DatabaseLogHandler
@@ -380,6 +380,123 @@ def test_the_link_with_the_token_opens_the_page_and_leaves_the_address_bar(
         expect(page.locator(ROWS).locator(".message")).to_have_text(["behind a token"])
         assert query_of(page) == {"since": ["15m"]}
         expect(page.locator("#table-name")).to_have_text(f"public.{table}")
+
+
+def test_a_shared_link_followed_from_another_site_keeps_the_session(
+    page: Page, pg_dsn: str, table: str, db: psycopg.Connection[Any], logs: Logs
+) -> None:
+    """Signed in once, a link to the page on another site (a chat, a ticket) opens the
+    page, not a 401: the session cookie is SameSite=Lax."""
+    ensure_table(db, TableName("public", table))
+    logs.get("app").info("shared by link")
+    logs.flush()
+    token = "a-token-long-enough-to-keep"
+    app = create_app(Settings(pg_dsn, TableName("public", table), token=token))
+    with running(app) as url:
+        page.goto(f"{url}/?token={token}")
+        expect(page.locator(ROWS)).to_have_count(1)
+        page.route(
+            "http://chat.example/",
+            lambda route: route.fulfill(
+                content_type="text/html",
+                body=f'<a id="shared" href="{url}/?since=24h">the logs</a>',
+            ),
+        )
+        page.goto("http://chat.example/")
+        with page.expect_navigation() as followed:
+            page.click("#shared")
+        answer = followed.value
+        assert answer is not None
+        assert answer.status == 200
+        expect(page.locator(ROWS).locator(".message")).to_have_text(["shared by link"])
+
+
+def test_an_unexplained_server_error_shows_as_an_error_not_as_an_outage(
+    page: Page, web: str, logs: Logs
+) -> None:
+    """A 500 without pglog's JSON (a bug, a proxy's page) is shown by the filters; it is
+    not reported as the database being away."""
+    logs.get("app").info("still listed")
+    logs.flush()
+    page.route(
+        "**/api/volume?*",
+        lambda route: route.fulfill(status=500, content_type="text/plain", body="oops"),
+    )
+    page.goto(web)
+    expect(page.locator(ROWS).locator(".message")).to_have_text(["still listed"])
+    expect(page.locator("#error")).to_have_text("pglog serve answered HTTP 500")
+    expect(page.locator("#banner")).to_be_hidden()
+    expect(page.locator("body")).not_to_have_attribute("data-outage", "yes")
+
+
+def test_a_new_filter_cancels_the_requests_made_for_the_old_one(
+    page: Page, web: str, logs: Logs
+) -> None:
+    """Rows for the old filter are still on their way when another filter is applied:
+    the page cancels that request (it would hold one of the server's connections for
+    nothing) and shows the new filter's rows."""
+    logs.get("app").info("the second one")
+    logs.flush()
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # and never answer
+        held.append(route)
+
+    page.route("**/api/rows?*grep=first*", hold)
+    cancelled: list[str] = []
+    page.on(
+        "requestfailed",
+        lambda request: cancelled.append(request.url) if "/api/rows" in request.url else None,
+    )
+    with page.expect_request(lambda request: "grep=first" in request.url):
+        page.goto(f"{web}/?grep=first")
+    page.fill("input[name=grep]", "second")
+    page.press("input[name=grep]", "Enter")
+    expect(page.locator(ROWS).locator(".message")).to_have_text(["the second one"])
+    for _ in range(100):  # the failure event may come after the new rows show
+        if any("grep=first" in url for url in cancelled):
+            break
+        page.wait_for_timeout(50)
+    assert [url for url in cancelled if "grep=first" in url], cancelled
+    expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#banner")).to_be_hidden()
+
+
+def test_slow_queries_holding_every_connection_show_as_busy_and_the_page_recovers(
+    page: Page, pg_dsn: str, table: str, db: psycopg.Connection[Any], logs: Logs
+) -> None:
+    """Every connection of pglog serve is held by a query that waits on a lock: the
+    banner says the database is busy (not away); when the query ends the banner goes."""
+    logs.get("app").info("behind a lock")
+    logs.flush()
+    logs_table = TableName("public", table)
+    settings = Settings(pg_dsn, logs_table, pool_size=1, pool_timeout=0.5)
+    with running(create_app(settings)) as url, psycopg.connect(pg_dsn) as blocker:
+        blocker.execute(
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(logs_table.identifier)
+        )
+        page.goto(url)
+        banner = page.locator("#banner")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text("The database is busy")
+        expect(banner).not_to_contain_text("can't be reached")
+        expect(page.locator("body")).to_have_attribute("data-outage", "busy")
+        blocker.rollback()
+        expect(banner).to_be_hidden()
+        expect(page.locator(ROWS).locator(".message")).to_have_text(["behind a lock"])
+
+
+def test_bidi_controls_in_log_text_stay_inside_their_cell(page: Page, web: str, logs: Logs) -> None:
+    """A right-to-left override in a logger name or message is isolated to its own cell,
+    so it can't reorder what the page shows beside it."""
+    logs.get("app.\u202eevil").info("\u202egnp.exe")
+    logs.flush()
+    page.goto(web)
+    row = page.locator(ROWS).first
+    expect(row.locator(".message")).to_have_text("\u202egnp.exe")
+    for cell in (".logger", ".message"):
+        style = row.locator(cell).evaluate("node => getComputedStyle(node).unicodeBidi")
+        assert style == "isolate", cell
 
 
 def test_a_bad_filter_shows_the_servers_message_and_no_outage(

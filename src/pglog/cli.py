@@ -17,7 +17,7 @@ from psycopg import sql
 
 from pglog import __version__
 from pglog.config import Config, ConfigError, load_config
-from pglog.connection import describe, redact, resolve_dsn
+from pglog.connection import describe, error_line, redact, resolve_dsn
 from pglog.embedded import EmbeddedUnavailable
 from pglog.filters import Filter, parse_duration
 from pglog.migrate import SchemaError, migrate
@@ -106,11 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", parents=[common], help="a live web view of the table (the 'web' extra)"
     )
     serving.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback)")
-    serving.add_argument("--port", type=int, default=8080, help="default 8080")
+    serving.add_argument("--port", type=_port, default=8080, help="default 8080")
     serving.add_argument(
         "--token", help="required beyond loopback (default: $PGLOG_TOKEN, which ps can't show)"
     )
     return parser
+
+
+def _port(text: str) -> int:
+    """A TCP port for --port: 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0 to 65535")
+    return port
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,9 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, EmbeddedUnavailable, SchemaError) as exc:
         return _fail(str(exc), EXIT_ERROR)
     except psycopg.Error as exc:
-        primary = exc.diag.message_primary if exc.diag else None  # without the SQL it quotes
-        message = " ".join((primary or str(exc)).split()) or type(exc).__name__
-        return _fail(f"database error: {redact(message, dsn_for_errors)}", EXIT_ERROR)
+        return _fail(f"database error: {error_line(exc, dsn_for_errors)}", EXIT_ERROR)
     except BrokenPipeError:  # | head
         return 0
     except KeyboardInterrupt:

@@ -70,5 +70,13 @@ def redact(text: str, dsn: str) -> str:
     return _PASSWORD_IN_URI.sub(r"\1***", text)
 
 
+def error_line(error: BaseException, dsn: str) -> str:
+    """A database error in one line, safe to show: the server's own message without the
+    SQL it quotes, and no password."""
+    diag = error.diag if isinstance(error, psycopg.Error) else None
+    primary = diag.message_primary if diag else None
+    return redact(" ".join((primary or str(error)).split()) or type(error).__name__, dsn)
+
+
 _PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _PASSWORD_IN_URI = re.compile(r"(://[^:/@\s]*:)[^@\s]+(?=@)")

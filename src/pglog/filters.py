@@ -23,6 +23,12 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATH = re.compile(r"^extra((?:\.[A-Za-z_][A-Za-z0-9_-]*)+)\s*(=|!=|>=|<=|>|<|~)\s*(.*)$")
+#: The times a filter may name. Rows outside these years are typos, and both bounds leave
+#: room for arithmetic before Python's datetime runs out (at the years 1 and 9999).
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
+#: The longest duration: longer ones reach back before EARLIEST anyway.
+MAX_DURATION = dt.timedelta(days=1000 * 365)
 
 
 @dataclass(frozen=True)
@@ -104,27 +110,41 @@ def parse_level(text: str) -> str:
 
 
 def parse_time(text: str, now: dt.datetime) -> dt.datetime:
-    """``10m``, ``2h``, ``7d`` (that long ago), or an ISO date or timestamp (UTC if no zone)."""
+    """``10m``, ``2h``, ``7d`` (that long ago), or an ISO date or timestamp (UTC if no zone),
+    from EARLIEST to before LATEST."""
     match = _DURATION.match(text)
     if match:
-        seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
-        return now - dt.timedelta(seconds=seconds)
-    try:
-        moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
+        moment = now - _duration(match, text)
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise ValueError(
+                f"can't read {text!r} as a time: use a duration (30s, 10m, 2h, 7d)"
+                " or an ISO date or timestamp (2026-11-23, 2026-11-23T10:00:00+01:00)"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+    if not EARLIEST <= moment < LATEST:
         raise ValueError(
-            f"can't read {text!r} as a time: use a duration (30s, 10m, 2h, 7d)"
-            " or an ISO date or timestamp (2026-11-23, 2026-11-23T10:00:00+01:00)"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+            f"{text!r} is out of range: use a time from {EARLIEST.year} to {LATEST.year - 1}"
+        )
+    return moment
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """``30d``, ``12h``: a length of time."""
+    """``30d``, ``12h``: a length of time, MAX_DURATION at most."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"can't read {text!r} as a duration: use 30s, 10m, 12h, 30d or 2w")
-    return dt.timedelta(seconds=float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()])
+    return _duration(match, text)
+
+
+def _duration(match: re.Match[str], text: str) -> dt.timedelta:
+    seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
+    if seconds > MAX_DURATION.total_seconds():  # also inf, from a number with 400 digits
+        raise ValueError(f"{text!r} is too long: {MAX_DURATION.days // 365} years at most")
+    return dt.timedelta(seconds=seconds)
 
 
 def parse_condition(text: str) -> Condition:

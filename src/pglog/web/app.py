@@ -6,14 +6,18 @@ that Starlette runs in its thread pool, each borrowing a pooled connection for o
 short read-only transaction. Every failure becomes a JSON answer with a message for
 people and a ``kind`` the page acts on: ``bad_request`` (4xx: fix the filter),
 ``unavailable`` (503: the database is away; the page shows a banner and keeps trying),
-``timeout``, ``missing`` or ``forbidden``. Never a traceback.
+``busy`` (503: slow queries hold every connection; the same, in other words),
+``timeout``, ``missing``, ``forbidden``, ``database`` or ``internal`` (500: a bug of
+ours, logged to the ``pglog.web`` logger). Never a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pglog.connection import describe, redact, with_defaults
+from pglog.connection import describe, error_line, with_defaults
 from pglog.filters import Filter
 from pglog.schema import TableName
 from pglog.web import queries
@@ -45,6 +49,7 @@ SESSION = {
     "TimeZone": "UTC",
 }
 PAGE_ROWS = 100
+_log = logging.getLogger("pglog.web")
 
 
 @dataclass
@@ -52,9 +57,14 @@ class Settings:
     dsn: str
     table: TableName
     token: str | None = None
-    #: How long a request waits for a connection before it reports the database away.
+    #: How long a request waits for a connection before it reports the database away
+    #: (or busy, when slow queries hold every connection).
     pool_timeout: float = 5.0
     pool_size: int = 4
+    #: How long the pool retries one lost connection (backing off from 1 s) before it
+    #: gives up and leaves the next request to start afresh. Short, so the page recovers
+    #: within seconds of the database's return, not after a backoff grown to minutes.
+    reconnect_timeout: float = 3.0
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -65,6 +75,7 @@ def create_app(settings: Settings) -> Starlette:
         max_size=settings.pool_size,
         open=False,
         timeout=settings.pool_timeout,
+        reconnect_timeout=settings.reconnect_timeout,
         configure=_read_only,
         check=ConnectionPool.check_connection,
         name="pglog-serve",
@@ -122,6 +133,8 @@ class _Api:
 
     def __init__(self, pool: ConnectionPool, settings: Settings) -> None:
         self.pool, self.table, self.dsn = pool, settings.table, settings.dsn
+        self._lock = threading.Lock()
+        self._lent = 0  # connections the endpoints hold now
 
     def endpoint(self, handler: Handler) -> Callable[[Request], Response]:
         def answer(request: Request) -> Response:
@@ -132,15 +145,31 @@ class _Api:
                 return _error(400, "bad_request", str(exc))
             except (psycopg.Error, PoolTimeout) as exc:
                 return self._database_error(exc)
+            except Exception:  # a bug of ours: said once in the log, never to the client
+                _log.exception("pglog serve: %s failed", request.url.path)
+                return _error(500, "internal", "pglog serve failed: its log says why")
 
         return answer
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection, counted while lent: a request that can't get one can then
+        tell slow queries holding them all (busy) from a database it can't reach."""
+        with self.pool.connection() as conn:
+            with self._lock:  # Critical section
+                self._lent += 1
+            try:
+                yield conn
+            finally:
+                with self._lock:  # Critical section
+                    self._lent -= 1
 
     def rows(self, query: Query) -> dict[str, Any]:
         """A page of rows, newest first; the first page also says where the live tail
         starts (taken before the page, so nothing lands between the two unseen)."""
         where = read_filter(query, _now(), extra=("before", "limit"))
         before, limit = read_cursor(query), read_limit(query, PAGE_ROWS)
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             live_from = queries.newest_id(conn, self.table) if before is None else None
             found = queries.page(conn, self.table, where, limit=limit, before=before)
         return {
@@ -154,7 +183,7 @@ class _Api:
         """Rows that landed after the id the page gives, newest first."""
         where = read_filter(query, _now(), extra=("after", "limit"))
         after, limit = read_after(query), read_limit(query, PAGE_ROWS)
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             found = queries.arrivals(conn, self.table, where, after_id=after, limit=limit)
         return {
             "rows": [_row(row) for row in found.rows],
@@ -164,7 +193,7 @@ class _Api:
 
     def volume(self, query: Query) -> dict[str, Any]:
         where = read_filter(query, _now())
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             found = queries.volume(conn, self.table, where)
         return {
             "step_seconds": found.step.total_seconds(),
@@ -179,7 +208,7 @@ class _Api:
     def facts(self, query: Query) -> dict[str, Any]:
         if query:
             raise BadRequest(f"unknown parameter {sorted(query)[0]!r}: facts take none")
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             found = queries.facts(conn, self.table)
         return {
             "table": str(self.table),
@@ -195,6 +224,16 @@ class _Api:
         }
 
     def _database_error(self, exc: Exception) -> Response:
+        if isinstance(exc, PoolTimeout):
+            with self._lock:  # Critical section
+                busy = self._lent >= self.pool.max_size
+            if busy:
+                return _error(
+                    503,
+                    "busy",
+                    f"the database is busy: slow queries hold all {self.pool.max_size} of"
+                    " pglog serve's connections",
+                )
         if isinstance(exc, psycopg.errors.UndefinedTable):
             return _error(404, "missing", f"{self.table} does not exist: `pglog init` creates it")
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
@@ -211,20 +250,12 @@ class _Api:
                 f"the database took longer than {SESSION['statement_timeout']}:"
                 " narrow the time range or the filters",
             )
-        message = _message(exc, self.dsn)
+        message = error_line(exc, self.dsn)
         if isinstance(exc, psycopg.DataError):  # the filter asked something impossible
             return _error(400, "bad_request", f"the filter can't be applied: {message}")
         if isinstance(exc, (psycopg.OperationalError, PoolTimeout)):
             return _error(503, "unavailable", f"can't reach the database: {message}")
         return _error(502, "database", f"database error: {message}")
-
-
-def _message(exc: Exception, dsn: str) -> str:
-    """The error in one line, without the SQL it quotes or any password."""
-    diag = exc.diag if isinstance(exc, psycopg.Error) else None
-    primary = diag.message_primary if diag else None
-    text = " ".join((primary or str(exc)).split()) or type(exc).__name__
-    return redact(text, dsn)
 
 
 def _row(row: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from pglog.filters import Filter
-from pglog.web.queries import Cursor
+from pglog.web.queries import ROW_IDS, Cursor
 
 FILTER_NAMES = ("level", "logger", "since", "until", "grep", "where")
 DEFAULT_SINCE = "1h"
@@ -106,9 +106,12 @@ def read_after(query: Query) -> int:
     if text is None:
         raise BadRequest("after is missing: the id of the newest row the page has seen")
     try:
-        return int(text)
+        after = int(text)
     except ValueError:
         raise BadRequest(f"after must be a row id, not {text!r}") from None
+    if after not in ROW_IDS:
+        raise BadRequest(f"after must be a row id (a bigint), not {text!r}")
+    return after
 
 
 def _one(query: Query, name: str) -> str | None:

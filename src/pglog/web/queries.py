@@ -50,10 +50,18 @@ STEPS = tuple(
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _TICK = dt.timedelta(microseconds=1)
 
+#: Row ids are bigint: a number outside it can't be one, and comparing the id index with
+#: it would need a cast that walks the whole index.
+ROW_IDS = range(-(2**63), 2**63)
+
 #: SHOWN, with extra_data as indented JSON text (NULL when empty): shown as it is, with
-#: no float or big integer rounded on its way through JavaScript.
+#: no float or big integer rounded on its way through JavaScript. (Not nullif: an empty
+#: object pretty-prints as "{\n}".)
 _COLUMNS = sql.SQL(", ").join(
-    sql.SQL("nullif(jsonb_pretty(extra_data::jsonb), '{}') AS extra_data")
+    sql.SQL(
+        "CASE WHEN extra_data::jsonb = '{}'::jsonb THEN NULL"
+        " ELSE jsonb_pretty(extra_data::jsonb) END AS extra_data"
+    )
     if column == "extra_data"
     else sql.Identifier(column)
     for column in SHOWN
@@ -77,6 +85,10 @@ class Cursor:
             raise ValueError(
                 f"can't read the cursor {text!r}: pass back the one a page returned"
             ) from None
+        if row_id not in ROW_IDS:
+            raise ValueError(
+                f"the cursor {text!r} names no row id: pass back the one a page returned"
+            )
         if timestamp.tzinfo is None:
             timestamp = timestamp.replace(tzinfo=dt.timezone.utc)
         return cls(timestamp, row_id)
@@ -123,10 +135,11 @@ def page(
         params.update(before_ts=before.timestamp, before_id=before.id)
     query = sql.SQL(
         "SELECT {columns}, pglog_hit, pglog_n FROM ("
-        " SELECT visited.*, row_number() OVER () AS pglog_n FROM ("
-        "  SELECT *, ({hit}) AS pglog_hit FROM {table} WHERE {bounds}"
+        ' SELECT visited.*, row_number() OVER (ORDER BY "timestamp" DESC, id DESC) AS pglog_n'
+        "  FROM (SELECT *, ({hit}) AS pglog_hit FROM {table} WHERE {bounds}"
         '  ORDER BY "timestamp" DESC, id DESC LIMIT %(budget)s) AS visited'
-        ") AS numbered WHERE pglog_hit OR pglog_n = %(budget)s LIMIT %(enough)s"
+        ") AS numbered WHERE pglog_hit OR pglog_n = %(budget)s"
+        ' ORDER BY "timestamp" DESC, id DESC LIMIT %(enough)s'
     ).format(columns=_COLUMNS, hit=hit, table=table.identifier, bounds=bounds)
     params.update(budget=budget, enough=limit + 1)
     with conn.cursor(row_factory=dict_row) as cur:
@@ -167,10 +180,11 @@ def arrivals(
     clause, params = where.clause()
     query = sql.SQL(
         "SELECT {columns}, pglog_hit, pglog_n FROM ("
-        " SELECT visited.*, row_number() OVER () AS pglog_n FROM ("
+        " SELECT visited.*, row_number() OVER (ORDER BY id DESC) AS pglog_n FROM ("
         "  SELECT *, ({clause}) AS pglog_hit FROM {table} WHERE id > %(after_id)s"
         "  ORDER BY id DESC LIMIT %(budget)s) AS visited"
-        ") AS numbered WHERE pglog_hit OR pglog_n IN (1, %(budget)s) LIMIT %(enough)s"
+        ") AS numbered WHERE pglog_hit OR pglog_n IN (1, %(budget)s)"
+        " ORDER BY id DESC LIMIT %(enough)s"
     ).format(columns=_COLUMNS, clause=clause, table=table.identifier)
     params.update(after_id=after_id, budget=budget, enough=limit + 2)
     with conn.cursor(row_factory=dict_row) as cur:
@@ -225,7 +239,7 @@ def volume(
     since, until = where.since, where.until
     step = bar_width(until - since, bars)
     first = since - (since - _EPOCH) % step
-    shown = [Bar(start, start + step) for start in _range(first, until, step)]
+    shown = [Bar(start, start + step) for start in _bar_starts(first, until, step)]
     width = step / slices
     parts = [
         _Slice(owner, max(bar.start + n * width, since), min(bar.start + (n + 1) * width, until))
@@ -407,7 +421,7 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _range(first: dt.datetime, until: dt.datetime, step: dt.timedelta) -> list[dt.datetime]:
+def _bar_starts(first: dt.datetime, until: dt.datetime, step: dt.timedelta) -> list[dt.datetime]:
     starts = []
     while first < until:
         starts.append(first)

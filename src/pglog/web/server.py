@@ -9,7 +9,6 @@ token: anything wider would show the logs, and whatever secrets they hold, to th
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import threading
 import time
@@ -21,6 +20,7 @@ from starlette.types import ASGIApp
 
 from pglog.connection import describe
 from pglog.web.app import Settings, create_app
+from pglog.web.guard import is_loopback
 
 #: A token shorter than this is refused: it would be guessed.
 MIN_TOKEN = 16
@@ -40,15 +40,6 @@ def check_exposure(host: str, token: str | None) -> None:
             f"--host {host} would show the logs to the network: set a token"
             " (PGLOG_TOKEN or --token), or keep the default 127.0.0.1"
         )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a name: it may resolve to anything
-        return False
 
 
 def serve(settings: Settings, *, host: str, port: int, out: TextIO) -> int:

@@ -1,8 +1,10 @@
 // Api: the server's JSON endpoints, and what their failures mean for the page.
 
-/** A failed call. kind: "unavailable" (the database or the server is away: show the
- * banner and keep trying), "bad_request" (the filter: show the message), or another
- * the server named ("timeout", "missing", "forbidden", "access", "database"). */
+/** A failed call. kind: "unavailable" (the database is away), "busy" (slow queries hold
+ * every connection) or "offline" (pglog serve itself doesn't answer): show the banner and
+ * keep trying; "aborted" (a newer request superseded it): nothing to show; "bad_request"
+ * (the filter: show the message), or another the server named ("timeout", "missing",
+ * "forbidden", "access", "database", "internal"). */
 export class ApiError extends Error {
   constructor(status, kind, message) {
     super(message);
@@ -11,7 +13,8 @@ export class ApiError extends Error {
   }
 }
 
-export async function get(path, params = new URLSearchParams()) {
+/** GET a JSON endpoint; `signal` (an AbortController's) cancels it. */
+export async function get(path, params = new URLSearchParams(), signal = undefined) {
   const query = params.toString();
   let response;
   try {
@@ -19,9 +22,11 @@ export async function get(path, params = new URLSearchParams()) {
       headers: { accept: "application/json" },
       cache: "no-store",
       credentials: "same-origin",
+      signal,
     });
   } catch {
-    throw new ApiError(0, "unavailable", "can't reach pglog serve: is it still running?");
+    if (signal?.aborted) throw superseded();
+    throw new ApiError(0, "offline", "can't reach pglog serve: is it still running?");
   }
   let body = null;
   try {
@@ -29,9 +34,22 @@ export async function get(path, params = new URLSearchParams()) {
   } catch {
     body = null;
   }
+  if (signal?.aborted) throw superseded();
   if (!response.ok) {
-    const kind = body?.kind ?? (response.status >= 500 ? "unavailable" : "bad_request");
-    throw new ApiError(response.status, kind, body?.error ?? `HTTP ${response.status}`);
+    const kind = body?.kind ?? unexplained(response.status);
+    const message = body?.error ?? `pglog serve answered HTTP ${response.status}`;
+    throw new ApiError(response.status, kind, message);
   }
   return body;
+}
+
+/** The kind of a failure without pglog's JSON: a proxy in front that can't reach pglog
+ * serve (502, 503, 504), or something else that went wrong; never the database. */
+function unexplained(status) {
+  if (status === 502 || status === 503 || status === 504) return "offline";
+  return status >= 500 ? "internal" : "bad_request";
+}
+
+function superseded() {
+  return new ApiError(0, "aborted", "superseded by a newer request");
 }

@@ -20,6 +20,12 @@ const PAGE_ROWS = 100;
 const LIVE_ROWS = 200;
 const MAX_ROWS = 2000;
 const AUTO_PAGES = 5; // a search that finds little goes on by itself this many times
+// Failures that pass by themselves: a banner says which, and the page keeps trying.
+const BANNERS = new Map([
+  ["unavailable", "The database can't be reached"],
+  ["busy", "The database is busy"],
+  ["offline", "pglog serve can't be reached"],
+]);
 
 const $ = (id) => document.getElementById(id);
 const form = $("filters");
@@ -36,6 +42,7 @@ const factParts = {
 
 let state = readState(location.search);
 let generation = 0; // bumped by every new filter: answers for an older one are dropped
+let requests = new AbortController(); // and the requests made for it are cancelled
 let paused = false;
 let outage = false;
 let older = null; // the cursor for older rows
@@ -99,6 +106,8 @@ function apply(next, force = false) {
 
 async function reload() {
   const mine = ++generation;
+  requests.abort();
+  requests = new AbortController();
   list.clear();
   older = null;
   polls = [];
@@ -113,6 +122,7 @@ async function reload() {
 }
 
 async function loadRows(mine, cursor) {
+  const { signal } = requests;
   let added = 0;
   let pages = 0;
   $("older").hidden = true;
@@ -120,7 +130,7 @@ async function loadRows(mine, cursor) {
     const params = toParams(state);
     params.set("limit", PAGE_ROWS);
     if (cursor) params.set("before", cursor);
-    const page = await get("/api/rows", params);
+    const page = await get("/api/rows", params, signal);
     if (mine !== generation) return;
     if (page.live_from !== null && polls.length === 0) polls.push([Date.now(), page.live_from]);
     added += list.append(page.rows);
@@ -141,7 +151,7 @@ async function poll(mine) {
   const params = toParams(state);
   params.set("after", startingPoint());
   params.set("limit", LIVE_ROWS);
-  const answer = await get("/api/live", params);
+  const answer = await get("/api/live", params, requests.signal);
   if (mine !== generation || paused) return;
   if (answer.last_id !== null) polls.push([Date.now(), answer.last_id]);
   const oldest = answer.rows[answer.rows.length - 1];
@@ -170,7 +180,7 @@ function startingPoint() {
 }
 
 async function loadChart(mine) {
-  const data = await get("/api/volume", toParams(state));
+  const data = await get("/api/volume", toParams(state), requests.signal);
   if (mine !== generation) return;
   chartAt = Date.now();
   drawChart(chartParts, data, (bar) => apply({ ...state, since: bar.start, until: bar.stop }));
@@ -208,11 +218,12 @@ async function tick() {
 
 function failed(error, mine) {
   if (!(error instanceof ApiError)) throw error; // a bug of the page's: leave it to the console
-  if (error.kind === "unavailable") {
+  if (error.kind === "aborted") return;
+  if (BANNERS.has(error.kind)) {
     outage = true;
-    $("banner").textContent = `The database can't be reached (${error.message}). Trying again…`;
+    $("banner").textContent = `${BANNERS.get(error.kind)} (${error.message}). Trying again…`;
     $("banner").hidden = false;
-    document.body.dataset.outage = "yes";
+    document.body.dataset.outage = error.kind === "busy" ? "busy" : "yes";
     return;
   }
   if (mine !== generation) return;
