@@ -4,15 +4,14 @@ cost growth. One command, one PostgreSQL, one table of results (and a JSON file)
     python bench/run.py            # the full suite, a few minutes
     python bench/run.py --quick    # smaller counts, no 5M-row table: about a minute
 
-Uses $PGLOG_BENCH_DSN, or starts a throwaway embedded PostgreSQL. Every figure that
-matters is a ratio to a baseline measured in the same run: these machines are shared
-and noisy, and absolute times move from run to run.
+Uses $PGLOG_BENCH_DSN (or $PGLOG_TEST_DSN), or starts a throwaway embedded PostgreSQL.
+Every figure that matters is a ratio to a baseline measured in the same run: these
+machines are shared and noisy, and absolute times move from run to run.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import gc
 import json
@@ -28,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,25 +36,14 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).parent))
 from baselines import InsertPerRecordHandler, copy_directly
+from common import database, publish
 
 from pglog import DatabaseLogHandler, partitions
-from pglog.embedded import embedded_server
 from pglog.migrate import ensure_table
 from pglog.reader import prune
 from pglog.schema import TableName
 
-RESULTS = Path(__file__).parent / "results"
 EXTRA = {"user_id": 42, "request_id": "req-7f3a", "path": "/orders/1042"}
-
-
-@contextlib.contextmanager
-def database() -> Iterator[str]:
-    given = os.environ.get("PGLOG_BENCH_DSN")
-    if given:
-        yield given
-        return
-    with embedded_server() as dsn:
-        yield dsn
 
 
 def fresh_table(dsn: str, name: str) -> str:
@@ -714,11 +702,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
     args = parser.parse_args()
     results = run(args.quick)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{results['when'].replace(':', '')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(report(results))
-    print(f"\n(also written to {path})")
+    publish(results, report(results))
 
 
 if __name__ == "__main__":

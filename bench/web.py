@@ -34,20 +34,18 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
+from common import database, publish
 from psycopg import sql
 
 from pglog import DatabaseLogHandler
-from pglog.embedded import embedded_server
 from pglog.migrate import ensure_table
 from pglog.schema import TableName, copy_statement, create_table_statements
 from pglog.web.app import Settings, create_app
 from pglog.web.server import running
 
-RESULTS = Path(__file__).parent / "results"
 Params = Callable[[], dict[str, Any]]
 TABLE = TableName("public", "bench_web")
 SPAN = dt.timedelta(days=7)
@@ -88,16 +86,6 @@ TRACEBACK = (
     "    response = client.post(url, json=body, timeout=5)\\n"
     "TimeoutError: timed out"
 )
-
-
-@contextlib.contextmanager
-def database() -> Iterator[str]:
-    given = os.environ.get("PGLOG_BENCH_DSN") or os.environ.get("PGLOG_TEST_DSN")
-    if given:
-        yield given
-        return
-    with embedded_server() as dsn:
-        yield dsn
 
 
 def load(dsn: str, rows: int) -> float:
@@ -319,11 +307,7 @@ def main() -> None:
         "by_endpoint": by_endpoint,
         "written": written,
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"web-{results['when'].replace(':', '')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(report(results))
-    print(f"\n(also written to {path})")
+    publish(results, report(results), "web-")
 
 
 if __name__ == "__main__":
