@@ -22,6 +22,12 @@ def reports(db: psycopg.Connection[Any], table: str) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
+def reported_stats(db: psycopg.Connection[Any], table: str) -> dict[str, Any]:
+    """The stats of the table's one writer, as last reported (empty before any report)."""
+    found = reports(db, table)
+    return found[0][2] if found else {}
+
+
 def last_reported(db: psycopg.Connection[Any], table: str) -> Any:
     found = db.execute("SELECT reported FROM pglog_writers WHERE log_table = %s", (table,))
     return found.fetchone()
@@ -49,12 +55,7 @@ def test_a_running_writer_reports_and_says_when_it_stopped(
     for i in range(500):
         logger.info("record %d", i)
     assert handler.flush(10)
-
-    def reported_everything() -> bool:
-        found = reports(db, table)
-        return bool(found) and found[0][2]["written"] == 500
-
-    wait_for(reported_everything, "a report of 500 written")
+    wait_for(lambda: reported_stats(db, table).get("written") == 500, "a report of 500 written")
     [(_, stopped, stats)] = reports(db, table)
     assert not stopped
     assert stats["enqueued"] == 500
@@ -158,11 +159,10 @@ def test_a_failing_writer_says_since_when_and_health_fails_on_it(  # noqa: PLR09
         logger.info("refused")
         handler.flush(10)
 
-        def reported_failing() -> bool:
-            found = reports(db, table)
-            return bool(found) and found[0][2].get("failing_for_s") is not None
-
-        wait_for(reported_failing, "a report of the failure")
+        wait_for(
+            lambda: reported_stats(db, table).get("failing_for_s") is not None,
+            "a report of the failure",
+        )
         assert handler.stats()["fallback"] == 1
         monkeypatch.setattr(writer, "REPORT_EVERY", 3600.0)
         before = last_reported(db, table)
