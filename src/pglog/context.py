@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from pglog.sanitize import to_json
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+from pglog.sanitize import as_extras
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +44,7 @@ def bind(**fields: Any) -> Iterator[Mapping[str, Any]]:
     Yields the fields now bound (read-only)."""
     outer = BOUND.get()
     merged = {**(outer.fields if outer is not None else {}), **fields}
-    plain = all(type(value) in _SCALARS for value in merged.values())
-    token = BOUND.set(Bound(MappingProxyType(merged), merged if plain else to_json(merged)))
+    token = BOUND.set(Bound(MappingProxyType(merged), as_extras(merged)))
     try:
         yield MappingProxyType(merged)
     finally:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import Any, Final, TypeAlias
 
 from pglog.context import BOUND, Bound
-from pglog.sanitize import Notes, safe_repr, safe_str, to_json
+from pglog.sanitize import SCALARS, Notes, as_extras, safe_repr, safe_str, to_json
 
 #: The record's own attributes, in the order they open an entry.
 FIELD_NAMES = (
@@ -85,7 +85,6 @@ del _PLAIN
 #: In the common case these five last are msg, args and three Nones: the entry as is.
 _ENTRY = operator.itemgetter(*FIELD_NAMES, "msg", "args", "exc_text", "exc_info", "stack_info")
 _FIELDS = operator.itemgetter(*FIELD_NAMES)
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 _LOG_RECORD = logging.LogRecord
 _FORMATTER = logging.Formatter()
 _BOUND_GET = BOUND.get
@@ -101,7 +100,7 @@ def capture(record: logging.LogRecord) -> Entry:
             msg, args = entry[11], entry[12]
             if type(msg) is str and type(args) is tuple:
                 for arg in args:
-                    if type(arg) not in _SCALARS:
+                    if type(arg) not in SCALARS:
                         break
                 else:
                     if bound is None:
@@ -165,12 +164,7 @@ def _extras(record: logging.LogRecord, attributes: dict[str, Any], bound: Bound 
         del own["extra"]
         own = {**nested, **own}
     extra = {**bound.fields, **own} if bound is not None else own
-    if not extra:
-        return None
-    for key, value in extra.items():
-        if type(value) not in _SCALARS or type(key) is not str:
-            return to_json(extra)  # a container or an object: its state as of now
-    return extra
+    return as_extras(extra) if extra else None
 
 
 def exception_text(record: logging.LogRecord) -> str | None:

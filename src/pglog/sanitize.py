@@ -55,6 +55,21 @@ class Notes(dict[str, str]):
         return marker
 
 
+#: The types an extra may keep as it is until the writer encodes it: immutable, and
+#: always JSON (NaN and huge ints are dealt with when encoding).
+SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def as_extras(values: dict[Any, Any]) -> dict[str, Any] | str:
+    """Extras as they wait in the queue: the dict itself if it holds only plain scalars
+    under string keys, else the text of its JSON now (a container or an object: its state
+    as of now, and the writer thread never runs the caller's ``__repr__``)."""
+    for key, value in values.items():
+        if type(value) not in SCALARS or type(key) is not str:
+            return to_json(values)
+    return values
+
+
 def to_json(extras: Mapping[str, Any], notes: Notes | None = None) -> str:
     """``extras`` as the text of a JSON object that ``jsonb`` accepts, noting what changed."""
     notes = Notes() if notes is None else notes
