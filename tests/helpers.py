@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -41,6 +43,25 @@ def count(conn: psycopg.Connection[tuple[Any, ...]], table: str) -> int:
     row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def at_once(
+    target: Callable[..., None], *args: Any, processes: int, timeout: float = 60
+) -> list[Any]:
+    """Run ``target(*args, barrier, results)`` in ``processes`` fresh interpreters that wait
+    for each other at ``barrier`` before they act, so they really act together; returns
+    what each put on ``results``, in the order they did."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=target, args=(*args, barrier, results)) for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=timeout) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    return outcomes
 
 
 def run_python(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 import time
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import HandlerFactory
-from helpers import ListHandler, count, fetch
+from helpers import ListHandler, at_once, count, fetch
 
 from pglog import DatabaseLogHandler
 from pglog.migrate import SCHEMA_VERSION, SchemaError, inspect_table, migrate
@@ -170,17 +169,7 @@ def test_processes_migrating_at_once_migrate_once(
 ) -> None:
     """Four processes adopting the same hand-made table together: one does the work."""
     hand_made(db, table)
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(4), context.Queue()
-    workers = [
-        context.Process(target=_migrate_after_barrier, args=(pg_dsn, table, barrier, results))
-        for _ in range(4)
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes = sorted(str(results.get(timeout=60)) for _ in workers)
-    for worker in workers:
-        worker.join(30)
+    outcomes = sorted(map(str, at_once(_migrate_after_barrier, pg_dsn, table, processes=4)))
     assert outcomes[:3] == ["0", "0", "0"]
     assert int(outcomes[3]) > 0
 

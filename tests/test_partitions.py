@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import multiprocessing
 from typing import Any
 
 import psycopg
 import pytest
 from conftest import HandlerFactory
-from helpers import ListHandler, count, fetch
+from helpers import ListHandler, at_once, count, fetch
 
 from pglog import DatabaseLogHandler
 from pglog.partitions import (
@@ -174,17 +173,7 @@ def test_processes_starting_together_on_a_new_partitioned_table(
     """Six processes create the same partitioned table and its partitions at once while
     their first batches land: every record is stored, none goes to the fallback (not even
     a warning), and no row is left in the default partition."""
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(6), context.Queue()
-    workers = [
-        context.Process(target=_start_and_log, args=(pg_dsn, table, barrier, results))
-        for _ in range(6)
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes = [results.get(timeout=90) for _ in workers]
-    for worker in workers:
-        worker.join(30)
+    outcomes = at_once(_start_and_log, pg_dsn, table, processes=6, timeout=90)
     assert outcomes == [(50, 0)] * 6
     assert count(db, table) == 300
     assert count(db, default_name(TableName("public", table))) == 0

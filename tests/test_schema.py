@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import uuid
 from typing import Any
 
 import psycopg
 import pytest
+from helpers import at_once
 from psycopg import sql
 
 from pglog.migrate import ensure_table
@@ -25,18 +25,7 @@ def _create_after_barrier(dsn: str, table: str, barrier: Any, results: Any) -> N
 
 def test_processes_starting_together_create_the_table_once(pg_dsn: str, table: str) -> None:
     """Six processes, connected and released at the same instant: one creates, none fails."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(6)
-    results = context.Queue()
-    workers = [
-        context.Process(target=_create_after_barrier, args=(pg_dsn, table, barrier, results))
-        for _ in range(6)
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes = [results.get(timeout=60) for _ in workers]
-    for worker in workers:
-        worker.join(30)
+    outcomes = at_once(_create_after_barrier, pg_dsn, table, processes=6)
     assert sorted(map(str, outcomes)) == ["False"] * 5 + ["True"]
 
 
