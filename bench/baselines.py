@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pglog.row import COLUMNS
-from pglog.schema import TableName, copy_statement
+from pglog._capture.row import COLUMNS
+from pglog._table.schema import TableName, copy_statement
 
 _UTC = dt.timezone.utc
 _HOST = socket.gethostname()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pglog.embedded import embedded_server
+from pglog._embedded import embedded_server
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -38,10 +38,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from baselines import InsertPerRecordHandler, copy_directly
 from common import database, publish
 
-from pglog import DatabaseLogHandler, partitions
-from pglog.migrate import ensure_table
-from pglog.reader import prune
-from pglog.schema import TableName
+from pglog import DatabaseLogHandler
+from pglog._table import partitions
+from pglog._table.migrate import ensure_table
+from pglog._table.reader import prune
+from pglog._table.schema import TableName
 
 EXTRA = {"user_id": 42, "request_id": "req-7f3a", "path": "/orders/1042"}
 

@@ -41,10 +41,10 @@ from common import database, publish
 from psycopg import sql
 
 from pglog import DatabaseLogHandler
-from pglog.migrate import ensure_table
-from pglog.schema import TableName, copy_statement, create_table_statements
-from pglog.web.app import Settings, create_app
-from pglog.web.server import running
+from pglog._table.migrate import ensure_table
+from pglog._table.schema import TableName, copy_statement, create_table_statements
+from pglog._web.app import Settings, create_app
+from pglog._web.server import running
 
 Params = Callable[[], dict[str, Any]]
 TABLE = TableName("public", "bench_web")

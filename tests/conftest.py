@@ -15,7 +15,7 @@ from pgserver import PostgresServer
 from psycopg import sql
 
 from pglog import DatabaseLogHandler
-from pglog.embedded import embedded_server
+from pglog._embedded import embedded_server
 
 
 @pytest.fixture(scope="session")

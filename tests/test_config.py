@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from pglog.config import ConfigError, load_config
+from pglog._config import ConfigError, load_config
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.yml"
 

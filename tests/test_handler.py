@@ -15,7 +15,7 @@ from conftest import HandlerFactory
 from helpers import ListHandler, count, fetch
 
 from pglog import DatabaseLogHandler
-from pglog.writer import WRITER_THREADS
+from pglog._writer.writer import WRITER_THREADS
 
 
 @pytest.fixture(params=[None, "day"], ids=["plain", "partitioned"])

@@ -13,8 +13,8 @@ from conftest import HandlerFactory
 from helpers import ListHandler, at_once, count, fetch
 
 from pglog import DatabaseLogHandler
-from pglog.migrate import SCHEMA_VERSION, SchemaError, inspect_table, migrate
-from pglog.schema import INDEXES, TableName
+from pglog._table.migrate import SCHEMA_VERSION, SchemaError, inspect_table, migrate
+from pglog._table.schema import INDEXES, TableName
 
 #: The table as DESIGN.md describes it, the way a user would create it by hand.
 HAND_MADE = """

@@ -12,7 +12,7 @@ from conftest import HandlerFactory
 from helpers import ListHandler, at_once, count, fetch
 
 from pglog import DatabaseLogHandler
-from pglog.partitions import (
+from pglog._table.partitions import (
     AHEAD,
     BEHIND,
     default_name,
@@ -23,7 +23,7 @@ from pglog.partitions import (
     partitions,
     period_start,
 )
-from pglog.schema import TableName
+from pglog._table.schema import TableName
 
 UTC = dt.timezone.utc
 

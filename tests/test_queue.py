@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pglog.queue import RecordQueue
-from pglog.record import Entry
+from pglog._capture.capture import Entry
+from pglog._writer.queue import RecordQueue
 
 
 def entry(n: int) -> Entry:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pglog.record import (
+from pglog._capture.capture import (
     ARGS,
     ENTRY_SIZE,
     EXCEPTION,
@@ -20,7 +20,7 @@ from pglog.record import (
     capture,
     render,
 )
-from pglog.sanitize import MARKER_KEY
+from pglog._capture.sanitize import MARKER_KEY
 
 
 def make_record(

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from pglog.record import capture
-from pglog.row import COLUMNS, to_row
-from pglog.sanitize import MAX_DEPTH, MAX_NAME, MAX_TEXT, to_json
+from pglog._capture.capture import capture
+from pglog._capture.row import COLUMNS, to_row
+from pglog._capture.sanitize import MAX_DEPTH, MAX_NAME, MAX_TEXT, to_json
 
 
 def row_for(msg: object = "m", *args: object, name: str = "r", **extra: object) -> tuple[Any, ...]:

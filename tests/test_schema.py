@@ -10,8 +10,8 @@ import pytest
 from helpers import at_once
 from psycopg import sql
 
-from pglog.migrate import ensure_table
-from pglog.schema import MAX_IDENTIFIER_BYTES, TableName
+from pglog._table.migrate import ensure_table
+from pglog._table.schema import MAX_IDENTIFIER_BYTES, TableName
 
 
 def _create_after_barrier(dsn: str, table: str, barrier: Any, results: Any) -> None:

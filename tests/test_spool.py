@@ -19,9 +19,9 @@ from helpers import Blackhole, ListHandler, run_python
 from pgserver import PostgresServer
 
 from pglog import DatabaseLogHandler
-from pglog.connection import describe
-from pglog.record import capture
-from pglog.spool import Spool
+from pglog._capture.capture import capture
+from pglog._table.connection import describe
+from pglog._writer.spool import Spool
 
 TABLE = "logs"
 
@@ -387,7 +387,7 @@ def test_close_while_a_slow_spool_write_is_under_way_never_doubles_a_record(
         threading.Event().wait(0.2)
         slow(descriptor)
 
-    monkeypatch.setattr("pglog.spool.os.fsync", slow_fsync)
+    monkeypatch.setattr("pglog._writer.spool.os.fsync", slow_fsync)
     proxy.refuse()
     fallback = ListHandler()
     handler = DatabaseLogHandler(

@@ -30,12 +30,12 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from starlette.applications import Starlette
 
-from pglog.migrate import ensure_table
-from pglog.schema import TableName
-from pglog.web import queries
-from pglog.web.app import Settings, create_app
-from pglog.web.guard import Guard, cookie_name
-from pglog.web.server import check_exposure, running
+from pglog._table.migrate import ensure_table
+from pglog._table.schema import TableName
+from pglog._web import queries
+from pglog._web.app import Settings, create_app
+from pglog._web.guard import Guard, cookie_name
+from pglog._web.server import check_exposure, running
 
 TOKEN = "a-token-long-enough-to-keep"
 
@@ -244,7 +244,7 @@ def test_a_bug_is_a_500_of_kind_internal_logged_once_without_a_traceback(
     site: Site, recorded: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever an endpoint raises that nobody foresaw: a JSON 500 of kind "internal"
-    that shows nothing of the error, the traceback once in the log (pglog.web), and the
+    that shows nothing of the error, the traceback once in the log (pglog._web), and the
     server answers on."""
 
     def broken(*args: Any, **kwargs: Any) -> None:

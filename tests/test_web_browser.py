@@ -25,10 +25,10 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from psycopg import sql
 
 from pglog import DatabaseLogHandler
-from pglog.migrate import ensure_table
-from pglog.schema import TableName
-from pglog.web.app import Settings, create_app
-from pglog.web.server import running
+from pglog._table.migrate import ensure_table
+from pglog._table.schema import TableName
+from pglog._web.app import Settings, create_app
+from pglog._web.server import running
 
 CHROMIUM = Path(os.environ.get("PGLOG_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARGS = [

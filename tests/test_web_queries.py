@@ -1,4 +1,4 @@
-"""The web view's queries (pglog.web.queries): bounded walks, live arrivals, the volume
+"""The web view's queries (pglog._web.queries): bounded walks, live arrivals, the volume
 chart and table facts, on a real PostgreSQL."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pglog.filters import Filter
-from pglog.migrate import ensure_table
-from pglog.reader import rows as reader_rows
-from pglog.schema import TableName
-from pglog.web import queries
-from pglog.web.queries import Cursor
+from pglog._table.filters import Filter
+from pglog._table.migrate import ensure_table
+from pglog._table.reader import rows as reader_rows
+from pglog._table.schema import TableName
+from pglog._web import queries
+from pglog._web.queries import Cursor
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 Row = tuple[dt.datetime, str, str, str, dict[str, Any]]

@@ -13,7 +13,7 @@ import pytest
 from conftest import HandlerFactory
 from test_cli import pglog
 
-from pglog import writer
+from pglog._writer import writer
 
 
 def reports(db: psycopg.Connection[Any], table: str) -> list[tuple[Any, ...]]:

@@ -1,10 +1,10 @@
 """pglog: Python logging into PostgreSQL."""
 
-from pglog.config import ConfigError
-from pglog.context import bind
-from pglog.handler import DatabaseLogHandler
-from pglog.manager import LoggerManager, get_logger, initialize_logger, shutdown_logging
-from pglog.timing import timed
+from pglog._capture.context import bind
+from pglog._config import ConfigError
+from pglog._handler import DatabaseLogHandler
+from pglog._manager import LoggerManager, get_logger, initialize_logger, shutdown_logging
+from pglog._timing import timed
 
 __all__ = [
     "ConfigError",

@@ -1,5 +1,5 @@
 """``python -m pglog``: the same CLI as the ``pglog`` command."""
 
-from pglog.cli import main
+from pglog._cli import main
 
 raise SystemExit(main())

@@ -20,11 +20,11 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from pglog import partitions, reports, schema
-from pglog.connection import connect, redact, with_defaults
-from pglog.migrate import check_writable, ensure_table, inspect_table
-from pglog.reader import prune_batch
-from pglog.row import Row
+from pglog._capture.row import Row
+from pglog._table import partitions, reports, schema
+from pglog._table.connection import connect, redact, with_defaults
+from pglog._table.migrate import check_writable, ensure_table, inspect_table
+from pglog._table.reader import prune_batch
 
 Status = Literal["committed", "aborted", "in progress", "unknown"]
 _STATUSES: dict[object, Status] = {s: s for s in ("committed", "aborted", "in progress")}

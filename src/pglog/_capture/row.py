@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeAlias
 
-from pglog.record import Entry, capture, render
-from pglog.sanitize import (
+from pglog._capture.capture import Entry, capture, render
+from pglog._capture.sanitize import (
     MARKER_KEY,
     MAX_NAME,
     MAX_TEXT,

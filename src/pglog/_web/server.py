@@ -18,9 +18,9 @@ from typing import TextIO
 import uvicorn
 from starlette.types import ASGIApp
 
-from pglog.connection import describe
-from pglog.web.app import Settings, create_app
-from pglog.web.guard import is_loopback
+from pglog._table.connection import describe
+from pglog._web.app import Settings, create_app
+from pglog._web.guard import is_loopback
 
 #: A token shorter than this is refused: it would be guessed.
 MIN_TOKEN = 16

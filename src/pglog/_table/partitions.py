@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from pglog.schema import TableName
+from pglog._table.schema import TableName
 
 PERIODS = ("day", "week", "month")
 #: Periods made ahead of now, and kept behind it (for records that arrive late).

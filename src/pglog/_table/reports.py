@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from pglog.schema import TableName
+from pglog._table.schema import TableName
 
 #: Seconds between reports; a report this old from a writer that had work is a problem.
 REPORT_EVERY = 10.0

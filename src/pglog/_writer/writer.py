@@ -21,15 +21,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pglog.fallback import Fallback
-from pglog.queue import Outcome, RecordQueue
-from pglog.record import Entry, render
-from pglog.reports import REPORT_EVERY, Identity
-from pglog.retry import Backoff, Disposition, classify
-from pglog.row import Row, escaped_row, to_row
-from pglog.sanitize import MAX_NAME, Notes, clean_text
-from pglog.sink import CommitUnknown, PostgresSink
-from pglog.spool import Spool, SpoolBatch, SpoolFull
+from pglog._capture.capture import Entry, render
+from pglog._capture.row import Row, escaped_row, to_row
+from pglog._capture.sanitize import MAX_NAME, Notes, clean_text
+from pglog._table.reports import REPORT_EVERY, Identity
+from pglog._writer.fallback import Fallback
+from pglog._writer.queue import Outcome, RecordQueue
+from pglog._writer.retry import Backoff, Disposition, classify
+from pglog._writer.sink import CommitUnknown, PostgresSink
+from pglog._writer.spool import Spool, SpoolBatch, SpoolFull
 
 #: Idents of every live writer thread. A record logged by one of them (psycopg's
 #: debug output, pglog's own warnings) is never queued by a pglog handler.

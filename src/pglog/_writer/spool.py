@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pglog.record import ARGS, ENTRY_SIZE, Entry
+from pglog._capture.capture import ARGS, ENTRY_SIZE, Entry
 
 #: A segment is sealed (no more appends) when it grows past this size.
 SEGMENT_BYTES = 8 << 20

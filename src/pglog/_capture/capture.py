@@ -26,8 +26,8 @@ import operator
 from collections.abc import Iterator
 from typing import Any, Final, TypeAlias
 
-from pglog.context import BOUND, Bound
-from pglog.sanitize import SCALARS, Notes, as_extras, safe_repr, safe_str, to_json
+from pglog._capture.context import BOUND, Bound
+from pglog._capture.sanitize import SCALARS, Notes, as_extras, safe_repr, safe_str, to_json
 
 #: The record's own attributes, in the order they open an entry.
 FIELD_NAMES = (

@@ -21,16 +21,16 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from pglog import fallback as fallback_module
-from pglog.connection import describe, resolve_dsn
-from pglog.fallback import INTERNAL_LOGGER
-from pglog.partitions import PERIODS
-from pglog.queue import OVERFLOW_POLICIES, Outcome, Overflow, RecordQueue
-from pglog.record import Entry, capture
-from pglog.schema import TableName
-from pglog.sink import PostgresSink
-from pglog.spool import Spool
-from pglog.writer import WRITER_THREADS, Writer
+from pglog._capture.capture import Entry, capture
+from pglog._table.connection import describe, resolve_dsn
+from pglog._table.partitions import PERIODS
+from pglog._table.schema import TableName
+from pglog._writer import fallback as fallback_module
+from pglog._writer.fallback import INTERNAL_LOGGER
+from pglog._writer.queue import OVERFLOW_POLICIES, Outcome, Overflow, RecordQueue
+from pglog._writer.sink import PostgresSink
+from pglog._writer.spool import Spool
+from pglog._writer.writer import WRITER_THREADS, Writer
 
 _live_handlers: weakref.WeakSet[DatabaseLogHandler] = weakref.WeakSet()
 _writer_names = iter(range(1, 1 << 62))

@@ -1,7 +1,7 @@
 """Parameters: a request's query string, read strictly into a filter and the page's options.
 
 The names are ``pglog query``'s options (``level``, ``logger``, ``since``, ``until``,
-``grep``, ``where``, repeatable) and their values are read by :mod:`pglog.filters`, so
+``grep``, ``where``, repeatable) and their values are read by :mod:`pglog._table.filters`, so
 a link to the page says what the command line would. Every query is bounded in time:
 ``since`` defaults to an hour ago and a range may not be longer than ``MAX_RANGE``.
 Anything wrong is a :class:`BadRequest` whose message says what to write instead.
@@ -13,8 +13,8 @@ import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
-from pglog.filters import Filter
-from pglog.web.queries import ROW_IDS, Cursor
+from pglog._table.filters import Filter
+from pglog._web.queries import ROW_IDS, Cursor
 
 FILTER_NAMES = ("level", "logger", "since", "until", "grep", "where")
 DEFAULT_SINCE = "1h"

@@ -16,9 +16,9 @@ from typing import Any, TextIO
 import psycopg
 from psycopg import sql
 
-from pglog.config import Config, load_config
-from pglog.embedded import embedded_server
-from pglog.manager import LoggerManager
+from pglog._config import Config, load_config
+from pglog._embedded import embedded_server
+from pglog._manager import LoggerManager
 
 #: The demo's own configuration: the YAML of config.example.yml, with a quieter console.
 DEMO_CONFIG: dict[str, Any] = {

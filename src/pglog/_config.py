@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from psycopg.conninfo import make_conninfo
 
-from pglog.queue import OVERFLOW_POLICIES
+from pglog._writer.queue import OVERFLOW_POLICIES
 
 DEFAULT_CONSOLE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 

@@ -9,9 +9,9 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from pglog.config import Config, load_config
-from pglog.fallback import INTERNAL_LOGGER, StderrHandler
-from pglog.handler import DatabaseLogHandler
+from pglog._config import Config, load_config
+from pglog._handler import DatabaseLogHandler
+from pglog._writer.fallback import INTERNAL_LOGGER, StderrHandler
 
 ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str] | None
 

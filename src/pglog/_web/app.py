@@ -8,7 +8,7 @@ people and a ``kind`` the page acts on: ``bad_request`` (4xx: fix the filter),
 ``unavailable`` (503: the database is away; the page shows a banner and keeps trying),
 ``busy`` (503: slow queries hold every connection; the same, in other words),
 ``timeout``, ``missing``, ``forbidden``, ``database`` or ``internal`` (500: a bug of
-ours, logged to the ``pglog.web`` logger). Never a traceback.
+ours, logged to the ``pglog._web`` logger). Never a traceback.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pglog.connection import describe, error_line, with_defaults
-from pglog.filters import Filter
-from pglog.schema import TableName
-from pglog.web import queries
-from pglog.web.guard import Guard
-from pglog.web.params import BadRequest, Query, read_after, read_cursor, read_filter, read_limit
+from pglog._table.connection import describe, error_line, with_defaults
+from pglog._table.filters import Filter
+from pglog._table.schema import TableName
+from pglog._web import queries
+from pglog._web.guard import Guard
+from pglog._web.params import BadRequest, Query, read_after, read_cursor, read_filter, read_limit
 
 STATIC = Path(__file__).parent / "static"
 #: Settings of every session the pool opens: read-only whatever the role may do, a

@@ -17,9 +17,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pglog.filters import Filter
-from pglog.migrate import SCHEMA_VERSION, inspect_table
-from pglog.schema import TableName
+from pglog._table.filters import Filter
+from pglog._table.migrate import SCHEMA_VERSION, inspect_table
+from pglog._table.schema import TableName
 
 Connection = psycopg.Connection[Any]
 

@@ -9,7 +9,7 @@ looks at the first rows of each of its time slices and scales up the slices that
 busier than that; table facts come from the catalog and the planner's statistics, or
 from counting a table that is small. Nothing counts the whole table.
 
-Filters are :class:`pglog.filters.Filter`, the language ``pglog query`` speaks.
+Filters are :class:`pglog._table.filters.Filter`, the language ``pglog query`` speaks.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pglog.filters import LEVELS, Filter
-from pglog.migrate import inspect_table
-from pglog.reader import SHOWN
-from pglog.schema import TableName
+from pglog._table.filters import LEVELS, Filter
+from pglog._table.migrate import inspect_table
+from pglog._table.reader import SHOWN
+from pglog._table.schema import TableName
 
 Connection = psycopg.Connection[Any]
 Basis = Literal["counted", "statistics", "newest"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from pglog.sanitize import as_extras
+from pglog._capture.sanitize import as_extras
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pglog import partitions, reports
-from pglog.schema import INDEXES, TableName, create_table_statements
+from pglog._table import partitions, reports
+from pglog._table.schema import INDEXES, TableName, create_table_statements
 
 SCHEMA_VERSION = 1
 

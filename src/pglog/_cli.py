@@ -16,14 +16,14 @@ import psycopg
 from psycopg import sql
 
 from pglog import __version__
-from pglog.config import Config, ConfigError, load_config
-from pglog.connection import describe, error_line, redact, resolve_dsn
-from pglog.embedded import EmbeddedUnavailable
-from pglog.filters import Filter, parse_duration
-from pglog.migrate import SchemaError, migrate
-from pglog.reader import SHOWN, Health, follow, health, prune, rows, stats, stream
-from pglog.reports import SILENT_AFTER, Report, recent
-from pglog.schema import TableName
+from pglog._config import Config, ConfigError, load_config
+from pglog._embedded import EmbeddedUnavailable
+from pglog._table.connection import describe, error_line, redact, resolve_dsn
+from pglog._table.filters import Filter, parse_duration
+from pglog._table.migrate import SchemaError, migrate
+from pglog._table.reader import SHOWN, Health, follow, health, prune, rows, stats, stream
+from pglog._table.reports import SILENT_AFTER, Report, recent
+from pglog._table.schema import TableName
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dsn_for_errors = args.dsn or os.environ.get("PGLOG_DSN", "")
     try:
         if args.command == "demo":
-            from pglog.demo import run_demo
+            from pglog._demo import run_demo
 
             return run_demo(
                 dsn=args.dsn,
@@ -372,8 +372,8 @@ def _health(args: argparse.Namespace, target: _Target) -> int:
 
 def _serve(args: argparse.Namespace, target: _Target) -> int:
     try:
-        from pglog.web.app import Settings
-        from pglog.web.server import serve
+        from pglog._web.app import Settings
+        from pglog._web.server import serve
     except ImportError as exc:
         raise CommandError(
             f"pglog serve needs the 'web' extra ({exc.name} is missing): pip install 'pglog[web]'"

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from pglog.record import Entry, render
+from pglog._capture.capture import Entry, render
 
 #: pglog's own diagnostics. Records logged by a writer thread are never queued by a
 #: pglog handler, so whatever this logger says can't feed back into the database.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from pglog.row import COLUMNS
+from pglog._capture.row import COLUMNS
 
 #: PostgreSQL truncates longer identifiers, which would make two tables' index names collide.
 MAX_IDENTIFIER_BYTES = 63

@@ -1,0 +1,1 @@
+"""``pglog serve``: a live web view of the table (the ``web`` extra)."""

@@ -1,1 +1,0 @@
-"""The web view, ``pglog serve``: a live page over the log table (the ``web`` extra)."""
