@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pglog._capture.row import COLUMNS
+from pglog._table.columns import WRITTEN_NAMES as COLUMNS
 from pglog._table.schema import TableName, copy_statement
 
 _UTC = dt.timezone.utc

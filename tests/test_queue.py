@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from pglog._capture.capture import Entry
+from pglog._capture.entry import Entry
 from pglog._writer.queue import RecordQueue
 
 
 def entry(n: int) -> Entry:
     fields = (float(n), "INFO", "q", None, None, None, None, None, None, None, None)
-    return (*fields, str(n), None, None, None, None)
+    return Entry._make((*fields, str(n), None, None, None, None))
 
 
 def messages(entries: list[Entry]) -> list[str]:
-    return [e[11] for e in entries]
+    return [e.message for e in entries]
 
 
 def wait_until_blocked(condition: threading.Condition) -> None:

@@ -9,17 +9,8 @@ from typing import Any
 
 import pytest
 
-from pglog._capture.capture import (
-    ARGS,
-    ENTRY_SIZE,
-    EXCEPTION,
-    EXTRAS,
-    FIELD_NAMES,
-    MESSAGE,
-    STANDARD_ATTRIBUTES,
-    capture,
-    render,
-)
+from pglog._capture.capture import STANDARD_ATTRIBUTES, capture, render
+from pglog._capture.entry import RECORD_FIELDS, Entry
 from pglog._capture.sanitize import MARKER_KEY
 
 
@@ -38,7 +29,7 @@ def test_message_is_taken_now_when_arguments_could_change() -> None:
     record = make_record("items: %s", (items,))
     entry = capture(record)
     items.append("b")
-    assert entry[ARGS] is None
+    assert entry.args is None
     assert render(entry) == ("items: ['a']", None)
 
 
@@ -47,18 +38,18 @@ def test_immutable_arguments_are_formatted_later() -> None:
     writer, with the same result."""
     record = make_record("user %s paid %.2f (%d items, %r)", ("ann", 12.5, 3, None))
     entry = capture(record)
-    assert entry[MESSAGE] == "user %s paid %.2f (%d items, %r)"
-    assert entry[ARGS] == ("ann", 12.5, 3, None)
+    assert entry.message == "user %s paid %.2f (%d items, %r)"
+    assert entry.args == ("ann", 12.5, 3, None)
     assert render(entry) == (record.getMessage(), None)
 
 
 def test_entry_carries_the_record_attributes_in_order() -> None:
-    """The entry opens with the record's own attributes, in FIELD_NAMES order."""
+    """The entry opens with the record's own attributes, in RECORD_FIELDS order."""
     record = make_record()
     entry = capture(record)
-    assert len(entry) == ENTRY_SIZE
-    assert entry[: len(FIELD_NAMES)] == tuple(getattr(record, name) for name in FIELD_NAMES)
-    assert (entry[EXCEPTION], entry[EXTRAS]) == (None, None)
+    assert len(entry) == len(Entry._fields)
+    assert entry[: len(RECORD_FIELDS)] == tuple(getattr(record, name) for name in RECORD_FIELDS)
+    assert (entry.exception, entry.extras) == (None, None)
     assert render(entry) == ("hello world", None)
 
 
@@ -66,10 +57,10 @@ def test_extras_are_exactly_the_non_standard_attributes() -> None:
     """extra= keys are kept; standard attributes (and a Formatter's message/asctime) are not."""
     record = make_record(user=1, request_id="r")
     logging.Formatter("%(asctime)s %(message)s").format(record)  # as another handler would
-    assert capture(record)[EXTRAS] == {"user": 1, "request_id": "r"}
+    assert capture(record).extras == {"user": 1, "request_id": "r"}
     plain = make_record()
     logging.Formatter("%(asctime)s %(message)s").format(plain)
-    assert capture(plain)[EXTRAS] is None
+    assert capture(plain).extras is None
     assert {"message", "asctime", "msg", "args", "exc_info"} <= STANDARD_ATTRIBUTES
 
 
@@ -82,7 +73,7 @@ def test_extras_of_a_record_subclass_are_found_wherever_they_sit() -> None:
             super().__init__(*args, **kwargs)
 
     record = Tagged("n", logging.INFO, __file__, 1, "m", None, None)
-    assert capture(record)[EXTRAS] == {"tenant": "acme"}
+    assert capture(record).extras == {"tenant": "acme"}
 
 
 @pytest.mark.parametrize("later", [False, True], ids=["now", "in-the-writer"])
@@ -93,8 +84,8 @@ def test_a_failing_format_keeps_message_and_arguments(later: bool) -> None:
     entry = capture(make_record("%d apples", args))
     message, note = render(entry)
     if not later:
-        assert isinstance(entry[EXTRAS], str)
-        note = json.loads(entry[EXTRAS])[MARKER_KEY]["sanitized"]["message"]
+        assert isinstance(entry.extras, str)
+        note = json.loads(entry.extras)[MARKER_KEY]["sanitized"]["message"]
     assert message == f"'%d apples' % ({args[0]!r},)"
     assert note is not None
     assert note.startswith("formatting failed (TypeError")
@@ -106,8 +97,8 @@ def test_extras_are_taken_when_logged_not_when_written() -> None:
     state = {"step": 1}
     entry = capture(make_record(state=state, user_id=7))
     state["step"] = 2
-    assert entry[EXTRAS] == '{"state":{"step":1},"user_id":7}'
-    assert capture(make_record(user_id=7, path="/x"))[EXTRAS] == {"user_id": 7, "path": "/x"}
+    assert entry.extras == '{"state":{"step":1},"user_id":7}'
+    assert capture(make_record(user_id=7, path="/x")).extras == {"user_id": 7, "path": "/x"}
 
 
 def test_str_that_raises_is_survived() -> None:
@@ -132,7 +123,7 @@ def test_exception_text_is_formatted_once() -> None:
         record = logging.getLogger("x").makeRecord(
             "x", logging.ERROR, __file__, 1, "m", (), sys.exc_info()
         )
-    exception = capture(record)[EXCEPTION]
+    exception = capture(record).exception
     assert exception is not None
     assert exception.startswith("Traceback")
     assert exception.endswith("ValueError: bad value")

@@ -13,8 +13,12 @@ from typing import Any
 import pytest
 
 from pglog._capture.capture import capture
-from pglog._capture.row import COLUMNS, to_row
-from pglog._capture.sanitize import MAX_DEPTH, MAX_NAME, MAX_TEXT, to_json
+from pglog._capture.row import to_row
+from pglog._capture.sanitize import MAX_DEPTH, to_json
+from pglog._table.columns import MAX_TEXT, WRITTEN_NAMES, width
+
+COLUMNS = WRITTEN_NAMES
+MAX_NAME = width("logger_name")
 
 
 def row_for(msg: object = "m", *args: object, name: str = "r", **extra: object) -> tuple[Any, ...]:

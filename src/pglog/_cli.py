@@ -18,10 +18,11 @@ from psycopg import sql
 from pglog import __version__
 from pglog._config import Config, ConfigError, load_config
 from pglog._embedded import EmbeddedUnavailable
+from pglog._table.columns import SHOWN
 from pglog._table.connection import describe, error_line, redact, resolve_dsn
 from pglog._table.filters import Filter, parse_duration
 from pglog._table.migrate import SchemaError, migrate
-from pglog._table.reader import SHOWN, Health, follow, health, prune, rows, stats, stream
+from pglog._table.reader import Health, follow, health, prune, rows, stats, stream
 from pglog._table.reports import SILENT_AFTER, Report, recent
 from pglog._table.schema import TableName
 

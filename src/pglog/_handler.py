@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from pglog._capture.capture import Entry, capture
+from pglog._capture.capture import capture
+from pglog._capture.entry import Entry
 from pglog._table.connection import describe, resolve_dsn
 from pglog._table.partitions import PERIODS
 from pglog._table.schema import TableName
@@ -148,7 +149,7 @@ class DatabaseLogHandler(logging.Handler):
                 record = accepted
         try:
             entry = capture(record)
-            thread = entry[4]
+            thread = entry.thread
             if thread in WRITER_THREADS or (thread is None and get_ident() in WRITER_THREADS):
                 return record  # logged by a writer as it works (psycopg, pglog): never loop
             if not self._started:
@@ -187,7 +188,7 @@ class DatabaseLogHandler(logging.Handler):
     def _after_close(self, entry: Entry) -> None:
         """A record that arrived after close(): the fallback is the only place left.
         pglog's own words about closing are not records of the application's."""
-        name = entry[2]
+        name = entry.name
         if name == INTERNAL_LOGGER.name or name.startswith(INTERNAL_LOGGER.name + "."):
             return
         outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"

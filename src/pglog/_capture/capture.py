@@ -12,10 +12,13 @@ Fields bound with ``pglog.bind`` join the extras here, under them: a record's ow
 ``extra=`` wins. So does a dict under the key ``extra``, which is how loguru hands over
 its bound fields (``logger.add(handler)``): it is merged rather than nested.
 
-This runs in every logging call, so the common record (no exception, no extras, no
-bound fields, scalar arguments) is captured by one C call: ``operator.itemgetter`` over the
-record's ``__dict__`` returns the entry itself. The entry is a flat tuple of scalars:
-cheap to keep while it waits in the queue, and untracked by the garbage collector.
+This runs in every logging call, so the records most programs log take short paths
+made of C calls: with no extras and scalar arguments, one ``itemgetter`` over the
+record's ``__dict__`` is the entry (see ``entry``); with extras that are all plain
+scalars (the structured logging of most services, OpenTelemetry's injected ids, bound
+request fields) the extras are sliced off the same ``__dict__`` and kept as they are.
+Anything else takes the careful path, which never raises: a record whose attributes
+are missing or hostile is captured as far as it can be, and says what it lacked.
 """
 
 from __future__ import annotations
@@ -23,56 +26,19 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
-from collections.abc import Iterator
-from typing import Any, Final, TypeAlias
+from typing import Any
 
 from pglog._capture.context import BOUND, Bound
-from pglog._capture.sanitize import SCALARS, Notes, as_extras, safe_repr, safe_str, to_json
-
-#: The record's own attributes, in the order they open an entry.
-FIELD_NAMES = (
-    "created",
-    "levelname",
-    "name",
-    "process",
-    "thread",
-    "threadName",
-    "funcName",
-    "module",
-    "filename",
-    "lineno",
-    "pathname",
+from pglog._capture.entry import RECORD_FIELDS, RECORD_SLOTS, Entry, Extras, make_entry
+from pglog._capture.sanitize import (
+    MARKER_KEY,
+    SCALARS,
+    Notes,
+    as_extras,
+    safe_repr,
+    safe_str,
+    to_json,
 )
-#: Where the rest sits in an entry: the message (or its format string), the arguments
-#: still to format it with (None once formatted), the exception text, the extras.
-MESSAGE: Final = 11
-ARGS: Final = 12
-EXCEPTION: Final = 13
-EXTRAS: Final = 14
-ENTRY_SIZE: Final = 16
-
-#: ``extra=`` as captured: None, a dict of plain scalars, or the text of a JSON object.
-Extras: TypeAlias = "dict[str, Any] | str | None"
-#: What the queue holds for one record (see FIELD_NAMES and MESSAGE...EXTRAS; the last
-#: place is unused).
-Entry: TypeAlias = tuple[
-    float,
-    str,
-    str,
-    "int | None",
-    "int | None",
-    "str | None",
-    "str | None",
-    "str | None",
-    "str | None",
-    "int | None",
-    "str | None",
-    str,
-    "tuple[Any, ...] | None",
-    "str | None",
-    Extras,
-    None,
-]
 
 _PLAIN = logging.LogRecord("name", logging.INFO, "path", 1, "msg", None, None)
 #: Attributes every LogRecord has, plus those a Formatter adds while formatting.
@@ -81,70 +47,128 @@ STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | {"message", "asctime"}
 #: A plain LogRecord sets its attributes first; ``extra=`` keys are added after them.
 _PLAIN_SIZE = len(vars(_PLAIN))
 del _PLAIN
+#: Extra keys the short path leaves to the careful one: the standard attributes (a
+#: Formatter's, here), loguru's nested ``extra``, and pglog's own marker, which a record
+#: must not be able to forge.
+_NOT_PLAIN_KEYS = STANDARD_ATTRIBUTES | {"extra", MARKER_KEY}
+_STR = frozenset({str})
 
-#: In the common case these five last are msg, args and three Nones: the entry as is.
-_ENTRY = operator.itemgetter(*FIELD_NAMES, "msg", "args", "exc_text", "exc_info", "stack_info")
-_FIELDS = operator.itemgetter(*FIELD_NAMES)
+_ALL_SLOTS = operator.itemgetter(*RECORD_SLOTS)
+_HEAD = operator.itemgetter(*RECORD_FIELDS, "msg", "args")
+_FIELDS = operator.itemgetter(*RECORD_FIELDS)
 _LOG_RECORD = logging.LogRecord
 _FORMATTER = logging.Formatter()
 _BOUND_GET = BOUND.get
+_SCALAR_TYPES = SCALARS.issuperset
+_ISLICE = itertools.islice
 
 
 def capture(record: logging.LogRecord) -> Entry:
-    """Take what the writer will need, so the record can be forgotten."""
+    """Take what the writer will need, so the record can be forgotten. Never raises."""
     attributes = record.__dict__
     bound = _BOUND_GET()
-    if len(attributes) == _PLAIN_SIZE and type(record) is _LOG_RECORD:
-        entry = _ENTRY(attributes)
-        if entry[13] is None and entry[14] is None and entry[15] is None:
-            msg, args = entry[11], entry[12]
-            if type(msg) is str and type(args) is tuple:
-                for arg in args:
-                    if type(arg) not in SCALARS:
-                        break
-                else:
-                    if bound is None:
-                        return entry  # type: ignore[no-any-return]
-                    return (*entry[:EXTRAS], bound.extras, None)
+    if type(record) is _LOG_RECORD:
+        if len(attributes) == _PLAIN_SIZE:
+            values = _ALL_SLOTS(attributes)
+            if (
+                values[13] is None
+                and values[14] is None
+                and values[15] is None
+                and type(values[11]) is str
+                and type(values[12]) is tuple
+                and _SCALAR_TYPES(map(type, values[12]))
+            ):
+                if bound is None:
+                    return make_entry(Entry, values)
+                return make_entry(Entry, (*values[:14], bound.extras, None))
+        elif (
+            attributes["exc_info"] is None
+            and attributes["exc_text"] is None
+            and attributes["stack_info"] is None
+        ):
+            extras = dict(_ISLICE(attributes.items(), _PLAIN_SIZE, None))
+            head = _HEAD(attributes)
+            if (
+                type(head[11]) is str
+                and type(head[12]) is tuple
+                and _SCALAR_TYPES(map(type, head[12]))
+                and _SCALAR_TYPES(map(type, extras.values()))
+                and _STR.issuperset(map(type, extras))
+                and _NOT_PLAIN_KEYS.isdisjoint(extras)
+            ):
+                if bound is not None:
+                    if type(bound.extras) is not dict:
+                        return _capture_carefully(record, attributes, bound)
+                    extras = {**bound.extras, **extras}
+                return make_entry(Entry, (*head, None, extras, None))
     return _capture_carefully(record, attributes, bound)
 
 
 def _capture_carefully(
     record: logging.LogRecord, attributes: dict[str, Any], bound: Bound | None
 ) -> Entry:
-    """Everything the fast path leaves: render now what could change later."""
-    notes = None
+    """Everything the short paths leave: render now what could change later, and survive
+    whatever the record holds."""
+    try:
+        return _capture_record(record, attributes, bound)
+    except Exception as exc:  # a record hostile beyond what each step guards against
+        notes = Notes()
+        notes.add("record", f"could not be captured ({type(exc).__name__}); only its text kept")
+        fields = tuple(_attribute(attributes, name) for name in RECORD_FIELDS)
+        message = f"<unreadable record: {safe_repr(attributes.get('msg'))}>"
+        return make_entry(Entry, (*fields, message, None, None, to_json({}, notes), None))
+
+
+def _capture_record(
+    record: logging.LogRecord, attributes: dict[str, Any], bound: Bound | None
+) -> Entry:
+    notes = Notes()
+    msg, args = attributes.get("msg", ""), attributes.get("args")
     try:
         message = record.getMessage()
+        if type(message) is not str:
+            message = safe_str(message)
     except Exception as exc:  # a %-format mistake belongs in the table, not in the caller
-        message = unformatted_message(record.msg, record.args)
-        notes = Notes()
+        message = unformatted_message(msg, args)
         notes.add("message", f"formatting failed ({type(exc).__name__}: {safe_str(exc)})")
 
     exception = None
-    if record.exc_info or record.exc_text or record.stack_info:
+    if attributes.get("exc_info") or attributes.get("exc_text") or attributes.get("stack_info"):
         exception = exception_text(record)
 
-    extras: Extras = None
-    size = len(attributes)
-    if size > _PLAIN_SIZE + ("message" in attributes) + ("asctime" in attributes):
-        extras = _extras(record, attributes, bound)
-    elif bound is not None:
-        extras = bound.extras
-    if notes is not None:
-        extras = to_json(extras if isinstance(extras, dict) else {}, notes)
+    own = _own_extras(record, attributes)
+    extra = {**bound.fields, **own} if bound is not None else own
+    extras: Extras = as_extras(extra, notes) if extra or notes else None
 
     try:
         fields = _FIELDS(attributes)
     except KeyError:  # a record built by hand, without some attribute
-        fields = tuple(getattr(record, name, None) for name in FIELD_NAMES)
-    return (*fields, message, None, exception, extras, None)
+        fields = tuple(_attribute(attributes, name) for name in RECORD_FIELDS)
+    return make_entry(Entry, (*fields, message, None, exception, extras, None))
+
+
+def _attribute(attributes: dict[str, Any], name: str) -> Any:
+    value = attributes.get(name)
+    return value if type(value) in SCALARS else safe_str(value)
+
+
+def _own_extras(record: logging.LogRecord, attributes: dict[str, Any]) -> dict[Any, Any]:
+    """The record's ``extra=`` fields (with loguru's nested ``extra`` merged in)."""
+    items = iter(attributes.items())
+    if type(record) is _LOG_RECORD:  # its extras are the last keys: skip the rest
+        items = _ISLICE(items, _PLAIN_SIZE, None)
+    own = {k: v for k, v in items if k not in STANDARD_ATTRIBUTES}
+    nested = own.get("extra")
+    if type(nested) is dict:
+        del own["extra"]
+        own = {**nested, **own}
+    return own
 
 
 def render(entry: Entry) -> tuple[str, str | None]:
     """The message of ``entry``, formatting it if that was left for later; and, if the
     formatting failed, a note saying how (the message then shows both parts)."""
-    msg, args = entry[MESSAGE], entry[ARGS]
+    msg, args = entry.message, entry.args
     if not args:
         return msg, None
     try:
@@ -154,31 +178,21 @@ def render(entry: Entry) -> tuple[str, str | None]:
         return unformatted_message(msg, args), note
 
 
-def _extras(record: logging.LogRecord, attributes: dict[str, Any], bound: Bound | None) -> Extras:
-    items: Iterator[tuple[str, Any]] = iter(attributes.items())
-    if type(record) is _LOG_RECORD:  # its extras are the last keys: skip the rest
-        items = itertools.islice(items, _PLAIN_SIZE, None)
-    own = {k: v for k, v in items if k not in STANDARD_ATTRIBUTES}
-    nested = own.get("extra")
-    if type(nested) is dict:
-        del own["extra"]
-        own = {**nested, **own}
-    extra = {**bound.fields, **own} if bound is not None else own
-    return as_extras(extra) if extra else None
-
-
 def exception_text(record: logging.LogRecord) -> str | None:
     """The traceback and stack, formatted the way ``logging.Formatter`` would."""
     parts = []
+    exc_text = getattr(record, "exc_text", None)
+    exc_info = getattr(record, "exc_info", None)
+    stack_info = getattr(record, "stack_info", None)
     try:
-        if record.exc_text and not record.exc_text.isspace():  # loguru sets "\n"
-            parts.append(record.exc_text)
-        elif record.exc_info:
-            parts.append(_FORMATTER.formatException(record.exc_info))
+        if isinstance(exc_text, str) and exc_text and not exc_text.isspace():  # loguru: "\n"
+            parts.append(exc_text)
+        elif exc_info:
+            parts.append(_FORMATTER.formatException(exc_info))
     except Exception as exc:  # a broken exception object must not cost the record
         parts.append(f"<traceback could not be formatted: {type(exc).__name__}>")
-    if record.stack_info:
-        parts.append(_FORMATTER.formatStack(record.stack_info))
+    if stack_info:
+        parts.append(_FORMATTER.formatStack(safe_str(stack_info)))
     return "\n".join(parts) or None
 
 

@@ -1,7 +1,9 @@
 """Row: a captured entry turned into the values of one table row, each one storable.
 
-A pure function of its input. The values of a Row are in COLUMNS order, ready for
-``COPY ... FROM STDIN``.
+A pure function of its input. A row's values are in the order of ``columns.WRITTEN``,
+ready for ``COPY ... FROM STDIN``; each column says which entry slot fills it and how
+wide it may be. Most rows take the fast path, written out by hand for speed; every
+other row is built from the column spec itself, value by value.
 """
 
 from __future__ import annotations
@@ -9,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeAlias
 
-from pglog._capture.capture import Entry, capture, render
+from pglog._capture.capture import capture, render
+from pglog._capture.entry import Entry
 from pglog._capture.sanitize import (
     MARKER_KEY,
-    MAX_NAME,
-    MAX_TEXT,
     Notes,
     clean_text,
     dumps,
@@ -23,53 +24,14 @@ from pglog._capture.sanitize import (
     to_json,
     with_notes,
 )
+from pglog._table.columns import MAX_TEXT, WRITTEN, Column, width
 
-#: The table columns a row fills, in the order of the values in a Row.
-COLUMNS = (
-    "timestamp",
-    "level",
-    "logger_name",
-    "process_id",
-    "thread_id",
-    "thread_name",
-    "hostname",
-    "message",
-    "exception",
-    "function_name",
-    "module",
-    "filename",
-    "lineno",
-    "pathname",
-    "extra_data",
-)
+#: The values of one table row, in ``columns.WRITTEN`` order.
+Row: TypeAlias = tuple[Any, ...]
 
-Row: TypeAlias = tuple[
-    dt.datetime,
-    str,
-    str,
-    "int | None",
-    "int | None",
-    "str | None",
-    str,
-    str,
-    "str | None",
-    "str | None",
-    "str | None",
-    "str | None",
-    "int | None",
-    "str | None",
-    str,
-]
-
-#: Width of the level column.
-MAX_LEVEL = 10
-#: The width of each text column.
-LIMITS = dict.fromkeys(COLUMNS, MAX_NAME) | {
-    "level": MAX_LEVEL,
-    "message": MAX_TEXT,
-    "exception": MAX_TEXT,
-    "pathname": MAX_TEXT,
-}
+_MAX_LEVEL = width("level")
+_MAX_NAME = width("logger_name")
+assert WRITTEN[-1].name == "extra_data", "extra_data is filled last: it carries the notes"
 
 #: Names that need no change (see to_row), and None, which the optional ones may be;
 #: bounded: a program that logs from endlessly many places just starts over.
@@ -87,7 +49,7 @@ def record_to_row(record: Any, hostname: str) -> Row:
 
 
 def to_row(entry: Entry, hostname: str) -> Row:
-    """The values of one table row, in COLUMNS order, each one storable.
+    """The values of one table row, in ``columns.WRITTEN`` order, each one storable.
 
     ``hostname`` must already be storable. Most rows take the fast path: the names a
     record carries (level, logger, thread, function, module, file, path) recur in every
@@ -113,7 +75,7 @@ def to_row(entry: Entry, hostname: str) -> Row:
     ) = entry
     if (
         type(level) is str
-        and len(level) <= MAX_LEVEL
+        and len(level) <= _MAX_LEVEL
         and level in _CLEAN
         and type(name) is str
         and name in _CLEAN
@@ -162,49 +124,40 @@ def to_row(entry: Entry, hostname: str) -> Row:
 
 
 def _careful_row(entry: Entry, hostname: str) -> Row:
-    """Every value checked and, where need be, changed; the names found storable as they
-    were are remembered for the fast path."""
-    (
-        created,
-        level,
-        name,
-        process,
-        thread,
-        thread_name,
-        func_name,
-        module,
-        filename,
-        lineno,
-        pathname,
-        _,
-        _,
-        exception,
-        extras,
-        _,
-    ) = entry
+    """Every value checked and, where need be, changed, column by column; the names found
+    storable as they were are remembered for the fast path."""
     message, format_note = render(entry)
-    extra_data = to_json(extras) if isinstance(extras, dict) else (extras or _EMPTY_JSON)
     notes = Notes()
     if format_note is not None:
         notes.add("message", format_note)
-    _remember_clean(level, name, thread_name, func_name, module, filename, pathname)
-    return (
-        _timestamp(created, notes),
-        clean_text(level, MAX_LEVEL, "level", notes),
-        clean_text(name, MAX_NAME, "logger_name", notes),
-        _int4(process, "process_id", notes),
-        _int8(thread, notes),
-        _optional(thread_name, MAX_NAME, "thread_name", notes),
-        clean_text(hostname, MAX_NAME, "hostname", notes),
-        clean_text(message, MAX_TEXT, "message", notes),
-        _optional(exception, MAX_TEXT, "exception", notes),
-        _optional(func_name, MAX_NAME, "function_name", notes),
-        _optional(module, MAX_NAME, "module", notes),
-        _optional(filename, MAX_NAME, "filename", notes),
-        _int4(lineno, "lineno", notes),
-        _optional(pathname, MAX_TEXT, "pathname", notes),
-        with_notes(extra_data, notes) if notes else extra_data,
+    _remember_clean(
+        entry.levelname,
+        entry.name,
+        entry.thread_name,
+        entry.func_name,
+        entry.module,
+        entry.filename,
+        entry.pathname,
     )
+    filled = {**entry._asdict(), "message": message, "hostname": hostname}
+    values = [_store(column, filled[str(column.source)], notes) for column in WRITTEN[:-1]]
+    extras = entry.extras
+    extra_data = to_json(extras) if isinstance(extras, dict) else (extras or _EMPTY_JSON)
+    values.append(with_notes(extra_data, notes) if notes else extra_data)
+    return tuple(values)
+
+
+def _store(column: Column, value: object, notes: Notes) -> object:
+    """``value`` as column ``column`` takes it, noting any change."""
+    if column.kind == "timestamp":
+        return _timestamp(value, notes)
+    if column.kind == "int4":
+        return _int4(value, column.name, notes)
+    if column.kind == "int8":
+        return _int8(value, column.name, notes)
+    if value is None and column.nullable:
+        return None
+    return clean_text(value, width(column.name), column.name, notes)
 
 
 def _remember_clean(*names: object) -> None:
@@ -212,7 +165,7 @@ def _remember_clean(*names: object) -> None:
         _CLEAN.clear()
         _CLEAN.add(None)
     for name in names:
-        if type(name) is str and len(name) <= MAX_NAME and "\x00" not in name and is_utf8(name):
+        if type(name) is str and len(name) <= _MAX_NAME and "\x00" not in name and is_utf8(name):
             _CLEAN.add(name)
 
 
@@ -221,18 +174,14 @@ def escaped_row(row: Row, reason: str) -> Row:
     row the server refused as it was (a hand-made table's constraint, an exotic collation)."""
     notes = Notes()
     values: list[Any] = [
-        clean_text(ascii(value)[1:-1], LIMITS[column], column, notes)
+        clean_text(ascii(value)[1:-1], width(column.name), column.name, notes)
         if isinstance(value, str)
         else value
-        for column, value in zip(COLUMNS[:-1], row[:-1], strict=True)
+        for column, value in zip(WRITTEN[:-1], row[:-1], strict=True)
     ]
     marker = {"rejected_by_server": reason, "original_extra_data": ascii(row[-1])[1:-1]}
     values.append(dumps({MARKER_KEY: marker}))
     return tuple(values)
-
-
-def _optional(value: object, limit: int, field: str, notes: Notes) -> str | None:
-    return None if value is None else clean_text(value, limit, field, notes)
 
 
 def _timestamp(created: object, notes: Notes) -> dt.datetime:
@@ -250,7 +199,7 @@ def _int4(value: object, field: str, notes: Notes) -> int | None:
     return None
 
 
-def _int8(value: object, notes: Notes) -> int | None:
+def _int8(value: object, field: str, notes: Notes) -> int | None:
     """Thread idents are unsigned 64-bit on some platforms; bigint is signed."""
     if value is None:
         return None
@@ -259,5 +208,5 @@ def _int8(value: object, notes: Notes) -> int | None:
             return value - (1 << 64)
         if _INT8[0] <= value <= _INT8[1]:
             return value
-    notes.add("thread_id", f"{safe_repr(value)[:50]} is not a 64-bit integer; stored NULL")
+    notes.add(field, f"{safe_repr(value)[:50]} is not a 64-bit integer; stored NULL")
     return None

@@ -21,12 +21,12 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
+from pglog._table.columns import MAX_TEXT
+
 #: Key under ``extra_data`` where pglog notes what it had to change in a record.
 MARKER_KEY = "_pglog"
-#: Longest message, exception text and extra_data JSON kept, in characters.
-MAX_TEXT = 1 << 20
-#: Width of the short varchar columns (logger_name, hostname, ...).
-MAX_NAME = 255
+#: The longest key kept in extras, in characters.
+MAX_KEY = 255
 #: How deep the careful path follows nested extra values (json.dumps gave up on them)
 #: before the rest is stored as text.
 MAX_DEPTH = 100
@@ -60,14 +60,28 @@ class Notes(dict[str, str]):
 SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def as_extras(values: dict[Any, Any]) -> dict[str, Any] | str:
+def as_extras(values: dict[Any, Any], notes: Notes | None = None) -> dict[str, Any] | str:
     """Extras as they wait in the queue: the dict itself if it holds only plain scalars
-    under string keys, else the text of its JSON now (a container or an object: its state
-    as of now, and the writer thread never runs the caller's ``__repr__``)."""
-    for key, value in values.items():
-        if type(value) not in SCALARS or type(key) is not str:
-            return to_json(values)
+    under string keys and nothing needs a note, else the text of its JSON now (a container
+    or an object: its state as of now, and the writer thread never runs the caller's
+    ``__repr__``). A key named like pglog's marker is moved aside, and noted: a record
+    must not be able to pass for pglog's own notes."""
+    notes = Notes() if notes is None else notes
+    if MARKER_KEY in values:
+        values = dict(values)
+        renamed = MARKER_KEY + "_"
+        while renamed in values:
+            renamed += "_"
+        values[renamed] = values.pop(MARKER_KEY)
+        notes.add(f"extra.{MARKER_KEY}", f"the record's own key, renamed {renamed}")
+    if notes or not (
+        SCALARS.issuperset(map(type, values.values())) and _STR.issuperset(map(type, values))
+    ):
+        return to_json(values, notes)
     return values
+
+
+_STR = frozenset({str})
 
 
 def to_json(extras: Mapping[str, Any], notes: Notes | None = None) -> str:
@@ -220,9 +234,9 @@ def _json_safe_container(
         result: dict[str, Any] = {}
         for key, item in list(value.items()):
             if isinstance(key, str):
-                text_key = clean_text(key, MAX_NAME, f"{path} key", notes)
+                text_key = clean_text(key, MAX_KEY, f"{path} key", notes)
             else:
-                text_key = clean_text(safe_str(key), MAX_NAME, f"{path} key", notes)
+                text_key = clean_text(safe_str(key), MAX_KEY, f"{path} key", notes)
                 notes.add(f"{path}.{text_key}", f"{type(key).__name__} key stored as text")
             result[text_key] = _json_safe(item, f"{path}.{text_key}", notes, depth + 1, active)
         return result

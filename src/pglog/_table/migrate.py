@@ -22,40 +22,11 @@ import psycopg
 from psycopg import sql
 
 from pglog._table import partitions, reports
+from pglog._table.columns import WRITTEN
 from pglog._table.schema import INDEXES, TableName, create_table_statements
 
 SCHEMA_VERSION = 1
 
-#: The columns pglog writes, and the types (information_schema data_type) it can write into.
-WRITTEN_COLUMNS = {
-    "timestamp": {"timestamp with time zone", "timestamp without time zone"},
-    "level": {"character varying", "text"},
-    "logger_name": {"character varying", "text"},
-    "process_id": {"integer", "bigint"},
-    "thread_id": {"bigint", "numeric"},
-    "thread_name": {"character varying", "text"},
-    "hostname": {"character varying", "text"},
-    "message": {"text", "character varying"},
-    "exception": {"text", "character varying"},
-    "function_name": {"character varying", "text"},
-    "module": {"character varying", "text"},
-    "filename": {"character varying", "text"},
-    "lineno": {"integer", "bigint"},
-    "pathname": {"text", "character varying"},
-    "extra_data": {"jsonb", "json"},
-}
-#: Columns pglog may leave NULL; a hand-made table may have declared them NOT NULL.
-NULLABLE = (
-    "process_id",
-    "thread_id",
-    "thread_name",
-    "exception",
-    "function_name",
-    "module",
-    "filename",
-    "lineno",
-    "pathname",
-)
 _MARK = re.compile(r"^pglog:schema=(\d+)(?: partition=(day|week|month))?$", re.MULTILINE)
 
 Connection = psycopg.Connection[tuple[object, ...]]
@@ -132,11 +103,11 @@ def check_writable(state: TableState, table: TableName) -> None:
             f"{table} has pglog schema {state.version}, newer than this pglog's"
             f" {SCHEMA_VERSION}: upgrade pglog"
         )
-    missing = [column for column in WRITTEN_COLUMNS if column not in state.columns]
+    missing = [column.name for column in WRITTEN if column.name not in state.columns]
     wrong = [
-        f"{column} is {state.columns[column]}"
-        for column, types in WRITTEN_COLUMNS.items()
-        if column in state.columns and state.columns[column] not in types
+        f"{column.name} is {state.columns[column.name]}"
+        for column in WRITTEN
+        if column.name in state.columns and state.columns[column.name] not in column.accepts
     ]
     if missing or wrong:
         problems = ([f"missing columns: {', '.join(missing)}"] if missing else []) + wrong
@@ -221,7 +192,7 @@ def _upgrade(
     """The steps from the table's version to SCHEMA_VERSION: catalog changes only."""
     check_writable(state, table)
     done = []
-    for column in NULLABLE:
+    for column in (column.name for column in WRITTEN if column.nullable):
         if column in state.not_null:
             conn.execute(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(

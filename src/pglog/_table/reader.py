@@ -17,28 +17,12 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pglog._table.columns import SHOWN
 from pglog._table.filters import Filter
 from pglog._table.migrate import SCHEMA_VERSION, inspect_table
 from pglog._table.schema import TableName
 
 Connection = psycopg.Connection[Any]
-
-#: The columns shown by query, tail and export, in this order.
-SHOWN = (
-    "id",
-    "timestamp",
-    "level",
-    "logger_name",
-    "message",
-    "extra_data",
-    "exception",
-    "hostname",
-    "process_id",
-    "thread_name",
-    "function_name",
-    "filename",
-    "lineno",
-)
 
 
 def rows(

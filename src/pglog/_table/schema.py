@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from pglog._capture.row import COLUMNS
+from pglog._table.columns import COLUMNS, WRITTEN_NAMES
 
 #: PostgreSQL truncates longer identifiers, which would make two tables' index names collide.
 MAX_IDENTIFIER_BYTES = 63
@@ -71,7 +71,7 @@ class TableName:
 
 def copy_statement(table: TableName) -> sql.Composed:
     return sql.SQL("COPY {} ({}) FROM STDIN").format(
-        table.identifier, sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+        table.identifier, sql.SQL(", ").join(map(sql.Identifier, WRITTEN_NAMES))
     )
 
 
@@ -85,30 +85,11 @@ def create_table_statements(
         if schema_exists
         else [sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema))]
     )
+    columns = sql.SQL(",\n    ").join(sql.SQL(column.ddl) for column in COLUMNS)
     statements.append(
-        sql.SQL(
-            """CREATE TABLE IF NOT EXISTS {} (
-    id BIGSERIAL,
-    "timestamp" TIMESTAMP WITH TIME ZONE NOT NULL,
-    level VARCHAR(10) NOT NULL,
-    logger_name VARCHAR(255) NOT NULL,
-    process_id INTEGER,
-    thread_id BIGINT,
-    thread_name VARCHAR(255),
-    hostname VARCHAR(255),
-    message TEXT NOT NULL,
-    exception TEXT,
-    function_name VARCHAR(255),
-    module VARCHAR(255),
-    filename VARCHAR(255),
-    lineno INTEGER,
-    pathname TEXT,
-    extra_data JSONB NOT NULL DEFAULT '{{}}'::jsonb,
-    created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    PRIMARY KEY ({})
-){}"""
-        ).format(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (\n    {},\n    PRIMARY KEY ({})\n){}").format(
             table.identifier,
+            columns,
             sql.SQL('id, "timestamp"' if partitioned else "id"),
             sql.SQL(' PARTITION BY RANGE ("timestamp")' if partitioned else ""),
         )

@@ -24,9 +24,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pglog._table.columns import SHOWN
 from pglog._table.filters import LEVELS, Filter
 from pglog._table.migrate import inspect_table
-from pglog._table.reader import SHOWN
 from pglog._table.schema import TableName
 
 Connection = psycopg.Connection[Any]

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from pglog._capture.capture import Entry, render
+from pglog._capture.capture import render
+from pglog._capture.entry import RECORD_FIELDS, Entry
 
 #: pglog's own diagnostics. Records logged by a writer thread are never queued by a
 #: pglog handler, so whatever this logger says can't feed back into the database.
@@ -45,44 +46,17 @@ def resolve(target: object) -> logging.Handler | None:
 
 def entry_to_record(entry: Entry) -> logging.LogRecord:
     """A LogRecord again, for handlers that only know records."""
-    (
-        created,
-        levelname,
-        name,
-        process,
-        thread,
-        thread_name,
-        func_name,
-        module,
-        filename,
-        lineno,
-        pathname,
-        _,
-        _,
-        exception,
-        extras,
-        _,
-    ) = entry
     message, _ = render(entry)
-    levelno = logging.getLevelName(levelname)
+    levelno = logging.getLevelName(entry.levelname)
+    extras = entry.extras
     attributes = json.loads(extras) if isinstance(extras, str) else dict(extras or {})
     attributes.update(
-        name=name,
+        dict(zip(RECORD_FIELDS, entry[: len(RECORD_FIELDS)], strict=True)),
         msg=message,
         args=None,
-        levelname=levelname,
         levelno=levelno if isinstance(levelno, int) else logging.WARNING,
-        pathname=pathname,
-        filename=filename,
-        module=module,
-        lineno=lineno,
-        funcName=func_name,
-        created=created,
-        msecs=(created - int(created)) * 1000,
-        thread=thread,
-        threadName=thread_name,
-        process=process,
-        exc_text=exception,
+        msecs=(entry.created - int(entry.created)) * 1000,
+        exc_text=entry.exception,
     )
     return logging.makeLogRecord(attributes)
 
@@ -105,7 +79,7 @@ class Fallback:
             try:
                 handler.handle(entry_to_record(entry))
             except Exception as exc:
-                _last_resort(f"pglog: fallback handler failed ({exc!r}); record: {entry[11]}")
+                _last_resort(f"pglog: fallback handler failed ({exc!r}); record: {entry.message}")
 
     def report(self, level: int, message: str) -> None:
         """Say something about pglog itself: through the fallback, else the ``pglog`` logger."""

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pglog._capture.capture import ARGS, ENTRY_SIZE, Entry
+from pglog._capture.entry import Entry
 
 #: A segment is sealed (no more appends) when it grows past this size.
 SEGMENT_BYTES = 8 << 20
@@ -331,11 +331,10 @@ def _parse(line: bytes) -> Entry | None:
         values = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(values, list) or len(values) != ENTRY_SIZE:
+    if not isinstance(values, list) or len(values) != len(Entry._fields):
         return None
-    if isinstance(values[ARGS], list):
-        values[ARGS] = tuple(values[ARGS])
-    return tuple(values)
+    entry = Entry._make(values)
+    return entry._replace(args=tuple(entry.args)) if isinstance(entry.args, list) else entry
 
 
 def _write_progress(

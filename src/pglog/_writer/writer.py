@@ -21,9 +21,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pglog._capture.capture import Entry, render
+from pglog._capture.capture import render
+from pglog._capture.entry import Entry
 from pglog._capture.row import Row, escaped_row, to_row
-from pglog._capture.sanitize import MAX_NAME, Notes, clean_text
+from pglog._capture.sanitize import Notes, clean_text
+from pglog._table.columns import width
 from pglog._table.reports import REPORT_EVERY, Identity
 from pglog._writer.fallback import Fallback
 from pglog._writer.queue import Outcome, RecordQueue
@@ -98,7 +100,7 @@ class Writer:
         self._source: SpoolBatch | None = None
         self._sink = sink
         self._fallback = fallback
-        self._hostname = clean_text(hostname, MAX_NAME, "hostname", Notes())
+        self._hostname = clean_text(hostname, width("hostname"), "hostname", Notes())
         self._flush_interval = flush_interval
         self._backoff = backoff or Backoff()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -585,7 +587,10 @@ class Writer:
         except Exception as exc:  # to_row is written not to raise; if it does, keep the record
             self._report("row", f"pglog could not convert a record ({exc!r}); stored it escaped")
             message, _ = render(entry)
-            return to_row((*entry[:11], ascii(message), None, None, None, None), self._hostname)
+            return to_row(
+                entry._replace(message=ascii(message), args=None, exception=None, extras=None),
+                self._hostname,
+            )
 
     # -- reporting ---------------------------------------------------------------------
 

@@ -1,0 +1,67 @@
+"""Entry: one captured record as it waits in the queue, every slot named.
+
+An entry holds only immutable values (scalars, tuples of scalars, text), so it can wait
+in the queue, cross into the writer thread and be written to the spool as it is, and
+the garbage collector never has to look at it.
+
+Its first eleven slots are the LogRecord's own attributes under their LogRecord names
+(``RECORD_FIELDS``), and the five after them line up with ``msg``, ``args``,
+``exc_text``, ``exc_info`` and ``stack_info``: for the common record (no exception, no
+extras, arguments that are immutable scalars) one ``operator.itemgetter`` call over the
+record's ``__dict__`` reads all sixteen, and that tuple, named, is the entry. So
+``message`` holds the format string while ``args`` is not None (the writer formats it),
+and the three last read None there: ``exception``, ``extras`` and ``stack``. ``stack``
+stays None in every entry (a stack is part of ``exception`` text once captured): it is
+the place the common record's ``stack_info`` lands.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, TypeAlias
+
+#: ``extra=`` as captured: None, a dict of plain scalars, or the text of a JSON object.
+Extras: TypeAlias = "dict[str, Any] | str | None"
+
+
+class Entry(NamedTuple):
+    created: float
+    levelname: str
+    name: str
+    process: int | None
+    thread: int | None
+    thread_name: str | None
+    func_name: str | None
+    module: str | None
+    filename: str | None
+    lineno: int | None
+    pathname: str | None
+    #: The message, or its ``%`` format string while ``args`` is not None.
+    message: str
+    #: The arguments still to format the message with; None once it is formatted.
+    args: tuple[Any, ...] | None
+    #: The traceback and stack as text, or None.
+    exception: str | None
+    extras: Extras
+    stack: None
+
+
+#: The LogRecord attributes an entry opens with, in slot order.
+RECORD_FIELDS = (
+    "created",
+    "levelname",
+    "name",
+    "process",
+    "thread",
+    "threadName",
+    "funcName",
+    "module",
+    "filename",
+    "lineno",
+    "pathname",
+)
+#: The LogRecord attributes the common record's entry is read from, in slot order.
+RECORD_SLOTS = (*RECORD_FIELDS, "msg", "args", "exc_text", "exc_info", "stack_info")
+assert len(RECORD_SLOTS) == len(Entry._fields)
+
+#: Builds an Entry from a tuple of its values without a Python-level call: the hot path's.
+make_entry = tuple.__new__
