@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,65 @@ for i in range(1234):
     assert result.returncode == 0, result.stderr
     assert count(db, f"{table}_logs") == 1234
     db.execute(f'DROP TABLE "{table}_logs"')
+
+
+def test_the_file_handler_rotates_by_size_and_stores_beside_the_table(
+    pg_dsn: str, table: str, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """logging.file writes every record to a file that rotates at max_bytes, keeping
+    `backups` files, while the table gets every record too."""
+    settings = config(pg_dsn, table)
+    settings["logging"]["console"] = {"enabled": False}
+    settings["logging"]["file"] = {
+        "enabled": True,
+        "path": str(tmp_path / "app.log"),
+        "max_bytes": 2000,
+        "backups": 2,
+        "format": "%(levelname)s %(message)s",
+    }
+    assert pglog.initialize_logger(settings) is True
+    for i in range(500):
+        pglog.get_logger("payments").info("payment %03d", i)
+    pglog.shutdown_logging()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["app.log", "app.log.1", "app.log.2"]
+    assert all((tmp_path / name).stat().st_size <= 2000 for name in files)
+    newest = (tmp_path / "app.log").read_text().splitlines()
+    assert newest[-1] == "INFO payment 499"
+    assert count(db, table) == 500
+
+
+def test_the_file_handler_rotates_by_time_and_keeps_records_when_the_database_is_away(
+    tmp_path: Path, table: str
+) -> None:
+    """With `when`, a TimedRotatingFileHandler; with the database unreachable and the
+    console off, the file holds every record (nothing is written twice)."""
+    settings = config(closed_port_dsn(), table)
+    settings["logging"]["console"] = {"enabled": False}
+    settings["logging"]["database"]["close_timeout"] = 0.5
+    settings["logging"]["file"] = {
+        "enabled": True,
+        "path": str(tmp_path / "t.log"),
+        "when": "midnight",
+    }
+    manager = pglog.LoggerManager(settings)
+    assert manager.install() is False
+    assert isinstance(manager.file_handler, logging.handlers.TimedRotatingFileHandler)
+    for i in range(5):
+        pglog.get_logger("payments").warning("kept %d", i)
+    manager.shutdown()
+    lines = (tmp_path / "t.log").read_text().splitlines()
+    assert [line.rsplit(" ", 1)[-1] for line in lines if "payments" in line] == list("01234")
+
+
+def test_a_missing_log_directory_fails_before_anything_is_installed(
+    tmp_path: Path, pg_dsn: str, table: str
+) -> None:
+    """logging.file.path in a directory that doesn't exist is a ConfigError naming the key,
+    raised before any handler or level is touched."""
+    settings = config(pg_dsn, table)
+    settings["logging"]["file"] = {"enabled": True, "path": str(tmp_path / "no" / "app.log")}
+    before = list(logging.getLogger().handlers)
+    with pytest.raises(pglog.ConfigError, match=r"logging\.file\.path: the directory"):
+        pglog.initialize_logger(settings)
+    assert logging.getLogger().handlers == before

@@ -22,6 +22,7 @@ from pglog._table.columns import SHOWN
 from pglog._table.connection import describe, error_line, redact, resolve_dsn
 from pglog._table.filters import Filter, parse_duration
 from pglog._table.migrate import SchemaError, migrate
+from pglog._table.partitions import PERIODS
 from pglog._table.reader import Health, follow, health, prune, rows, stats, stream
 from pglog._table.reports import SILENT_AFTER, Report, recent
 from pglog._table.schema import TableName
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", parents=[common], help="create the table and its indexes")
     init.add_argument(
         "--partition",
-        choices=("day", "week", "month"),
+        choices=PERIODS,
         help="create it range-partitioned on timestamp (default: partition from the config)",
     )
     commands.add_parser(
@@ -169,7 +170,7 @@ class _Target:
     @classmethod
     def resolve(cls, args: argparse.Namespace) -> _Target:
         config = load_config(args.config or os.environ.get("PGLOG_CONFIG") or None)
-        dsn = resolve_dsn(args.dsn or config.connection.dsn)
+        dsn = resolve_dsn(args.dsn or config.destination.dsn)
         table = TableName(args.schema or config.schema, args.table or config.table)
         return cls(dsn, table, config)
 

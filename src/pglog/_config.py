@@ -1,18 +1,23 @@
-"""Config: the YAML of DESIGN.md, read strictly.
+"""Config: the YAML of DESIGN.md, read strictly and as the operator wrote it.
 
-Every mistake is an error at start-up that names the file and the key: an unknown
-key (with the nearest known one suggested), a wrong type, a bad level name, an
-unset ``${VAR}``. A typo must never turn into a silent default.
+Every mistake is an error at start-up that names the file and the key: an unknown key
+(with the nearest known one suggested), a value its key can't take, a bad level name,
+an unset or malformed ``${VAR}``. A typo must never turn into a silent default.
+
+Values are read as text, the way they were typed, and only then as what their key
+takes: YAML 1.1 would turn a password written ``0123`` into the number 83 and
+``12:30:00`` into 45000. Anchors and aliases are refused (a configuration has no use
+for them, and an alias bomb expands without end), nesting is bounded, and an error
+never shows a secret's value nor more than a few dozen characters of any value.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +25,26 @@ from typing import Any
 import yaml
 from psycopg.conninfo import make_conninfo
 
-from pglog._writer.queue import OVERFLOW_POLICIES
+from pglog._options import (
+    BOOLEAN,
+    DEFAULTS,
+    LEVEL,
+    SPEC,
+    TEXT,
+    Kind,
+    OptionError,
+    choice,
+    count,
+    shown,
+)
 
 DEFAULT_CONSOLE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+#: How deep a configuration may nest; the deepest pglog reads is three levels.
+MAX_DEPTH = 20
+#: Keys whose values are never shown in an error.
+SECRET_KEYS = frozenset({"password", "dsn"})
+#: ``when`` values of ``logging.handlers.TimedRotatingFileHandler``.
+ROTATE_WHEN = ("S", "M", "H", "D", "midnight", *(f"W{day}" for day in range(7)))
 
 
 class ConfigError(ValueError):
@@ -42,28 +64,34 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
-class DatabaseSettings:
-    """``logging.database``: whether and how records go to the table."""
+class FileSettings:
+    """``logging.file``: a rotating log file, by size (``max_bytes``) or time (``when``)."""
 
-    enabled: bool = True
-    retention_days: int | None = None
-    batch_size: int = 500
-    flush_interval: float = 1.0
-    queue_size: int = 100_000
-    overflow: str = "drop_oldest"
-    create_table: bool = True
-    close_timeout: float = 5.0
-    connect_timeout: float = 5.0
+    enabled: bool = False
+    path: str = "logs/app.log"
+    max_bytes: int | None = None
+    when: str | None = None
+    backups: int = 5
+    format: str = DEFAULT_CONSOLE_FORMAT
     level: int | None = None
-    table: str | None = None
-    schema: str | None = None
-    spool_dir: str | None = None
-    spool_max_bytes: int = 1 << 30
-    partition: str | None = None
 
 
 @dataclass(frozen=True)
-class Connection:
+class DatabaseSettings:
+    """``logging.database``: whether records go to the table, and the handler options set
+    there (see ``pglog._options``); an option not set has its default."""
+
+    enabled: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in DEFAULTS:
+            return self.options.get(name, DEFAULTS[name])
+        raise AttributeError(name)
+
+
+@dataclass(frozen=True)
+class Destination:
     """The top-level ``database`` section: where the table lives."""
 
     dsn: str | None = None
@@ -76,21 +104,24 @@ class Config:
     source: str
     level: int = logging.INFO
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    file: FileSettings = field(default_factory=FileSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     components: Mapping[str, int] = field(default_factory=dict)
-    connection: Connection = field(default_factory=Connection)
+    destination: Destination = field(default_factory=Destination)
 
     @property
     def table(self) -> str:
-        if self.database.table:
-            return self.database.table
-        if self.connection.table_prefix:
-            return f"{self.connection.table_prefix}_logs"
-        return "logs"
+        if "table" in self.database.options:
+            return str(self.database.options["table"])
+        if self.destination.table_prefix:
+            return f"{self.destination.table_prefix}_logs"
+        return str(DEFAULTS["table"])
 
     @property
     def schema(self) -> str:
-        return self.database.schema or self.connection.schema or "public"
+        if "schema" in self.database.options:
+            return str(self.database.options["schema"])
+        return self.destination.schema or str(DEFAULTS["schema"])
 
 
 def load_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) -> Config:
@@ -98,29 +129,89 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) -> Co
     if config is None:
         return Config(source="<defaults>")
     if isinstance(config, Mapping):
-        return _parse(config, "<config mapping>")
+        return _parse(_as_text(config), "<config mapping>")
     path = Path(config)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read the file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, "", f"not valid YAML: {' '.join(str(exc).split())}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(source, "", "the top level must be a mapping")
-    return _parse(data, source)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            source, "", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    return _parse(_load_yaml(text, source), source)
 
 
-# -- parsing -------------------------------------------------------------------------------
+# -- YAML as written ------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """Plain YAML: mappings, lists, and every scalar as the text it was written as (or
+    None for a null), nested at most MAX_DEPTH deep, with no anchors or aliases."""
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 - of its base class; only the null stays
+        first: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:null"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused("anchors and aliases (& and *) are not supported", event)
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_DEPTH:
+            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", event)
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
+
+
+class _Refused(Exception):
+    def __init__(self, problem: str, event: Any) -> None:
+        mark = event.start_mark
+        super().__init__(f"{problem} (line {mark.line + 1}, column {mark.column + 1})")
+
+
+def _load_yaml(text: str, source: str) -> object:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except _Refused as exc:
+        raise ConfigError(source, "", str(exc)) from None
+    except yaml.MarkedYAMLError as exc:
+        # The problem and where, never the line itself: it may hold a password.
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "unreadable"
+        raise ConfigError(source, "", f"not valid YAML{where}: {problem}") from None
+    except yaml.YAMLError:
+        raise ConfigError(source, "", "not valid YAML") from None
+
+
+def _as_text(value: object) -> object:
+    """A mapping given in Python, with its scalars as text, as if it had been YAML."""
+    if isinstance(value, Mapping):
+        return {key: _as_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_text(item) for item in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+# -- reading --------------------------------------------------------------------------------
 
 
 class _Reader:
-    """Checks values against their expected kinds, naming ``source`` and the key path."""
+    """Reads sections and values, naming ``source`` and the key path in every error."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -138,22 +229,26 @@ class _Reader:
                 close = difflib.get_close_matches(str(name), known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise self.fail(
-                    f"{key}.{name}" if key else str(name),
-                    f"unknown key{hint}; known keys: {', '.join(known)}",
+                    _path(key, name), f"unknown key{hint}; known keys: {', '.join(known)}"
                 )
-        return {
-            str(k): self.interpolate(v, f"{key}.{k}" if key else str(k)) for k, v in data.items()
-        }
+        return {str(k): self.interpolate(v, _path(key, k)) for k, v in data.items()}
 
     def interpolate(self, value: object, key: str) -> object:
-        """Replace ``${VAR}`` and ``${VAR:-default}`` in strings; ``$${`` is a literal ``${``."""
+        """``${VAR}`` and ``${VAR:-default}`` from the environment; ``$${`` is a literal
+        ``${``; any other ``${`` is a mistake."""
+        if isinstance(value, Mapping | list):
+            return value  # a section of its own, or a list: read by whoever reads it
         if not isinstance(value, str) or "${" not in value:
             return value
 
         def substitute(match: re.Match[str]) -> str:
             if match.group(0) == "$${":
                 return "${"
-            name, default = match.group(1), match.group(3)
+            name, default = match.group("name"), match.group("default")
+            if name is None:
+                raise self.fail(
+                    key, "a malformed ${...}: write ${NAME} or ${NAME:-default}, $${ for ${"
+                )
             found = os.environ.get(name)
             if found is not None:
                 return found
@@ -161,87 +256,44 @@ class _Reader:
                 return default
             raise self.fail(key, f"environment variable {name} is not set")
 
-        return _Interpolated(_VARIABLE.sub(substitute, value))
+        return _REFERENCE.sub(substitute, value)
 
-    def boolean(self, value: object, key: str) -> bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, _Interpolated) and value.lower() in _BOOLEANS:
-            return _BOOLEANS[value.lower()]
-        raise self.fail(key, f"expected true or false, got {_shown(value)}")
-
-    def integer(self, value: object, key: str, minimum: int = 1) -> int:
-        if isinstance(value, _Interpolated) and re.fullmatch(r"-?\d+", value.strip()):
-            value = int(value)
-        if type(value) is not int:
-            raise self.fail(key, f"expected an integer, got {_shown(value)}")
-        if value < minimum:
-            raise self.fail(key, f"must be at least {minimum}, got {value}")
-        return value
-
-    def number(self, value: object, key: str) -> float:
-        if isinstance(value, _Interpolated):
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if type(value) not in (int, float):
-            raise self.fail(key, f"expected a number, got {_shown(value)}")
-        if not value > 0:  # type: ignore[operator]
-            raise self.fail(key, f"must be greater than 0, got {value}")
-        return float(value)  # type: ignore[arg-type]
-
-    def text(self, value: object, key: str) -> str:
-        if type(value) is int and not isinstance(value, bool):
-            return str(value)  # a port, a numeric password: YAML reads them as numbers
-        if not isinstance(value, str) or not value:
-            raise self.fail(key, f"expected a non-empty string, got {_shown(value)}")
-        return str(value)
-
-    def level(self, value: object, key: str) -> int:
-        if isinstance(value, str):
-            number = logging.getLevelName(value.strip().upper())
-            if isinstance(number, int):
-                return number
-        elif type(value) is int and value >= 0:
-            return value
-        names = ", ".join(_LEVEL_NAMES)
-        raise self.fail(key, f"{_shown(value)} is not a level name; use one of {names}")
-
-    def choice(self, value: object, key: str, choices: tuple[str, ...]) -> str:
-        if value not in choices:
-            raise self.fail(key, f"expected one of {', '.join(choices)}, got {_shown(value)}")
-        return str(value)
+    def value(self, kind: Kind, value: object, key: str, *, optional: bool = False) -> Any:
+        """``value`` as ``kind`` reads it; a secret's value is never shown."""
+        if value is None and optional:
+            return None
+        try:
+            if value is None:
+                raise OptionError("expected a value, got nothing")
+            if not isinstance(value, str):
+                raise OptionError(f"expected a single value, got {_kind(value)}")
+            return kind.read(value)
+        except OptionError as exc:
+            problem = str(exc)
+            if key.rsplit(".", 1)[-1] in SECRET_KEYS:
+                problem = "not a usable value (not shown: it is a secret)"
+            raise self.fail(key, problem) from None
 
 
-class _Interpolated(str):
-    """A string that came from the environment: numbers and booleans in it are accepted."""
-
-
-_VARIABLE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
-_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True}
-_BOOLEANS.update({"false": False, "no": False, "off": False, "0": False})
-_LEVEL_NAMES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: ``$${``, a well-formed ``${NAME}`` or ``${NAME:-default}``, or any other ``${``.
+_REFERENCE = re.compile(
+    r"\$\$\{|\$\{(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^${}]*))?\})?"
+)
 
 _TOP = ("logging", "database")
-_LOGGING = ("level", "console", "database", "components")
-_CONSOLE = ("enabled", "format", "level")
-_DATABASE_SETTINGS = (
-    "enabled",
-    "retention_days",
-    "batch_size",
-    "flush_interval",
-    "queue_size",
-    "overflow",
-    "create_table",
-    "close_timeout",
-    "connect_timeout",
-    "level",
-    "table",
-    "schema",
-    "spool_dir",
-    "spool_max_bytes",
-    "partition",
-)
-_CONNECTION = (
+_LOGGING = ("level", "console", "file", "database", "components")
+_CONSOLE = {"enabled": BOOLEAN, "format": TEXT, "level": LEVEL}
+_FILE = {
+    "enabled": BOOLEAN,
+    "path": TEXT,
+    "max_bytes": count(),
+    "when": choice(*ROTATE_WHEN),
+    "backups": count(0),
+    "format": TEXT,
+    "level": LEVEL,
+}
+_DATABASE = ("enabled", *(name for name, option in SPEC.items() if option.yaml))
+_DESTINATION = (
     "dsn",
     "host",
     "port",
@@ -254,64 +306,97 @@ _CONNECTION = (
 )
 
 
-def _parse(data: Mapping[str, Any], source: str) -> Config:
+def _parse(data: object, source: str) -> Config:
     read = _Reader(source)
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, "", "the top level must be a mapping")
     top = read.section(data, "", _TOP)
-    logging_section = read.section(top.get("logging"), "logging", _LOGGING)
-    console = read.section(logging_section.get("console"), "logging.console", _CONSOLE)
-    database = read.section(logging_section.get("database"), "logging.database", _DATABASE_SETTINGS)
-    connection = read.section(top.get("database"), "database", _CONNECTION)
-
-    checks: dict[str, Callable[[object, str], object]] = {
-        "enabled": read.boolean,
-        "create_table": read.boolean,
-        "retention_days": read.integer,
-        "batch_size": read.integer,
-        "queue_size": read.integer,
-        "flush_interval": read.number,
-        "close_timeout": read.number,
-        "connect_timeout": read.number,
-        "level": read.level,
-        "format": read.text,
-        "table": read.text,
-        "schema": read.text,
-        "spool_dir": read.text,
-        "spool_max_bytes": read.integer,
-        "overflow": lambda v, k: read.choice(v, k, OVERFLOW_POLICIES),
-        "partition": lambda v, k: read.choice(v, k, ("day", "week", "month")),
-    }
-
-    def checked(section: dict[str, Any], prefix: str) -> dict[str, Any]:
-        return {name: checks[name](value, f"{prefix}.{name}") for name, value in section.items()}
-
-    components_raw = logging_section.get("components") or {}
-    if not isinstance(components_raw, Mapping):
-        raise read.fail("logging.components", f"expected a mapping, got {_kind(components_raw)}")
-    components = {
-        str(name): read.level(level, f"logging.components.{name}")
-        for name, level in components_raw.items()
-    }
+    section = read.section(top.get("logging"), "logging", _LOGGING)
     return Config(
         source=source,
-        level=read.level(logging_section.get("level", "INFO"), "logging.level"),
-        console=ConsoleSettings(**checked(console, "logging.console")),
-        database=DatabaseSettings(**checked(database, "logging.database")),
-        components=components,
-        connection=_connection(read, connection),
+        level=read.value(LEVEL, section.get("level", "INFO"), "logging.level"),
+        console=_console(read, section.get("console")),
+        file=_file(read, section.get("file")),
+        database=_database(read, section.get("database")),
+        components=_components(read, section.get("components")),
+        destination=_destination(read, top.get("database")),
     )
 
 
-def _connection(read: _Reader, section: dict[str, Any]) -> Connection:
-    values = {name: read.text(value, f"database.{name}") for name, value in section.items()}
-    keys = ("host", "port", "username", "password", "database", "sslmode")
-    parts = {k: values[k] for k in keys if k in values}
-    if "dsn" in values and any(k in values for k in parts):
-        given = ", ".join(sorted(k for k in parts if k in values))
+def _checked(
+    read: _Reader, values: dict[str, Any], kinds: Mapping[str, Kind], key: str
+) -> dict[str, Any]:
+    return {
+        name: read.value(kinds[name], value, _path(key, name)) for name, value in values.items()
+    }
+
+
+def _console(read: _Reader, data: object) -> ConsoleSettings:
+    values = read.section(data, "logging.console", tuple(_CONSOLE))
+    return ConsoleSettings(**_checked(read, values, _CONSOLE, "logging.console"))
+
+
+def _file(read: _Reader, data: object) -> FileSettings:
+    values = read.section(data, "logging.file", tuple(_FILE))
+    settings = FileSettings(**_checked(read, values, _FILE, "logging.file"))
+    if settings.max_bytes is not None and settings.when is not None:
+        raise read.fail("logging.file.when", "give either max_bytes or when, not both")
+    return settings
+
+
+def _database(read: _Reader, data: object) -> DatabaseSettings:
+    values = read.section(data, "logging.database", _DATABASE)
+    key = "logging.database"
+    enabled = True
+    if "enabled" in values:
+        enabled = read.value(BOOLEAN, values.pop("enabled"), f"{key}.enabled")
+    options = {
+        name: read.value(SPEC[name].kind, value, _path(key, name), optional=SPEC[name].optional)
+        for name, value in values.items()
+    }
+    return DatabaseSettings(enabled=enabled, options=options)
+
+
+def _components(read: _Reader, data: object) -> dict[str, int]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise read.fail("logging.components", f"expected a mapping, got {_kind(data)}")
+    return {
+        str(name): read.value(
+            LEVEL,
+            read.interpolate(level, _path("logging.components", name)),
+            _path("logging.components", name),
+        )
+        for name, level in data.items()
+    }
+
+
+def _destination(read: _Reader, data: object) -> Destination:
+    section = read.section(data, "database", _DESTINATION)
+    values = {name: read.value(TEXT, value, f"database.{name}") for name, value in section.items()}
+    parts = {
+        k: values[k]
+        for k in ("host", "port", "username", "password", "database", "sslmode")
+        if k in values
+    }
+    if "dsn" in values and parts:
+        given = ", ".join(sorted(parts))
         raise read.fail("database.dsn", f"give either dsn or {given}, not both")
+    if "port" in parts and not parts["port"].isdigit():
+        raise read.fail("database.port", f"expected a port number, got {shown(parts['port'])}")
+    for name in ("table_prefix", "schema"):
+        if name in values:
+            try:
+                SPEC["table"].check(
+                    values[name] + "_logs" if name == "table_prefix" else values[name]
+                )
+            except OptionError as exc:
+                raise read.fail(f"database.{name}", str(exc)) from None
     dsn = values.get("dsn")
     if dsn is None and parts:
-        if "port" in parts and not parts["port"].isdigit():
-            raise read.fail("database.port", f"expected a port number, got {parts['port']!r}")
         dsn = make_conninfo(
             "",
             host=parts.get("host"),
@@ -321,12 +406,14 @@ def _connection(read: _Reader, section: dict[str, Any]) -> Connection:
             dbname=parts.get("database"),
             sslmode=parts.get("sslmode"),
         )
-    return Connection(dsn=dsn, table_prefix=values.get("table_prefix"), schema=values.get("schema"))
+    return Destination(
+        dsn=dsn, table_prefix=values.get("table_prefix"), schema=values.get("schema")
+    )
+
+
+def _path(key: str, name: object) -> str:
+    return f"{key}.{name}" if key else str(name)
 
 
 def _kind(value: object) -> str:
     return "nothing" if value is None else type(value).__name__
-
-
-def _shown(value: object) -> str:
-    return "nothing" if value is None else f"{value!r} ({type(value).__name__})"

@@ -46,7 +46,7 @@ def run_demo(
     out: TextIO,
 ) -> int:
     config = load_config(config_path) if config_path else load_config(DEMO_CONFIG)
-    dsn = dsn or config.connection.dsn or os.environ.get("PGLOG_DSN") or None
+    dsn = dsn or config.destination.dsn or os.environ.get("PGLOG_DSN") or None
     server: Any = embedded_server() if dsn is None else nullcontext(dsn)
     with server as resolved_dsn:
         where = "a throwaway embedded PostgreSQL" if dsn is None else "the database you gave"
@@ -56,15 +56,14 @@ def run_demo(
 
 
 def _for_demo(config: Config, dsn: str, table: str | None, schema: str | None) -> Config:
+    options = dict(config.database.options)
+    options["table"] = table or options.get("table") or DEMO_TABLE
+    if schema:
+        options["schema"] = schema
     return replace(
         config,
-        connection=replace(config.connection, dsn=dsn),
-        database=replace(
-            config.database,
-            table=table or config.database.table or DEMO_TABLE,
-            schema=schema or config.database.schema,
-            enabled=True,
-        ),
+        destination=replace(config.destination, dsn=dsn),
+        database=replace(config.database, enabled=True, options=options),
     )
 
 

@@ -17,21 +17,24 @@ import threading
 import time
 import weakref
 from threading import get_ident
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg
 
 from pglog._capture.capture import capture
 from pglog._capture.entry import Entry
+from pglog._options import Options, resolve
 from pglog._table.connection import describe, resolve_dsn
-from pglog._table.partitions import PERIODS
 from pglog._table.schema import TableName
 from pglog._writer import fallback as fallback_module
 from pglog._writer.fallback import INTERNAL_LOGGER
-from pglog._writer.queue import OVERFLOW_POLICIES, Outcome, Overflow, RecordQueue
+from pglog._writer.queue import Outcome, Overflow, RecordQueue
 from pglog._writer.sink import PostgresSink
 from pglog._writer.spool import Spool
 from pglog._writer.writer import WRITER_THREADS, Writer
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 _live_handlers: weakref.WeakSet[DatabaseLogHandler] = weakref.WeakSet()
 _writer_names = iter(range(1, 1 << 62))
@@ -48,60 +51,26 @@ class DatabaseLogHandler(logging.Handler):
     #: Set when the interpreter starts to stop its threads: no writer starts after that.
     interpreter_stopping: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        dsn: str | None = None,
-        *,
-        table: str = "logs",
-        schema: str = "public",
-        batch_size: int = 500,
-        flush_interval: float = 1.0,
-        queue_size: int = 100_000,
-        overflow: Overflow = "drop_oldest",
-        create_table: bool = True,
-        partition: str | None = None,
-        spool_dir: str | os.PathLike[str] | None = None,
-        spool_max_bytes: int = 1 << 30,
-        retention_days: int | None = None,
-        fallback: str | logging.Handler | None = "console",
-        level: int | str = logging.NOTSET,
-        close_timeout: float = 5.0,
-        connect_timeout: float = 5.0,
-    ) -> None:
-        super().__init__(level)
-        _positive_int("batch_size", batch_size)
-        _positive_int("queue_size", queue_size)
-        _positive_number("flush_interval", flush_interval)
-        _positive_number("close_timeout", close_timeout)
-        _positive_number("connect_timeout", connect_timeout)
-        if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
-        if not isinstance(create_table, bool):
-            raise ValueError(f"create_table must be True or False, got {create_table!r}")
-        if partition not in (None, *PERIODS):
-            raise ValueError(f"partition must be None or one of {PERIODS}, got {partition!r}")
-        _positive_int("spool_max_bytes", spool_max_bytes)
-        if retention_days is not None:
-            _positive_int("retention_days", retention_days)
-        if dsn is not None and not isinstance(dsn, str):
-            raise ValueError(f"dsn must be a string or None, got {type(dsn).__name__}")
+    def __init__(self, dsn: str | None = None, **options: Unpack[Options]) -> None:
+        settings = resolve({"dsn": dsn, **options})
+        super().__init__(settings["level"])
         try:
             self._dsn = resolve_dsn(dsn)
         except psycopg.Error:
             raise ValueError("dsn is not a valid libpq connection string or URI") from None
-
-        self.table = TableName(schema, table)
-        self.batch_size = batch_size
-        self.flush_interval = float(flush_interval)
-        self.queue_size = queue_size
-        self.overflow: Overflow = overflow
-        self.create_table = create_table
-        self.partition = partition
-        self.spool_dir = None if spool_dir is None else os.fspath(spool_dir)
-        self.spool_max_bytes = spool_max_bytes
-        self.retention_days = retention_days
-        self.close_timeout = float(close_timeout)
-        self.connect_timeout = float(connect_timeout)
+        self.table = TableName(settings["schema"], settings["table"])
+        self.batch_size: int = settings["batch_size"]
+        self.flush_interval: float = settings["flush_interval"]
+        self.queue_size: int = settings["queue_size"]
+        self.overflow: Overflow = settings["overflow"]
+        self.create_table: bool = settings["create_table"]
+        self.partition: str | None = settings["partition"]
+        self.spool_dir: str | None = settings["spool_dir"]
+        self.spool_max_bytes: int = settings["spool_max_bytes"]
+        self.retention_days: int | None = settings["retention_days"]
+        self.close_timeout: float = settings["close_timeout"]
+        self.connect_timeout: float = settings["connect_timeout"]
+        fallback = settings["fallback"]
         self.hostname = socket.gethostname()
         self._fallback = fallback_module.Fallback(fallback_module.resolve(fallback))
         self._start_lock = threading.Lock()
@@ -315,13 +284,3 @@ if hasattr(os, "register_at_fork"):
 # The stdlib's own hook for this moment (concurrent.futures uses it too); it is
 # private, so fall back to atexit where it is missing.
 getattr(threading, "_register_atexit", atexit.register)(_flush_before_threads_stop)
-
-
-def _positive_int(option: str, value: object) -> None:
-    if type(value) is not int or value < 1:
-        raise ValueError(f"{option} must be a positive integer, got {value!r}")
-
-
-def _positive_number(option: str, value: object) -> None:
-    if type(value) not in (int, float) or not value > 0:  # type: ignore[operator]
-        raise ValueError(f"{option} must be a positive number of seconds, got {value!r}")

@@ -1,31 +1,41 @@
-"""Manager: logging set up from the YAML, per-component levels, and a clean shutdown at exit."""
+"""Manager: logging set up from the YAML (console, rotating file, database), per-component
+levels, and a clean shutdown at exit."""
 
 from __future__ import annotations
 
 import atexit
 import logging
+import logging.handlers
 import os
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from pglog._config import Config, load_config
+from pglog._config import Config, ConfigError, FileSettings, load_config
 from pglog._handler import DatabaseLogHandler
 from pglog._writer.fallback import INTERNAL_LOGGER, StderrHandler
 
 ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str] | None
 
 
-class LoggerManager:
-    """Installs a console handler and a database handler on the root logger, as configured.
+#: Bytes a log file grows to before it is rotated, unless ``max_bytes`` or ``when`` says.
+DEFAULT_MAX_BYTES = 10 << 20
 
-    The database handler's fallback is the console when the console handler is off;
-    when it is on, every record is already on the console and nothing is printed twice.
+
+class LoggerManager:
+    """Installs a console handler, a rotating file handler and a database handler on the
+    root logger, as configured.
+
+    The database handler needs a fallback only where nothing else keeps the records: with
+    the console or the file on, every record is there already and is not written twice;
+    with both off, records the database can't take go to stderr.
     """
 
     def __init__(self, config: ConfigSource) -> None:
         self.config: Config = config if isinstance(config, Config) else load_config(config)
         self.console_handler: logging.Handler | None = None
+        self.file_handler: logging.Handler | None = None
         self.database_handler: DatabaseLogHandler | None = None
         self.database_error: str | None = None
         self._installed: list[logging.Handler] = []
@@ -38,6 +48,8 @@ class LoggerManager:
         when it returns, and the console keeps working throughout.
         """
         config = self.config
+        if config.file.enabled:  # first: a missing directory fails before anything changes
+            self.file_handler = _file_handler(config.file, config.source)
         root = logging.getLogger()
         root.setLevel(config.level)
         for name, level in config.components.items():
@@ -47,13 +59,15 @@ class LoggerManager:
             console = StderrHandler(config.console.level or logging.NOTSET, config.console.format)
             self.console_handler = console
             self._attach(console)
+        if self.file_handler is not None:
+            self._attach(self.file_handler)
 
         if not config.database.enabled:
             return False
         self.database_handler = self._database_handler()
         self.database_error = self.database_handler.check_database()
         self._attach(self.database_handler)
-        if self.config.database.spool_dir is not None:
+        if config.database.spool_dir is not None:
             self.database_handler.start()  # replay what an earlier run spooled, now
         if self.database_error is not None:
             INTERNAL_LOGGER.warning(
@@ -65,25 +79,11 @@ class LoggerManager:
         return True
 
     def _database_handler(self) -> DatabaseLogHandler:
-        settings = self.config.database
-        return DatabaseLogHandler(
-            self.config.connection.dsn,
-            table=self.config.table,
-            schema=self.config.schema,
-            batch_size=settings.batch_size,
-            flush_interval=settings.flush_interval,
-            queue_size=settings.queue_size,
-            overflow=settings.overflow,  # type: ignore[arg-type]
-            create_table=settings.create_table,
-            fallback=None if self.config.console.enabled else "console",
-            level=settings.level if settings.level is not None else logging.NOTSET,
-            close_timeout=settings.close_timeout,
-            connect_timeout=settings.connect_timeout,
-            spool_dir=settings.spool_dir,
-            retention_days=settings.retention_days,
-            partition=settings.partition,
-            spool_max_bytes=settings.spool_max_bytes,
-        )
+        config = self.config
+        elsewhere = config.console.enabled or config.file.enabled
+        options = {**config.database.options, "table": config.table, "schema": config.schema}
+        options.setdefault("fallback", None if elsewhere else "console")
+        return DatabaseLogHandler(config.destination.dsn, **options)
 
     def _attach(self, handler: logging.Handler) -> None:
         logging.getLogger().addHandler(handler)
@@ -148,3 +148,30 @@ def shutdown_logging(timeout: float = 5.0) -> None:
         manager, _manager = _manager, None
     if manager is not None:
         manager.shutdown(timeout)
+
+
+def _file_handler(settings: FileSettings, source: str) -> logging.Handler:
+    """The rotating file of ``logging.file``; opened at the first record, not now."""
+    directory = Path(settings.path).parent
+    if not directory.is_dir():
+        raise ConfigError(source, "logging.file.path", f"the directory {directory} does not exist")
+    handler: logging.Handler
+    if settings.when is not None:
+        handler = logging.handlers.TimedRotatingFileHandler(
+            settings.path,
+            when=settings.when,
+            backupCount=settings.backups,
+            delay=True,
+            encoding="utf-8",
+        )
+    else:
+        handler = logging.handlers.RotatingFileHandler(
+            settings.path,
+            maxBytes=settings.max_bytes or DEFAULT_MAX_BYTES,
+            backupCount=settings.backups,
+            delay=True,
+            encoding="utf-8",
+        )
+    handler.setLevel(settings.level or logging.NOTSET)
+    handler.setFormatter(logging.Formatter(settings.format))
+    return handler

@@ -27,7 +27,9 @@ from pglog._table.schema import INDEXES, TableName, create_table_statements
 
 SCHEMA_VERSION = 1
 
-_MARK = re.compile(r"^pglog:schema=(\d+)(?: partition=(day|week|month))?$", re.MULTILINE)
+_MARK = re.compile(
+    rf"^pglog:schema=(\d+)(?: partition=({'|'.join(partitions.PERIODS)}))?$", re.MULTILINE
+)
 
 Connection = psycopg.Connection[tuple[object, ...]]
 
