@@ -3,7 +3,10 @@
 It reads the client's side of the wire protocol message by message, so a test can
 cut a connection right before a COMMIT reaches the server, right after the server
 has committed but before the client hears of it (the ambiguous case), or in the
-middle of a COPY. It can also refuse new connections, like a server that is down.
+middle of a COPY. It can also refuse new connections, like a server that is down,
+and stall: stop forwarding while every socket stays open, like a hung middlebox or a
+network that silently drops packets (no FIN, no RST; this side's kernel keeps ACKing
+until its buffers fill, so the client's sends block rather than fail).
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from typing import Literal
 
 Trigger = Literal["before_commit", "after_commit", "mid_copy"]
+StallPoint = Literal["now", "copy"]
 
 _NEGOTIATION_CODES = {80877103, 80877104}  # SSLRequest, GSSENCRequest
 _COMMIT = b"COMMIT\x00"
@@ -30,6 +35,13 @@ class FaultProxy:
         self._connections: list[tuple[socket.socket, socket.socket]] = []
         self._armed: list[Trigger] = []
         self._refusing = False
+        self._flowing = threading.Event()  # cleared while stalled
+        self._flowing.set()
+        self._stall_at_copy = False
+        #: How many stalls began (a stall at="copy" counts once it has begun), and when the
+        #: last one did (time.monotonic()).
+        self.stalls = 0
+        self.stalled_since: float | None = None
         self.cuts: dict[str, int] = {"before_commit": 0, "after_commit": 0, "mid_copy": 0}
         self.accepted = 0
         self._closed = False
@@ -53,6 +65,37 @@ class FaultProxy:
         if refusing:
             self.cut_all()
 
+    def stall(self, at: StallPoint = "now") -> None:
+        """Stop forwarding, in both directions, on every connection: bytes already read are
+        held, the rest stays in the kernel's buffers, no socket is closed. New connections
+        are accepted (and connected upstream) but nothing of theirs is forwarded either.
+
+        ``at="copy"``: not now but when the next COPY data message comes from a client
+        (that message is held too), so the stall catches a batch in the middle of its COPY.
+        """
+        with self._lock:
+            if at == "copy":
+                self._stall_at_copy = True
+                return
+            self._stall_at_copy = False
+            self.stalls += 1
+            self.stalled_since = time.monotonic()
+        self._flowing.clear()
+
+    def resume(self, cut_stalled: bool = False) -> None:
+        """Forward again: held bytes go on first, as after a network blip. With
+        ``cut_stalled``, the connections that were open during the stall are cut instead
+        (the middlebox forgot them) and only new ones work."""
+        with self._lock:
+            self._stall_at_copy = False
+        if cut_stalled:
+            self.cut_all()
+        self._flowing.set()
+
+    @property
+    def stalled(self) -> bool:
+        return not self._flowing.is_set()
+
     def cut_all(self) -> None:
         with self._lock:
             connections, self._connections = self._connections, []
@@ -63,8 +106,33 @@ class FaultProxy:
         self._closed = True
         self._listener.close()
         self.cut_all()
+        self._flowing.set()  # stalled threads wake, find their sockets closed, and end
 
     # -- plumbing --------------------------------------------------------------------------------
+
+    def _gate(self) -> None:
+        """Wait here while stalled (each forwarding thread, before it reads and before it
+        sends)."""
+        while not self._flowing.wait(1.0):
+            if self._closed:
+                return
+
+    def _recv(self, sock: socket.socket, count: int) -> bytes:
+        self._gate()
+        return sock.recv(count)
+
+    def _send(self, sock: socket.socket, data: bytes) -> None:
+        self._gate()
+        sock.sendall(data)
+
+    def _read_exactly(self, sock: socket.socket, count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = self._recv(sock, count - len(data))
+            if not chunk:
+                raise OSError("connection closed")
+            data += chunk
+        return data
 
     def _take(self, trigger: Trigger) -> bool:
         with self._lock:
@@ -114,16 +182,16 @@ class FaultProxy:
     ) -> None:
         try:
             while True:  # startup, possibly after SSL/GSS negotiation requests
-                header = _read_exactly(client, 8)
+                header = self._read_exactly(client, 8)
                 length, code = struct.unpack("!ii", header)
-                server.sendall(header + _read_exactly(client, length - 8))
+                self._send(server, header + self._read_exactly(client, length - 8))
                 if code not in _NEGOTIATION_CODES:
                     break
             while True:
-                kind = _read_exactly(client, 1)
-                length_bytes = _read_exactly(client, 4)
+                kind = self._read_exactly(client, 1)
+                length_bytes = self._read_exactly(client, 4)
                 (length,) = struct.unpack("!i", length_bytes)
-                body = _read_exactly(client, length - 4)
+                body = self._read_exactly(client, length - 4)
                 message = kind + length_bytes + body
                 if kind == b"Q" and body == _COMMIT:
                     if self._take("before_commit"):
@@ -131,9 +199,11 @@ class FaultProxy:
                     if self._take("after_commit"):
                         hold.set()  # the reply must not reach the client
                 elif kind == b"d" and self._take("mid_copy"):
-                    server.sendall(message[: len(message) // 2])
+                    self._send(server, message[: len(message) // 2])
                     break
-                server.sendall(message)
+                elif kind == b"d" and self._stall_at_copy:
+                    self.stall()
+                self._send(server, message)
         except OSError:
             pass
         if not hold.is_set():
@@ -145,7 +215,7 @@ class FaultProxy:
         held = b""
         try:
             while True:
-                data = server.recv(65536)
+                data = self._recv(server, 65536)
                 if not data:
                     break
                 if hold.is_set():
@@ -153,20 +223,10 @@ class FaultProxy:
                     if b"C\x00\x00\x00\x0b" + _COMMIT in held:  # CommandComplete "COMMIT"
                         break  # the server has committed; the client will never know
                     continue
-                client.sendall(data)
+                self._send(client, data)
         except OSError:
             pass
         _close(client, server)
-
-
-def _read_exactly(sock: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise OSError("connection closed")
-        data += chunk
-    return data
 
 
 def _close(*sockets: socket.socket) -> None:
