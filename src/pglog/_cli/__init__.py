@@ -1,0 +1,83 @@
+"""CLI: ``pglog <command>``. Every failure is one actionable line on stderr and a non-zero exit.
+
+Modules, in reading order:
+
+- ``parser``: the commands and their options
+- ``target``: where the table is, and the rows chosen
+- ``reading``: tail, query, export
+- ``tending``: init, migrate, stats, prune, health, serve
+- ``output``: rows and figures as people read them
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+import psycopg
+
+from pglog._cli import reading, tending
+from pglog._cli.parser import build_parser
+from pglog._cli.target import CommandError, Target
+from pglog._config import ConfigError
+from pglog._embedded import EmbeddedUnavailable
+from pglog._table.connection import describe, error_line
+from pglog._table.migrate import SchemaError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    dsn_for_errors = args.dsn or os.environ.get("PGLOG_DSN", "")
+    try:
+        if args.command == "demo":
+            from pglog._demo import run_demo
+
+            return run_demo(
+                dsn=args.dsn,
+                config_path=args.config,
+                table=args.table,
+                schema=args.schema,
+                out=sys.stdout,
+            )
+        target = Target.resolve(args)
+        dsn_for_errors = target.dsn
+        try:
+            return COMMANDS[args.command](args, target)
+        except psycopg.errors.UndefinedTable:
+            raise CommandError(
+                f"{target.table} does not exist at {describe(target.dsn)}:"
+                " `pglog init` creates it, or give --table/--schema"
+            ) from None
+    except (ConfigError, ValueError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except (CommandError, EmbeddedUnavailable, SchemaError) as exc:
+        return _fail(str(exc), EXIT_ERROR)
+    except psycopg.Error as exc:
+        return _fail(f"database error: {error_line(exc, dsn_for_errors)}", EXIT_ERROR)
+    except BrokenPipeError:  # | head
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"pglog: error: {message}", file=sys.stderr)
+    return code
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Target], int]] = {
+    "init": tending.init,
+    "migrate": tending.migrate,
+    "tail": reading.tail,
+    "query": reading.query,
+    "stats": tending.stats,
+    "export": reading.export,
+    "prune": tending.prune,
+    "health": tending.health,
+    "serve": tending.serve,
+}

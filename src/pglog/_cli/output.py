@@ -1,0 +1,93 @@
+"""Output: rows and figures as people read them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from typing import Any, ClassVar, TextIO
+
+from pglog._table.reports import SILENT_AFTER, Report
+
+
+class Printer:
+    """One line per row; colour by level on a terminal (with the ``cli`` extra), never when
+    piped or when NO_COLOR is set."""
+
+    COLOURS: ClassVar[dict[str, str]] = {
+        "DEBUG": "dim",
+        "WARNING": "yellow",
+        "ERROR": "red",
+        "CRITICAL": "bold red",
+    }
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.console: Any = None
+        if stream.isatty() and not os.environ.get("NO_COLOR"):
+            try:
+                from rich.console import Console
+            except ImportError:
+                return
+            self.console = Console(file=stream, highlight=False, soft_wrap=True)
+
+    def row(self, row: dict[str, Any]) -> None:
+        when = row["timestamp"].astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        extra = row["extra_data"]
+        tail = f"  {json.dumps(extra, ensure_ascii=False)}" if extra else ""
+        text = f"{when} {row['level']:<8} {row['logger_name']}: {row['message']}{tail}"
+        if row.get("exception"):
+            text += "\n" + "\n".join("    " + line for line in row["exception"].splitlines())
+        if self.console is None:
+            print(text, file=self.stream, flush=True)
+            return
+        from rich.text import Text
+
+        self.console.print(Text(text, style=self.COLOURS.get(row["level"], "")))
+
+
+def json_default(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+
+def describe_writer(report: Report) -> str:
+    """One line of a writer's last report, the way an operator reads it."""
+    stats = report.stats
+    state = "stopped" if report.stopped else "running"
+    if not report.stopped and report.age > SILENT_AFTER and not report.had_work:
+        state = "gone quiet, idle when last heard of"
+    seen = age_text(dt.timedelta(seconds=round(report.age.total_seconds())))
+    wrote = "never"
+    if stats.get("last_write_age_s") is not None:
+        since = dt.timedelta(seconds=round(float(stats["last_write_age_s"]))) + report.age
+        wrote = f"{age_text(dt.timedelta(seconds=round(since.total_seconds())))} ago"
+    return (
+        f"{report.hostname}:{report.process_id} {state}, reported {seen} ago:"
+        f" queue {stats.get('queue_depth', 0):,}, written {stats.get('written', 0):,}"
+        f" ({stats.get('rows_per_second', 0):,.1f} rows/s), batches {stats.get('batches', 0):,},"
+        f" retries {stats.get('retries', 0):,}, dropped {stats.get('dropped', 0):,},"
+        f" fallback {stats.get('fallback', 0):,}, spool {size_text(stats.get('spool_bytes', 0))},"
+        f" last write {wrote}, last error: {stats.get('last_error') or 'none'}"
+    )
+
+
+def size_text(total: int) -> str:
+    size = float(total)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{total} bytes"
+
+
+def estimate_text(rows: int) -> str:
+    """The planner's row estimate: counting a big table would take minutes."""
+    return f"about {rows:,} rows" if rows > 0 else "rows not estimated yet (no ANALYZE)"
+
+
+def age_text(age: dt.timedelta) -> str:
+    seconds = int(age.total_seconds())
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % length == 0 and seconds >= length:
+            return f"{seconds // length}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,94 @@
+"""Parser: the commands and options of ``pglog``, as argparse reads them."""
+
+from __future__ import annotations
+
+import argparse
+
+from pglog import __version__
+from pglog._table.partitions import PERIODS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dsn", help="libpq connection string or URI (default: $PGLOG_DSN)")
+    common.add_argument("--config", help="the YAML configuration file (default: $PGLOG_CONFIG)")
+    common.add_argument("--table", help="the log table (default: from the config, else logs)")
+    common.add_argument("--schema", help="the table's schema (default: public)")
+
+    chosen = argparse.ArgumentParser(add_help=False)
+    chosen.add_argument("--level", help="this level or worse (DEBUG, INFO, WARNING, ...)")
+    chosen.add_argument("--logger", help="this logger and its children")
+    chosen.add_argument("--since", help="not before: 10m, 2h, 7d, or an ISO time")
+    chosen.add_argument("--until", help="before: 10m, 2h, 7d, or an ISO time")
+    chosen.add_argument("--grep", help="text in the message (case-insensitive)")
+    chosen.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="extra.KEY=VALUE",
+        help="a condition on extra_data: extra.user_id=42, extra.http.status>=500 (repeatable)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="pglog",
+        description="Python logging into PostgreSQL: set up, read and tend the log table.",
+    )
+    parser.add_argument("--version", action="version", version=f"pglog {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    commands.add_parser(
+        "demo",
+        parents=[common],
+        help="log a realistic mix into a table and show what landed"
+        " (a throwaway embedded PostgreSQL when no DSN is given)",
+    )
+    init = commands.add_parser("init", parents=[common], help="create the table and its indexes")
+    init.add_argument(
+        "--partition",
+        choices=PERIODS,
+        help="create it range-partitioned on timestamp (default: partition from the config)",
+    )
+    commands.add_parser(
+        "migrate", parents=[common], help="bring the table to this pglog's schema (or adopt it)"
+    )
+    tail = commands.add_parser("tail", parents=[common, chosen], help="the newest rows")
+    tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing rows as they land")
+    query = commands.add_parser("query", parents=[common, chosen], help="rows matching filters")
+    query.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    query.add_argument("--format", choices=("text", "jsonl"), default="text")
+    commands.add_parser(
+        "stats", parents=[common, chosen], help="rows per level, logger and hour; table size"
+    )
+    export = commands.add_parser("export", parents=[common, chosen], help="stream rows out")
+    export.add_argument("--format", choices=("jsonl", "csv"), required=True)
+    export.add_argument("--output", help="a file (default: standard output)")
+    pruning = commands.add_parser("prune", parents=[common], help="delete rows older than ...")
+    pruning.add_argument(
+        "--older-than", help="30d, 12h, ... (default: retention_days from the config)"
+    )
+    checking = commands.add_parser(
+        "health",
+        parents=[common],
+        help="exit 0 when healthy; 1 unreachable, 2 schema, 3 stale, 4 a writer in trouble",
+    )
+    checking.add_argument("--max-age", help="unhealthy (3) if the newest row is older: 10m, 1h")
+    serving = commands.add_parser(
+        "serve", parents=[common], help="a live web view of the table (the 'web' extra)"
+    )
+    serving.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback)")
+    serving.add_argument("--port", type=_port, default=8080, help="default 8080")
+    serving.add_argument(
+        "--token", help="required beyond loopback (default: $PGLOG_TOKEN, which ps can't show)"
+    )
+    return parser
+
+
+def _port(text: str) -> int:
+    """A TCP port for --port: 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0 to 65535")
+    return port

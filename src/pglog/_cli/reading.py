@@ -1,0 +1,109 @@
+"""Reading: the commands that show rows: tail, query, export."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+import psycopg
+from psycopg import sql
+
+from pglog._cli.output import Printer, json_default
+from pglog._cli.target import Target, chosen_rows
+from pglog._table.columns import SHOWN
+from pglog._table.reader import follow, rows, stream
+from pglog._table.schema import TableName
+
+
+def tail(args: argparse.Namespace, target: Target) -> int:
+    where = chosen_rows(args)
+    out = Printer(sys.stdout)
+    with target.connect() as conn:
+        newest = rows(conn, target.table, where, limit=max(0, args.n))
+        conn.rollback()
+        for row in reversed(newest):
+            out.row(row)
+        if args.follow:  # rows that land from now on, whatever their timestamps say
+            for row in follow(conn, target.table, where, _last_id(conn, target.table)):
+                out.row(row)
+    return 0
+
+
+def _last_id(conn: psycopg.Connection[Any], table: TableName) -> int:
+    found = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(table.identifier))
+    last = found.fetchone()
+    conn.rollback()
+    return int(last[0]) if last else 0
+
+
+def query(args: argparse.Namespace, target: Target) -> int:
+    where = chosen_rows(args)
+    with target.connect() as conn:
+        found = rows(conn, target.table, where, limit=max(0, args.limit))
+    if args.format == "jsonl":
+        for row in found:
+            print(json.dumps(row, default=json_default, ensure_ascii=False))
+        return 0
+    out = Printer(sys.stdout)
+    for row in reversed(found):
+        out.row(row)
+    return 0
+
+
+def export(args: argparse.Namespace, target: Target) -> int:
+    where = chosen_rows(args)
+    with contextlib.ExitStack() as closing:
+        output: TextIO = sys.stdout
+        if args.output:
+            output = closing.enter_context(open(args.output, "w", newline="", encoding="utf-8"))
+        conn = closing.enter_context(target.connect())
+        found = _with_progress(stream(conn, target.table, where), args.output is not None)
+        count = _write_export(found, args.format, output)
+    if args.output:
+        print(f"exported {count:,} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _write_export(found: Iterable[dict[str, Any]], format: str, output: TextIO) -> int:
+    count = 0
+    if format == "jsonl":
+        for row in found:
+            output.write(json.dumps(row, default=json_default, ensure_ascii=False) + "\n")
+            count += 1
+        return count
+    writer = csv.DictWriter(output, fieldnames=SHOWN)
+    writer.writeheader()
+    for row in found:
+        row["extra_data"] = json.dumps(row["extra_data"], ensure_ascii=False)
+        writer.writerow(
+            {k: json_default(v) if isinstance(v, dt.datetime) else v for k, v in row.items()}
+        )
+        count += 1
+    return count
+
+
+def _with_progress(found: Iterable[dict[str, Any]], to_file: bool) -> Iterable[dict[str, Any]]:
+    """A running count on a terminal (with the ``cli`` extra); the rows pass as they are."""
+    if not (to_file and sys.stderr.isatty()):
+        return found
+    try:
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+    except ImportError:
+        return found
+
+    def counted() -> Iterable[dict[str, Any]]:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.completed:,} rows"), transient=True
+        ) as bar:
+            task = bar.add_task("export", total=None)
+            for row in found:
+                bar.advance(task)
+                yield row
+
+    return counted()

@@ -1,0 +1,46 @@
+"""Target: where the table is (the options, else the YAML), and the filters given."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import psycopg
+
+from pglog._config import Config, load_config
+from pglog._table.connection import resolve_dsn
+from pglog._table.filters import Filter
+from pglog._table.schema import TableName
+
+
+class CommandError(Exception):
+    """A failure to report in one line."""
+
+
+class Target:
+    """Where the table is: the DSN and name from the options, else the config."""
+
+    def __init__(self, dsn: str, table: TableName, config: Config) -> None:
+        self.dsn, self.table, self.config = dsn, table, config
+
+    @classmethod
+    def resolve(cls, args: argparse.Namespace) -> Target:
+        config = load_config(args.config or os.environ.get("PGLOG_CONFIG") or None)
+        dsn = resolve_dsn(args.dsn or config.destination.dsn)
+        table = TableName(args.schema or config.schema, args.table or config.table)
+        return cls(dsn, table, config)
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.dsn, connect_timeout=10, application_name="pglog-cli")
+
+
+def chosen_rows(args: argparse.Namespace) -> Filter:
+    return Filter.parse(
+        level=args.level,
+        logger=args.logger,
+        since=args.since,
+        until=args.until,
+        grep=args.grep,
+        where=args.where,
+    )
