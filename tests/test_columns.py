@@ -5,9 +5,16 @@ from __future__ import annotations
 import logging
 
 from pglog._capture.capture import capture
+from pglog._capture.entry import Entry, named
 from pglog._capture.row import _careful_row, to_row
 from pglog._table.columns import SHOWN, WRITTEN_NAMES
 from pglog._table.schema import TableName, copy_statement, create_table_statements
+
+
+def entry_of(record: logging.LogRecord) -> Entry:
+    """What the writer gets for ``record``: captured, then named."""
+    return named(capture(record))
+
 
 #: The table as pglog has created it since its first release, word for word.
 DDL_SINCE_SCHEMA_1 = """CREATE TABLE IF NOT EXISTS "public"."logs" (
@@ -60,10 +67,10 @@ def test_the_fast_row_and_the_spec_built_row_agree() -> None:
     spec-driven careful path does."""
     log = logging.getLogger("columns.test")
     record = log.makeRecord(log.name, logging.INFO, __file__, 7, "n=%d", (3,), None, "f")
-    entry = capture(record)
+    entry = entry_of(record)
     assert to_row(entry, "host") == _careful_row(entry, "host")
     structured = log.makeRecord(
         log.name, logging.WARNING, __file__, 8, "x", (), None, "g", {"user": 1, "ok": True}
     )
-    entry = capture(structured)
+    entry = entry_of(structured)
     assert to_row(entry, "host") == _careful_row(entry, "host")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pglog._capture.entry import Entry
+from pglog._capture.entry import Captured, Entry, named
 from pglog._writer.queue import RecordQueue
 
 
@@ -17,8 +17,8 @@ def entry(n: int) -> Entry:
     return Entry._make((*fields, str(n), None, None, None, None))
 
 
-def messages(entries: list[Entry]) -> list[str]:
-    return [e.message for e in entries]
+def messages(entries: list[Captured]) -> list[str]:
+    return [named(e).message for e in entries]
 
 
 def wait_until_blocked(condition: threading.Condition) -> None:

@@ -1,4 +1,4 @@
-"""capture(): what is taken from a LogRecord in the caller's thread."""
+"""entry_of(): what is taken from a LogRecord in the caller's thread."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from typing import Any
 import pytest
 
 from pglog._capture.capture import STANDARD_ATTRIBUTES, capture, render
-from pglog._capture.entry import RECORD_FIELDS, Entry
+from pglog._capture.entry import RECORD_FIELDS, Entry, named
 from pglog._capture.sanitize import MARKER_KEY
+
+
+def entry_of(record: logging.LogRecord) -> Entry:
+    """What the writer gets for ``record``: captured, then named."""
+    return named(capture(record))
 
 
 def make_record(
@@ -27,7 +32,7 @@ def test_message_is_taken_now_when_arguments_could_change() -> None:
     """A mutable argument is formatted at capture time; changing it later changes nothing."""
     items = ["a"]
     record = make_record("items: %s", (items,))
-    entry = capture(record)
+    entry = entry_of(record)
     items.append("b")
     assert entry.args is None
     assert render(entry) == ("items: ['a']", None)
@@ -37,7 +42,7 @@ def test_immutable_arguments_are_formatted_later() -> None:
     """Scalar arguments can't change: the common record is captured as is, formatted by the
     writer, with the same result."""
     record = make_record("user %s paid %.2f (%d items, %r)", ("ann", 12.5, 3, None))
-    entry = capture(record)
+    entry = entry_of(record)
     assert entry.message == "user %s paid %.2f (%d items, %r)"
     assert entry.args == ("ann", 12.5, 3, None)
     assert render(entry) == (record.getMessage(), None)
@@ -46,7 +51,7 @@ def test_immutable_arguments_are_formatted_later() -> None:
 def test_entry_carries_the_record_attributes_in_order() -> None:
     """The entry opens with the record's own attributes, in RECORD_FIELDS order."""
     record = make_record()
-    entry = capture(record)
+    entry = entry_of(record)
     assert len(entry) == len(Entry._fields)
     assert entry[: len(RECORD_FIELDS)] == tuple(getattr(record, name) for name in RECORD_FIELDS)
     assert (entry.exception, entry.extras) == (None, None)
@@ -57,10 +62,10 @@ def test_extras_are_exactly_the_non_standard_attributes() -> None:
     """extra= keys are kept; standard attributes (and a Formatter's message/asctime) are not."""
     record = make_record(user=1, request_id="r")
     logging.Formatter("%(asctime)s %(message)s").format(record)  # as another handler would
-    assert capture(record).extras == {"user": 1, "request_id": "r"}
+    assert entry_of(record).extras == {"user": 1, "request_id": "r"}
     plain = make_record()
     logging.Formatter("%(asctime)s %(message)s").format(plain)
-    assert capture(plain).extras is None
+    assert entry_of(plain).extras is None
     assert {"message", "asctime", "msg", "args", "exc_info"} <= STANDARD_ATTRIBUTES
 
 
@@ -73,7 +78,7 @@ def test_extras_of_a_record_subclass_are_found_wherever_they_sit() -> None:
             super().__init__(*args, **kwargs)
 
     record = Tagged("n", logging.INFO, __file__, 1, "m", None, None)
-    assert capture(record).extras == {"tenant": "acme"}
+    assert entry_of(record).extras == {"tenant": "acme"}
 
 
 @pytest.mark.parametrize("later", [False, True], ids=["now", "in-the-writer"])
@@ -81,7 +86,7 @@ def test_a_failing_format_keeps_message_and_arguments(later: bool) -> None:
     """A %-format error, found at capture or when the writer formats, keeps both parts and
     says what failed; it never raises."""
     args: tuple[Any, ...] = ("many",) if later else (["many"],)
-    entry = capture(make_record("%d apples", args))
+    entry = entry_of(make_record("%d apples", args))
     message, note = render(entry)
     if not later:
         assert isinstance(entry.extras, str)
@@ -95,10 +100,10 @@ def test_extras_are_taken_when_logged_not_when_written() -> None:
     """A mutable extra= value changed after the call is stored as it was at the call;
     plain scalar extras are kept as they are, since nothing can change them."""
     state = {"step": 1}
-    entry = capture(make_record(state=state, user_id=7))
+    entry = entry_of(make_record(state=state, user_id=7))
     state["step"] = 2
     assert entry.extras == '{"state":{"step":1},"user_id":7}'
-    assert capture(make_record(user_id=7, path="/x")).extras == {"user_id": 7, "path": "/x"}
+    assert entry_of(make_record(user_id=7, path="/x")).extras == {"user_id": 7, "path": "/x"}
 
 
 def test_str_that_raises_is_survived() -> None:
@@ -111,7 +116,7 @@ def test_str_that_raises_is_survived() -> None:
         def __repr__(self) -> str:
             raise RuntimeError("no repr")
 
-    message, _ = render(capture(make_record(Hostile(), ())))
+    message, _ = render(entry_of(make_record(Hostile(), ())))
     assert "repr() failed" in message
 
 
@@ -123,7 +128,7 @@ def test_exception_text_is_formatted_once() -> None:
         record = logging.getLogger("x").makeRecord(
             "x", logging.ERROR, __file__, 1, "m", (), sys.exc_info()
         )
-    exception = capture(record).exception
+    exception = entry_of(record).exception
     assert exception is not None
     assert exception.startswith("Traceback")
     assert exception.endswith("ValueError: bad value")

@@ -13,9 +13,16 @@ from typing import Any
 import pytest
 
 from pglog._capture.capture import capture
+from pglog._capture.entry import Entry, named
 from pglog._capture.row import to_row
 from pglog._capture.sanitize import MAX_DEPTH, to_json
 from pglog._table.columns import MAX_TEXT, WRITTEN_NAMES, width
+
+
+def entry_of(record: logging.LogRecord) -> Entry:
+    """What the writer gets for ``record``: captured, then named."""
+    return named(capture(record))
+
 
 COLUMNS = WRITTEN_NAMES
 MAX_NAME = width("logger_name")
@@ -24,7 +31,7 @@ MAX_NAME = width("logger_name")
 def row_for(msg: object = "m", *args: object, name: str = "r", **extra: object) -> tuple[Any, ...]:
     log = logging.getLogger("row.test")
     record = log.makeRecord(name, logging.INFO, __file__, 1, msg, args, None, None, extra or None)
-    return to_row(capture(record), "host")
+    return to_row(entry_of(record), "host")
 
 
 def stored(row: tuple[Any, ...], column: str) -> Any:
@@ -114,7 +121,7 @@ def test_thread_ident_fits_bigint(thread: object, expected: int | None) -> None:
     log = logging.getLogger("row.test")
     record = log.makeRecord("r", logging.INFO, __file__, 1, "m", (), None)
     record.thread = thread  # type: ignore[assignment]
-    row = to_row(capture(record), "h")
+    row = to_row(entry_of(record), "h")
     assert stored(row, "thread_id") == expected
     assert ("thread_id" in extra_of(row).get("_pglog", {}).get("sanitized", {})) == (
         expected is None

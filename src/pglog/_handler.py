@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import psycopg
 
 from pglog._capture.capture import capture
-from pglog._capture.entry import Entry
+from pglog._capture.entry import Entry, named
 from pglog._options import Options, resolve
 from pglog._table.connection import describe, resolve_dsn
 from pglog._table.schema import TableName
@@ -118,13 +118,13 @@ class DatabaseLogHandler(logging.Handler):
                 record = accepted
         try:
             entry = capture(record)
-            thread = entry.thread
+            thread = entry[4]  # Entry.thread, read before the writer names the slots
             if thread in WRITER_THREADS or (thread is None and get_ident() in WRITER_THREADS):
                 return record  # logged by a writer as it works (psycopg, pglog): never loop
             if not self._started:
                 self._start()
             if not self._queue.put(entry):
-                self._after_close(entry)
+                self._after_close(named(entry))
         except Exception:
             self.handleError(record)
         return record

@@ -29,7 +29,7 @@ import operator
 from typing import Any
 
 from pglog._capture.context import BOUND, Bound
-from pglog._capture.entry import RECORD_FIELDS, RECORD_SLOTS, Entry, Extras, make_entry
+from pglog._capture.entry import RECORD_FIELDS, RECORD_SLOTS, Captured, Entry, Extras
 from pglog._capture.sanitize import (
     MARKER_KEY,
     SCALARS,
@@ -63,7 +63,7 @@ _SCALAR_TYPES = SCALARS.issuperset
 _ISLICE = itertools.islice
 
 
-def capture(record: logging.LogRecord) -> Entry:
+def capture(record: logging.LogRecord) -> Captured:
     """Take what the writer will need, so the record can be forgotten. Never raises."""
     attributes = record.__dict__
     bound = _BOUND_GET()
@@ -76,11 +76,14 @@ def capture(record: logging.LogRecord) -> Entry:
                 and values[15] is None
                 and type(values[11]) is str
                 and type(values[12]) is tuple
-                and _SCALAR_TYPES(map(type, values[12]))
             ):
-                if bound is None:
-                    return make_entry(Entry, values)
-                return make_entry(Entry, (*values[:14], bound.extras, None))
+                for arg in values[12]:  # a loop beats map() for the few arguments of a call
+                    if type(arg) not in SCALARS:
+                        break
+                else:
+                    if bound is None:
+                        return values  # type: ignore[no-any-return]
+                    return (*values[:14], bound.extras, None)
         elif (
             attributes["exc_info"] is None
             and attributes["exc_text"] is None
@@ -100,13 +103,13 @@ def capture(record: logging.LogRecord) -> Entry:
                     if type(bound.extras) is not dict:
                         return _capture_carefully(record, attributes, bound)
                     extras = {**bound.extras, **extras}
-                return make_entry(Entry, (*head, None, extras, None))
+                return (*head, None, extras, None)
     return _capture_carefully(record, attributes, bound)
 
 
 def _capture_carefully(
     record: logging.LogRecord, attributes: dict[str, Any], bound: Bound | None
-) -> Entry:
+) -> Captured:
     """Everything the short paths leave: render now what could change later, and survive
     whatever the record holds."""
     try:
@@ -116,12 +119,12 @@ def _capture_carefully(
         notes.add("record", f"could not be captured ({type(exc).__name__}); only its text kept")
         fields = tuple(_attribute(attributes, name) for name in RECORD_FIELDS)
         message = f"<unreadable record: {safe_repr(attributes.get('msg'))}>"
-        return make_entry(Entry, (*fields, message, None, None, to_json({}, notes), None))
+        return (*fields, message, None, None, to_json({}, notes), None)
 
 
 def _capture_record(
     record: logging.LogRecord, attributes: dict[str, Any], bound: Bound | None
-) -> Entry:
+) -> Captured:
     notes = Notes()
     msg, args = attributes.get("msg", ""), attributes.get("args")
     try:
@@ -144,7 +147,7 @@ def _capture_record(
         fields = _FIELDS(attributes)
     except KeyError:  # a record built by hand, without some attribute
         fields = tuple(_attribute(attributes, name) for name in RECORD_FIELDS)
-    return make_entry(Entry, (*fields, message, None, exception, extras, None))
+    return (*fields, message, None, exception, extras, None)
 
 
 def _attribute(attributes: dict[str, Any], name: str) -> Any:

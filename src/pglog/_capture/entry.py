@@ -4,6 +4,11 @@ An entry holds only immutable values (scalars, tuples of scalars, text), so it c
 in the queue, cross into the writer thread and be written to the spool as it is, and
 the garbage collector never has to look at it.
 
+The caller's thread puts a plain tuple of an entry's values on the queue (``Captured``):
+naming it there would cost the caller more than everything else it does for a record
+together (a tuple subclass can only be made by copying). The writer names it as it
+takes it from the queue (``named``), and everything past the queue reads slots by name.
+
 Its first eleven slots are the LogRecord's own attributes under their LogRecord names
 (``RECORD_FIELDS``), and the five after them line up with ``msg``, ``args``,
 ``exc_text``, ``exc_info`` and ``stack_info``: for the common record (no exception, no
@@ -63,5 +68,12 @@ RECORD_FIELDS = (
 RECORD_SLOTS = (*RECORD_FIELDS, "msg", "args", "exc_text", "exc_info", "stack_info")
 assert len(RECORD_SLOTS) == len(Entry._fields)
 
-#: Builds an Entry from a tuple of its values without a Python-level call: the hot path's.
-make_entry = tuple.__new__
+#: An entry's values in slot order, as the caller's thread leaves them on the queue.
+Captured: TypeAlias = tuple[Any, ...]
+
+_new = tuple.__new__
+
+
+def named(values: Captured) -> Entry:
+    """The entry of ``values``, by one C call: the writer's, for each record it takes."""
+    return _new(Entry, values)

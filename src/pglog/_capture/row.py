@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any, TypeAlias
 
 from pglog._capture.capture import capture, render
-from pglog._capture.entry import Entry
+from pglog._capture.entry import Entry, named
 from pglog._capture.sanitize import (
     MARKER_KEY,
     Notes,
@@ -45,7 +45,7 @@ _EMPTY_JSON = "{}"
 
 def record_to_row(record: Any, hostname: str) -> Row:
     """Capture and convert in one step: for tests, benchmarks and synchronous paths."""
-    return to_row(capture(record), hostname)
+    return to_row(named(capture(record)), hostname)
 
 
 def to_row(entry: Entry, hostname: str) -> Row:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from pglog._capture.capture import render
-from pglog._capture.entry import RECORD_FIELDS, Entry
+from pglog._capture.entry import RECORD_FIELDS, Captured, Entry, named
 
 #: pglog's own diagnostics. Records logged by a writer thread are never queued by a
 #: pglog handler, so whatever this logger says can't feed back into the database.
@@ -71,15 +71,15 @@ class Fallback:
     def enabled(self) -> bool:
         return self.handler is not None
 
-    def hand_over(self, entries: Iterable[Entry]) -> None:
+    def hand_over(self, entries: Iterable[Captured]) -> None:
         handler = self.handler
         if handler is None:
             return
         for entry in entries:
             try:
-                handler.handle(entry_to_record(entry))
+                handler.handle(entry_to_record(named(entry)))
             except Exception as exc:
-                _last_resort(f"pglog: fallback handler failed ({exc!r}); record: {entry.message}")
+                _last_resort(f"pglog: fallback handler failed ({exc!r}); record: {entry[11]}")
 
     def report(self, level: int, message: str) -> None:
         """Say something about pglog itself: through the fallback, else the ``pglog`` logger."""

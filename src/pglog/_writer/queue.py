@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Literal
 
-from pglog._capture.entry import Entry
+from pglog._capture.entry import Captured as Entry
 
 Overflow = Literal["drop_oldest", "drop_newest", "block"]
 OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_oldest", "drop_newest", "block")

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pglog._capture.entry import Entry
+from pglog._capture.entry import Captured, Entry
 
 #: A segment is sealed (no more appends) when it grows past this size.
 SEGMENT_BYTES = 8 << 20
@@ -151,7 +151,7 @@ class Spool:
     # -- writing ----------------------------------------------------------------------------
 
     def append(
-        self, entries: list[Entry], first: int, pending: tuple[str, int] | None = None
+        self, entries: list[Captured], first: int, pending: tuple[str, int] | None = None
     ) -> None:
         """Write ``entries``, numbered from ``first``, durably (fsync). With ``pending``
         (xid, count), a transaction that may have committed the first ``count`` is

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pglog._capture.capture import render
-from pglog._capture.entry import Entry
+from pglog._capture.entry import Captured, named
 from pglog._capture.row import Row, escaped_row, to_row
 from pglog._capture.sanitize import Notes, clean_text
 from pglog._table.columns import width
@@ -233,7 +233,7 @@ class Writer:
 
     # -- one batch -------------------------------------------------------------------
 
-    def _deliver(self, batch: Sequence[Entry]) -> bool:
+    def _deliver(self, batch: Sequence[Captured]) -> bool:
         """Write the batch in flight, as its errors call for. False if it is not written:
         closing cut the attempt short (it is then still in flight, for give_up), or the
         database is away and the batch went to the spool."""
@@ -446,7 +446,7 @@ class Writer:
         return spilled
 
     def _spool_chunk(
-        self, first: int, chunk: list[Entry], pending: tuple[str, int] | None = None
+        self, first: int, chunk: list[Captured], pending: tuple[str, int] | None = None
     ) -> bool:
         """Append a claimed chunk to the spool; if that fails, hand it to the fallback."""
         assert self._spool is not None
@@ -581,7 +581,8 @@ class Writer:
         except Exception as exc:
             self._note_failure(exc)
 
-    def _to_row(self, entry: Entry) -> Row:
+    def _to_row(self, captured: Captured) -> Row:
+        entry = named(captured)
         try:
             return to_row(entry, self._hostname)
         except Exception as exc:  # to_row is written not to raise; if it does, keep the record
