@@ -112,13 +112,20 @@ def test_two_different_refusals_within_a_minute_are_both_reported(
     assert any("RaiseException" in r or "the audit trigger says no" in r for r in said), said
 
 
-#: constraint -> (DDL that makes the table refuse the record, a word the report must say)
+#: constraint -> (DDL that makes the table refuse the record, a word the report must say,
+#: whether the record's escaped form (ASCII only) is accepted, and stored)
 REFUSALS = {
     "check": (
         f"ALTER TABLE {TABLE} ADD CONSTRAINT no_forbidden CHECK (message NOT LIKE '%forbidden%')",
         "check",
+        False,
     ),
-    "not null": (f"ALTER TABLE {TABLE} ADD COLUMN tenant text NOT NULL", "null"),
+    "not null": (f"ALTER TABLE {TABLE} ADD COLUMN tenant text NOT NULL", "null", False),
+    "check, stored escaped": (
+        f"ALTER TABLE {TABLE} ADD CONSTRAINT ascii_only CHECK (message ~ '^[ -~]*$')",
+        "check",
+        True,
+    ),
 }
 
 
@@ -132,14 +139,14 @@ def test_a_refusal_report_never_quotes_the_refused_record(
 ) -> None:
     """A CHECK or NOT NULL constraint refuses a record holding a card number in its message
     (first, where the server's CONTEXT line quotes it too) and an API key in its extras:
-    the record goes to the fallback, a report says why, and neither secret appears in any
-    report (nor on stderr)."""
-    ddl, reason = REFUSALS[constraint]
+    the record goes to the fallback (or, accepted in escaped form, is stored so), a
+    report says why, and neither secret appears in any report (nor on stderr)."""
+    ddl, reason, escaped = REFUSALS[constraint]
     make_table(admin, logger, server.dsn)
     admin.execute(ddl)
     card, key = f"card-{uuid.uuid4().hex}", f"key-{uuid.uuid4().hex}"
     handler, fallback = attach(logger, server.dsn)
-    logger.info("%s paid a forbidden order", card, extra={"api_key": key})
+    logger.info("%s paid a forbidden order (\u00fcber)", card, extra={"api_key": key})
     assert handler.flush(10)
     stats = handler.stats()
     handler.close()
@@ -147,9 +154,14 @@ def test_a_refusal_report_never_quotes_the_refused_record(
     stderr = capfd.readouterr().err
     said = reports(fallback, stderr)
     print(f"\nreports: {said}\nstats: {stats}")
-    assert messages(admin) == []
-    assert fallback.messages(logger.name) == [f"{card} paid a forbidden order"]
-    assert stats["fallback"] == 1
+    message = f"{card} paid a forbidden order (\u00fcber)"
+    if escaped:
+        assert messages(admin) == [message.replace("\u00fc", "\\xfc")]
+        assert fallback.messages(logger.name) == []
+    else:
+        assert messages(admin) == []
+        assert fallback.messages(logger.name) == [message]
+        assert stats["fallback"] == 1
     assert any(reason in r.lower() for r in said), said  # the report is there, and says why
     # Even the start of a secret is too much (the server's CONTEXT quotes a row's first
     # hundred characters): "card-" or "key-" and 5 random hex digits.
