@@ -147,7 +147,8 @@ def _capture_record(
         fields = _FIELDS(attributes)
     except KeyError:  # a record built by hand, without some attribute
         fields = tuple(_attribute(attributes, name) for name in RECORD_FIELDS)
-    return (*fields, message, None, exception, extras, None)
+    template = msg if args and type(msg) is str else None
+    return (*fields, message, None, exception, extras, template)
 
 
 def _attribute(attributes: dict[str, Any], name: str) -> Any:

@@ -3,16 +3,21 @@
 A pure function of its input. A row's values are in the order of ``columns.WRITTEN``,
 ready for ``COPY ... FROM STDIN``; each column says which entry slot fills it and how
 wide it may be. Most rows take the fast path, written out by hand for speed; every
-other row is built from the column spec itself, value by value.
+other row is built from the column spec itself, value by value. The columns of schema
+3 are derived here, in the writer: the template (see ``entry.template_of``), the level's
+number (``levels``) and the fingerprint of an error (``fingerprint``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any, TypeAlias
 
 from pglog._capture.capture import capture, render
-from pglog._capture.entry import Entry, named
+from pglog._capture.entry import Entry, named, template_of
+from pglog._capture.fingerprint import ERROR_LEVEL, fingerprint
+from pglog._capture.levels import number_of
 from pglog._capture.sanitize import (
     MARKER_KEY,
     Notes,
@@ -40,6 +45,8 @@ _CLEAN_MAX = 10_000
 _INT4 = (-(1 << 31), (1 << 31) - 1)
 _INT8 = (-(1 << 63), (1 << 63) - 1)
 _UTC = dt.timezone.utc
+#: logging's registry of level names (see ``levels``): the fast path's one lookup.
+_LEVELS = logging._nameToLevel
 _EMPTY_JSON = "{}"
 
 
@@ -91,12 +98,27 @@ def to_row(entry: Entry, hostname: str) -> Row:
         and type(thread) is int
         and 0 <= thread <= _INT8[1]
     ):
+        template = None
         if args:
             try:
-                message = message % args
+                template, message = message, message % args
             except Exception:
                 return _careful_row(entry, hostname)
-        if message.isascii() and "\x00" not in message and len(message) <= MAX_TEXT:
+        if (
+            message.isascii()
+            and "\x00" not in message
+            and len(message) <= MAX_TEXT
+            and (template is None or (template.isascii() and "\x00" not in template))
+            and len(template or "") <= MAX_TEXT
+        ):
+            levelno = _LEVELS.get(level)
+            if levelno is None:
+                levelno = number_of(level)
+            known = None
+            if levelno is not None and levelno >= ERROR_LEVEL:
+                known = fingerprint(name, levelno, template, message, None)
+                if known is not None and not known.isascii():
+                    return _careful_row(entry, hostname)
             if extras is None:
                 extra_data = _EMPTY_JSON
             elif isinstance(extras, str):
@@ -118,6 +140,9 @@ def to_row(entry: Entry, hostname: str) -> Row:
                 filename,
                 lineno,
                 pathname,
+                template,
+                levelno,
+                known,
                 extra_data,
             )
     return _careful_row(entry, hostname)
@@ -139,7 +164,22 @@ def _careful_row(entry: Entry, hostname: str) -> Row:
         entry.filename,
         entry.pathname,
     )
-    filled = {**entry._asdict(), "message": message, "hostname": hostname}
+    template = template_of(entry)
+    levelno = number_of(entry.levelname) if type(entry.levelname) is str else None
+    filled = {
+        **entry._asdict(),
+        "message": message,
+        "hostname": hostname,
+        "template": template,
+        "levelno": levelno,
+        "fingerprint": fingerprint(
+            str(entry.name),
+            levelno,
+            template,
+            message,
+            entry.exception if isinstance(entry.exception, str) else None,
+        ),
+    }
     values = [_store(column, filled[str(column.source)], notes) for column in WRITTEN[:-1]]
     extras = entry.extras
     extra_data = to_json(extras) if isinstance(extras, dict) else (extras or _EMPTY_JSON)

@@ -1,15 +1,17 @@
 """Migrations: bring a log table to this pglog's schema, or adopt one made by hand.
 
 The schema version lives in the table's comment, on a line of its own
-(``pglog:schema=1``), so it travels with dumps and restores and leaves any comment of
+(``pglog:schema=3``), so it travels with dumps and restores and leaves any comment of
 the user's alone. A table without that line was made by hand from DESIGN.md, or by a
 pglog from before versions: either way it is adopted if its columns fit.
 
 Every step is idempotent and runs in one transaction under the table's advisory lock,
 so two processes starting at once don't trip over each other. Steps only touch the
-catalog (nullable columns, dropped NOT NULLs, the comment): no rewrite, no long lock.
+catalog (nullable columns added, dropped NOT NULLs, the comment): no rewrite, no long
+lock. Schema 3 added columns (see ``columns``): rows stored before keep them NULL.
 Indexes are the exception: on a table that already holds rows they are built
-``CONCURRENTLY``, outside the transaction, by ``pglog migrate``.
+``CONCURRENTLY``, outside the transaction, by ``pglog migrate``; the search index also
+needs pg_trgm (see ``search``), and without it the table works, searched more slowly.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pglog._table import partitions, reports
-from pglog._table.columns import WRITTEN
-from pglog._table.schema import INDEXES, TableName, create_table_statements
+from pglog._table import partitions, reports, search
+from pglog._table.columns import BASE, WRITTEN, Column
+from pglog._table.schema import INDEX_SUFFIXES, INDEXES, TableName, create_table_statements
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 _MARK = re.compile(
     rf"^pglog:schema=(\d+)(?: partition=({'|'.join(partitions.PERIODS)}))?$", re.MULTILINE
@@ -80,7 +82,7 @@ def inspect_table(conn: Connection, table: TableName) -> TableState:
         state.columns[str(name)] = str(data_type)
         if nullable == "NO":
             state.not_null.add(str(name))
-    wanted = {table.index_name(what) for what in INDEXES}
+    wanted = {table.index_name(what) for what in INDEX_SUFFIXES}
     present = {
         str(name): bool(valid)
         for name, valid in conn.execute(
@@ -94,7 +96,20 @@ def inspect_table(conn: Connection, table: TableName) -> TableState:
 
 
 def check_writable(state: TableState, table: TableName) -> None:
-    """Raise SchemaError unless pglog can COPY its columns into the table as it is."""
+    """Raise SchemaError unless pglog can COPY all its columns into the table as it is."""
+    writable_columns(state, table)
+    missing = [column.name for column in WRITTEN if column.name not in state.columns]
+    if missing:
+        raise SchemaError(
+            f"{table} lacks the columns of pglog schema {SCHEMA_VERSION} ({', '.join(missing)}):"
+            " `pglog migrate` adds them (no rewrite), or a handler with create_table=True"
+        )
+
+
+def writable_columns(state: TableState, table: TableName) -> tuple[Column, ...]:
+    """The columns pglog can COPY into the table as it is, in a row's order: every column
+    of the first schema must be there; a newer one may be missing (not migrated yet).
+    Raise SchemaError when the table can't take pglog's rows."""
     if not state.exists:
         raise SchemaError(
             f"{table} does not exist: create it with `pglog init`, or let the handler"
@@ -105,7 +120,7 @@ def check_writable(state: TableState, table: TableName) -> None:
             f"{table} has pglog schema {state.version}, newer than this pglog's"
             f" {SCHEMA_VERSION}: upgrade pglog"
         )
-    missing = [column.name for column in WRITTEN if column.name not in state.columns]
+    missing = [column.name for column in BASE if column.name not in state.columns]
     wrong = [
         f"{column.name} is {state.columns[column.name]}"
         for column in WRITTEN
@@ -117,6 +132,7 @@ def check_writable(state: TableState, table: TableName) -> None:
             f"{table} can't take pglog's rows ({'; '.join(problems)}):"
             " drop or rename it, or add those columns (see the README's table)"
         )
+    return tuple(column for column in WRITTEN if column.name in state.columns)
 
 
 def ensure_table(conn: Connection, table: TableName, partition: str | None = None) -> bool:
@@ -133,13 +149,19 @@ def ensure_table(conn: Connection, table: TableName, partition: str | None = Non
 
 
 def migrate(
-    conn: Connection, table: TableName, *, build_indexes: bool, partition: str | None = None
+    conn: Connection,
+    table: TableName,
+    *,
+    build_indexes: bool,
+    partition: str | None = None,
+    create: bool = True,
 ) -> list[str]:
     """Create the table, or bring it to SCHEMA_VERSION; return what was done.
 
     ``build_indexes``: build missing indexes ``CONCURRENTLY`` (the connection must be
     able to leave its transaction). Without it, indexes are only built on an empty
-    table, inside the transaction.
+    table, inside the transaction. ``create``: False refuses a missing table (SchemaError)
+    rather than create it: a migration names a table that is there.
     """
     done: list[str] = []
     with conn.transaction():
@@ -147,10 +169,13 @@ def migrate(
         state = inspect_table(conn, table)
         if state.exists:
             done += _upgrade(conn, table, state, build_indexes=build_indexes)
+        elif not create:
+            raise SchemaError(
+                f"{table} does not exist, so there is nothing to migrate: check --table and"
+                " --schema (`pglog init` creates a table)"
+            )
         else:
-            _create(conn, table, partition)
-            layout = f", partitioned by {partition}" if partition else ""
-            done.append(f"created {table} (pglog schema {SCHEMA_VERSION}{layout})")
+            done += _create(conn, table, partition)
     if partition is not None and state.exists and not state.partitioned:
         done.append(
             f"{table} is not partitioned, and stays so (partitioning an existing table"
@@ -176,7 +201,7 @@ def _create_reports(conn: Connection, table: TableName) -> list[str]:
     return [f"created {reports.table_of(table)} (the writers' reports)"] if made else []
 
 
-def _create(conn: Connection, table: TableName, partition: str | None) -> None:
+def _create(conn: Connection, table: TableName, partition: str | None) -> list[str]:
     exists = _schema_exists(conn, table.schema)
     statements = create_table_statements(
         table, schema_exists=exists, partitioned=partition is not None
@@ -186,14 +211,34 @@ def _create(conn: Connection, table: TableName, partition: str | None) -> None:
     for statement in statements:
         conn.execute(statement)
     _mark(conn, table, None, partition)
+    layout = f", partitioned by {partition}" if partition else ""
+    return [f"created {table} (pglog schema {SCHEMA_VERSION}{layout})", *_search_index(conn, table)]
+
+
+def _search_index(conn: Connection, table: TableName, *, concurrently: bool = False) -> list[str]:
+    """The search index, if pg_trgm can be had; otherwise a line that says why not."""
+    schema, reason = search.ensure_extension(conn)
+    if schema is None:
+        return [search.unavailable_note(table, reason or "not installed")]
+    conn.execute(search.index_statement(table, schema, concurrently=concurrently))
+    return [f"index {table.index_name(search.INDEX)} built (search)"] if concurrently else []
 
 
 def _upgrade(
     conn: Connection, table: TableName, state: TableState, *, build_indexes: bool
 ) -> list[str]:
     """The steps from the table's version to SCHEMA_VERSION: catalog changes only."""
-    check_writable(state, table)
+    writable_columns(state, table)
     done = []
+    added = [column for column in WRITTEN if column.name not in state.columns]
+    for column in added:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}").format(
+                table.identifier, sql.SQL(column.ddl)
+            )
+        )
+    if added:
+        done.append(f"added {', '.join(column.name for column in added)} (NULL in older rows)")
     for column in (column.name for column in WRITTEN if column.nullable):
         if column in state.not_null:
             conn.execute(
@@ -213,6 +258,10 @@ def _upgrade(
             if table.index_name(what) in state.missing_indexes:
                 conn.execute(_index_statement(table, what, expression, concurrently=False))
                 done.append(f"index {table.index_name(what)} created")
+        if table.index_name(search.INDEX) in state.missing_indexes:
+            done += _search_index(conn, table) or [
+                f"index {table.index_name(search.INDEX)} created (search)"
+            ]
     return done
 
 
@@ -222,20 +271,18 @@ def _build_indexes(conn: Connection, table: TableName, *, concurrently: bool) ->
     state = inspect_table(conn, table)
     conn.rollback()
     done = []
+    drop = "DROP INDEX CONCURRENTLY IF EXISTS {}" if concurrently else "DROP INDEX IF EXISTS {}"
     autocommit, conn.autocommit = conn.autocommit, True
     try:
-        for what, expression in INDEXES.items():
+        for what in INDEX_SUFFIXES:
             name = table.index_name(what)
             if name not in state.missing_indexes:
                 continue
-            index = sql.Identifier(table.schema, name)
-            drop = (
-                "DROP INDEX CONCURRENTLY IF EXISTS {}"
-                if concurrently
-                else "DROP INDEX IF EXISTS {}"
-            )
-            conn.execute(sql.SQL(drop).format(index))
-            conn.execute(_index_statement(table, what, expression, concurrently=concurrently))
+            conn.execute(sql.SQL(drop).format(sql.Identifier(table.schema, name)))
+            if what == search.INDEX:
+                done += _search_index(conn, table, concurrently=concurrently)
+                continue
+            conn.execute(_index_statement(table, what, INDEXES[what], concurrently=concurrently))
             done.append(f"index {name} built")
     finally:
         conn.autocommit = autocommit
