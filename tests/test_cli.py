@@ -84,7 +84,7 @@ def test_init_can_make_a_partitioned_table(
     """pglog init --partition week: a partitioned table with its partitions ahead."""
     made = pglog("init", "--dsn", pg_dsn, "--table", table, "--partition", "week")
     assert made.returncode == 0, made.stderr
-    assert made.stdout.startswith(f"created public.{table} (pglog schema 1, partitioned by week)")
+    assert made.stdout.startswith(f"created public.{table} (pglog schema 3, partitioned by week)")
     children = db.execute(
         "SELECT count(*) FROM pg_inherits WHERE inhparent = %s::regclass", (f'"{table}"',)
     ).fetchone()
@@ -275,7 +275,7 @@ def test_health_exit_codes(pg_dsn: str, seeded: str, tmp_path: Path) -> None:
     """health: 0 healthy; 1 unreachable; 2 no table; 3 nothing newer than --max-age."""
     healthy = pglog("health", "--dsn", pg_dsn, "--table", seeded)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
-    assert "schema version: 1" in healthy.stdout
+    assert "schema version: 3" in healthy.stdout
     assert healthy.stdout.rstrip().endswith("healthy")
     unreachable = pglog("health", "--dsn", "postgresql://x:pw@127.0.0.1:1/x?connect_timeout=2")
     assert unreachable.returncode == 1

@@ -239,14 +239,14 @@ def _upgrade(
         )
     if added:
         done.append(f"added {', '.join(column.name for column in added)} (NULL in older rows)")
-    for column in (column.name for column in WRITTEN if column.nullable):
-        if column in state.not_null:
+    for name in (column.name for column in WRITTEN if column.nullable):
+        if name in state.not_null:
             conn.execute(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
-                    table.identifier, sql.Identifier(column)
+                    table.identifier, sql.Identifier(name)
                 )
             )
-            done.append(f"{column} may now be NULL")
+            done.append(f"{name} may now be NULL")
     if state.version != SCHEMA_VERSION:
         _mark(conn, table, state.comment, state.period)
         before = "no version (made by hand, or by an early pglog)"

@@ -24,9 +24,7 @@ Connection = psycopg.Connection[tuple[object, ...]]
 
 EXTENSION = "pg_trgm"
 #: The text a search looks in; newlines keep the parts apart.
-SEARCHED = sql.SQL(
-    "(message || E'\\n' || coalesce(exception, '') || E'\\n' || extra_data::text)"
-)
+SEARCHED = sql.SQL("(message || E'\\n' || coalesce(exception, '') || E'\\n' || extra_data::text)")
 INDEX = SEARCH_INDEX
 
 
@@ -68,7 +66,9 @@ def ensure_extension(conn: Connection) -> tuple[str | None, str | None]:
         return schema, None
     try:
         with conn.transaction():
-            conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(EXTENSION)))
+            conn.execute(
+                sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(EXTENSION))
+            )
     except psycopg.Error as exc:
         diag = exc.diag.message_primary if exc.diag else None
         return None, " ".join((diag or str(exc)).split())

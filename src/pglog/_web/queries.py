@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 from pglog._table.columns import SHOWN
 from pglog._table.filters import LEVELS, Filter
 from pglog._table.migrate import inspect_table
+from pglog._table.reader import leaves
 from pglog._table.schema import TableName
 
 Connection = psycopg.Connection[Any]
@@ -323,23 +324,16 @@ def facts(conn: Connection, table: TableName, *, count_limit: int = COUNT_LIMIT)
     else read from the planner's statistics (the most common values and their
     frequencies): a count over a big table would take seconds.
     """
-    name = table.identifier.as_string(conn)
-    leaves = conn.execute(
-        "SELECT n.nspname, c.relname, c.reltuples, pg_total_relation_size(c.oid)"
-        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.oid IN (SELECT relid FROM pg_partition_tree(%(t)s::regclass) WHERE isleaf)"
-        " OR (c.oid = %(t)s::regclass AND c.relkind = 'r')",
-        {"t": name},
-    ).fetchall()
-    estimated = sum(max(0, int(tuples)) for _, _, tuples, _ in leaves)
-    unknown = any(float(tuples) < 0 for _, _, tuples, _ in leaves)  # never analysed
+    found = leaves(conn, table)
+    estimated = sum(max(0, leaf.tuples) for leaf in found)
+    unknown = any(leaf.tuples < 0 for leaf in found)  # never analysed
     ends = conn.execute(
         sql.SQL('SELECT max("timestamp"), min("timestamp") FROM {}').format(table.identifier)
     ).fetchone()
     newest, oldest = ends if ends else (None, None)
     result = Facts(
         schema_version=inspect_table(conn, table).version,
-        total_bytes=sum(int(size) for *_, size in leaves),
+        total_bytes=sum(leaf.bytes for leaf in found),
         estimated_rows=estimated,
         newest=newest,
         oldest=oldest,
@@ -354,7 +348,9 @@ def facts(conn: Connection, table: TableName, *, count_limit: int = COUNT_LIMIT)
             return _with_counts(result, levels, loggers, "counted")
         if unknown:
             return _with_counts(result, levels, loggers, "newest")
-    levels, loggers = _from_statistics(conn, [(str(s), str(t), float(n)) for s, t, n, _ in leaves])
+    levels, loggers = _from_statistics(
+        conn, [(leaf.schema, leaf.name, float(leaf.tuples)) for leaf in found]
+    )
     if levels:
         return _with_counts(result, levels, loggers, "statistics")
     # pg_stats shows only what the role may SELECT: a role granted the parent of a
