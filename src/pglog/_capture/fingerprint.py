@@ -42,7 +42,7 @@ def fingerprint(
         raised = raised_at(exception)
         if raised is not None:
             return raised[:MAX_LENGTH]
-    elif levelno is None or levelno < ERROR_LEVEL:
+    if levelno is None or levelno < ERROR_LEVEL:
         return None
     if template is None:
         template = _VARIABLE.sub(_blank, message.split("\n", 1)[0])

@@ -78,7 +78,7 @@ def to_row(entry: Entry, hostname: str) -> Row:
         args,
         exception,
         extras,
-        _,
+        template,
     ) = entry
     if (
         type(level) is str
@@ -98,7 +98,6 @@ def to_row(entry: Entry, hostname: str) -> Row:
         and type(thread) is int
         and 0 <= thread <= _INT8[1]
     ):
-        template = None
         if args:
             try:
                 template, message = message, message % args
@@ -108,8 +107,15 @@ def to_row(entry: Entry, hostname: str) -> Row:
             message.isascii()
             and "\x00" not in message
             and len(message) <= MAX_TEXT
-            and (template is None or (template.isascii() and "\x00" not in template))
-            and len(template or "") <= MAX_TEXT
+            and (
+                template is None
+                or (
+                    type(template) is str
+                    and template.isascii()
+                    and "\x00" not in template
+                    and len(template) <= MAX_TEXT
+                )
+            )
         ):
             levelno = _LEVELS.get(level)
             if levelno is None:
