@@ -45,8 +45,7 @@ def test_of_a_chain_the_exception_raised_last_counts() -> None:
         text = traceback.format_exc()
     assert text.count("Traceback (most recent call last):") == 2
     assert raised_at(text) == (
-        "KeyError in tests/test_fingerprint.py,"
-        " test_of_a_chain_the_exception_raised_last_counts"
+        "KeyError in tests/test_fingerprint.py, test_of_a_chain_the_exception_raised_last_counts"
     )
 
 
