@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
+from collections.abc import Callable
 from typing import Any
 
 from pglog._capture.context import BOUND, Bound
@@ -58,7 +59,8 @@ _HEAD = operator.itemgetter(*RECORD_FIELDS, "msg", "args")
 _FIELDS = operator.itemgetter(*RECORD_FIELDS)
 _LOG_RECORD = logging.LogRecord
 _FORMATTER = logging.Formatter()
-_BOUND_GET = BOUND.get
+#: Replaced by ``correlation`` once OpenTelemetry is loaded (bound fields and the span).
+_BOUND_GET: Callable[[], Bound | None] = BOUND.get
 _SCALAR_TYPES = SCALARS.issuperset
 _ISLICE = itertools.islice
 

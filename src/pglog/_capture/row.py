@@ -15,6 +15,7 @@ import logging
 from typing import Any, TypeAlias
 
 from pglog._capture.capture import capture, render
+from pglog._capture.correlation import watch
 from pglog._capture.entry import Entry, named, template_of
 from pglog._capture.fingerprint import ERROR_LEVEL, fingerprint
 from pglog._capture.levels import number_of
@@ -29,6 +30,7 @@ from pglog._capture.sanitize import (
     to_json,
     with_notes,
 )
+from pglog._capture.static import Static
 from pglog._table.columns import MAX_TEXT, WRITTEN, Column, width
 
 #: The values of one table row, in ``columns.WRITTEN`` order.
@@ -55,13 +57,15 @@ def record_to_row(record: Any, hostname: str) -> Row:
     return to_row(named(capture(record)), hostname)
 
 
-def to_row(entry: Entry, hostname: str) -> Row:
+def to_row(entry: Entry, hostname: str, static: Static | None = None) -> Row:
     """The values of one table row, in ``columns.WRITTEN`` order, each one storable.
 
-    ``hostname`` must already be storable. Most rows take the fast path: the names a
+    ``hostname`` must already be storable; ``static``: the handler's static fields, under
+    the record's extras in extra_data. Most rows take the fast path: the names a
     record carries (level, logger, thread, function, module, file, path) recur in every
     record from the same place, so once seen to need no change they are only looked up.
     """
+    watch()  # has OpenTelemetry been loaded since? (see correlation)
     (
         created,
         level,
@@ -102,7 +106,7 @@ def to_row(entry: Entry, hostname: str) -> Row:
             try:
                 template, message = message, message % args
             except Exception:
-                return _careful_row(entry, hostname)
+                return _careful_row(entry, hostname, static)
         if (
             message.isascii()
             and "\x00" not in message
@@ -124,13 +128,15 @@ def to_row(entry: Entry, hostname: str) -> Row:
             if levelno is not None and levelno >= ERROR_LEVEL:
                 known = fingerprint(name, levelno, template, message, None)
                 if known is not None and not known.isascii():
-                    return _careful_row(entry, hostname)
+                    return _careful_row(entry, hostname, static)
             if extras is None:
                 extra_data = _EMPTY_JSON
             elif isinstance(extras, str):
                 extra_data = extras  # made storable JSON by capture()
             else:
                 extra_data = scalar_json(extras) or to_json(extras)
+            if static is not None:
+                extra_data = static.under(extra_data)
             return (
                 dt.datetime.fromtimestamp(created, _UTC),
                 level,
@@ -151,10 +157,10 @@ def to_row(entry: Entry, hostname: str) -> Row:
                 known,
                 extra_data,
             )
-    return _careful_row(entry, hostname)
+    return _careful_row(entry, hostname, static)
 
 
-def _careful_row(entry: Entry, hostname: str) -> Row:
+def _careful_row(entry: Entry, hostname: str, static: Static | None = None) -> Row:
     """Every value checked and, where need be, changed, column by column; the names found
     storable as they were are remembered for the fast path."""
     message, format_note = render(entry)
@@ -189,6 +195,8 @@ def _careful_row(entry: Entry, hostname: str) -> Row:
     values = [_store(column, filled[str(column.source)], notes) for column in WRITTEN[:-1]]
     extras = entry.extras
     extra_data = to_json(extras) if isinstance(extras, dict) else (extras or _EMPTY_JSON)
+    if static is not None:
+        extra_data = static.under(extra_data)
     values.append(with_notes(extra_data, notes) if notes else extra_data)
     return tuple(values)
 
