@@ -65,7 +65,7 @@ def _read_spans(trace: Any) -> None:
         fields = {**ids, **bound.fields}
         return Bound(MappingProxyType(fields), as_extras(fields))
 
-    capture._BOUND_GET = bound_and_span
+    capture._BOUND_GET = bound_and_span  # type: ignore[assignment]
 
 
 watch()
