@@ -16,7 +16,7 @@ from pglog._table.filters import Filter
 from pglog._table.migrate import ensure_table
 from pglog._table.reader import rows as reader_rows
 from pglog._table.schema import TableName
-from pglog._web import queries
+from pglog._web import facts, queries
 from pglog._web.queries import Cursor
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -91,17 +91,20 @@ def test_pages_walk_the_range_newest_first_without_gaps_or_repeats(
 def test_a_walk_stops_at_its_budget_and_says_where_to_go_on(
     db: psycopg.Connection[Any], table: str
 ) -> None:
-    """A rare match costs at most ``budget`` rows a request; following ``next`` finds
-    every match, newest first."""
+    """A rare match the search index can't find costs at most ``budget`` rows a request;
+    following ``next`` finds every match, newest first."""
     logs = make_table(db, table)
     rows = spread(1000, dt.timedelta(minutes=50))
     rare = {100, 350, 351, 700, 999}
     insert(
         db,
         logs,
-        [(*row[:3], "needle" if i in rare else row[3], row[4]) for i, row in enumerate(rows)],
+        [
+            (row[0], row[1], "needle" if i in rare else row[2], *row[3:])
+            for i, row in enumerate(rows)
+        ],
     )
-    where = last_hour(grep="needle")
+    where = last_hour(logger="needle")
     first = queries.page(db, logs, where, limit=100, budget=120)
     assert [row["extra_data"] for row in first.rows] == ['{\n    "n": 999\n}']
     assert first.next is not None
@@ -116,6 +119,29 @@ def test_a_walk_stops_at_its_budget_and_says_where_to_go_on(
         before = page.next
     assert found == sorted(rare, reverse=True)
     assert requests == 9  # 1000 rows, 120 a request
+
+
+def test_a_search_the_budget_doesnt_satisfy_goes_on_through_the_search_index(
+    db: psycopg.Connection[Any], table: str
+) -> None:
+    """A rare word: the walk's budget finds one match, the search index the rest of the
+    range, in the same request; a common word fills its page from the walk alone."""
+    logs = make_table(db, table)
+    rows = spread(1000, dt.timedelta(minutes=50))
+    rare = {100, 350, 351, 700, 999}
+    insert(
+        db,
+        logs,
+        [(*row[:3], "a needle" if i in rare else row[3], row[4]) for i, row in enumerate(rows)],
+    )
+    first = queries.page(db, logs, last_hour(grep="NEEDLE"), limit=100, budget=120)
+    assert [json.loads(row["extra_data"])["n"] for row in first.rows] == sorted(rare, reverse=True)
+    assert first.next is None
+    two = queries.page(db, logs, last_hour(grep="NEEDLE"), limit=2, budget=120)
+    assert [json.loads(row["extra_data"])["n"] for row in two.rows] == [999, 700]
+    assert two.next is not None
+    rest = queries.page(db, logs, last_hour(grep="needle"), limit=5, before=two.next, budget=120)
+    assert [json.loads(row["extra_data"])["n"] for row in rest.rows] == [351, 350, 100]
 
 
 def test_arrivals_are_the_rows_after_an_id_newest_first(
@@ -182,7 +208,7 @@ def test_facts_count_a_small_table_and_estimate_a_big_one(
     logs = make_table(db, table, partition)
     rows = spread(400, dt.timedelta(minutes=50))
     insert(db, logs, rows)
-    small = queries.facts(db, logs)
+    small = facts.facts(db, logs)
     assert small.basis == "counted"
     assert small.estimated_rows == 400
     assert dict(small.by_level) == dict(Counter(row[1] for row in rows))
@@ -193,7 +219,7 @@ def test_facts_count_a_small_table_and_estimate_a_big_one(
     assert small.schema_version is not None
 
     db.execute(sql.SQL("ANALYZE {}").format(logs.identifier))
-    big = queries.facts(db, logs, count_limit=100)
+    big = facts.facts(db, logs, count_limit=100)
     assert big.basis == "statistics"
     assert 360 <= big.estimated_rows <= 440
     assert dict(big.by_level).keys() == dict(small.by_level).keys()

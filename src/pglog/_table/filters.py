@@ -118,6 +118,11 @@ class Filter:
             )
         return chosen
 
+    @property
+    def searches(self) -> bool:
+        """Whether the search index can find the rows (a text, or a string of extra_data)."""
+        return self.grep is not None or any(_hinted(c) is not None for c in self.where)
+
     def clause(self) -> tuple[sql.Composable, dict[str, Any]]:
         """The WHERE clause (without the word) and its parameters."""
         parts: list[sql.Composable] = []
@@ -258,10 +263,9 @@ def _condition_sql(condition: Condition, name: str, params: dict[str, Any]) -> s
         params[name] = _json_value(value)
         comparison = "=" if condition.operator == "=" else "IS DISTINCT FROM"
         compared = sql.SQL("{} {} %({})s::jsonb").format(target, sql.SQL(comparison), sql.SQL(name))
-        wanted = json.loads(params[name])
-        hintable = isinstance(wanted, str) and len(wanted) >= 3 and search.in_json_text(wanted)
-        if condition.operator == "=" and hintable:  # the search index finds rows that hold it
-            params[f"{name}_text"] = search.pattern(json.dumps(wanted, ensure_ascii=False))
+        hint = _hinted(condition)
+        if hint is not None:  # the search index finds the rows that hold the string
+            params[f"{name}_text"] = search.pattern(hint)
             return sql.SQL("({} AND {})").format(compared, search.matches(f"{name}_text"))
         return compared
     if condition.operator == "~":
@@ -276,6 +280,17 @@ def _condition_sql(condition: Condition, name: str, params: dict[str, Any]) -> s
     return sql.SQL("(jsonb_typeof({}) = 'number' AND ({})::numeric {} %({})s)").format(
         target, target, operator, sql.SQL(name)
     )
+
+
+def _hinted(condition: Condition) -> str | None:
+    """For ``extra.k="a string"``: the string's JSON, which extra_data's text then holds
+    (when JSON writes the string as it is, and it is long enough for trigrams)."""
+    if condition.operator != "=":
+        return None
+    wanted = json.loads(_json_value(condition.value))
+    if isinstance(wanted, str) and len(wanted) >= 3 and search.in_json_text(wanted):
+        return json.dumps(wanted, ensure_ascii=False)
+    return None
 
 
 def _json_value(text: str) -> str:

@@ -6,8 +6,10 @@ index and looks at a fixed number of rows at most, and says where it stopped: a 
 of rows walks the timestamp index from the newest row down (keyset pagination, never
 OFFSET); the live poll walks the id index down from the newest row; the volume chart
 looks at the first rows of each of its time slices and scales up the slices that are
-busier than that; table facts come from the catalog and the planner's statistics, or
-from counting a table that is small. Nothing counts the whole table.
+busier than that (the table's facts are ``facts``'). Nothing counts the whole table. A
+search (``--grep``, or a condition the search index serves) that the walk's budget
+doesn't satisfy goes on through the search index for the rest of the range, so a rare
+word over a day costs what its matches cost, and a common one what a page costs.
 
 Filters are :class:`pglog._table.filters.Filter`, the language ``pglog query`` speaks.
 """
@@ -16,32 +18,25 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pglog._table import search
 from pglog._table.columns import SHOWN
-from pglog._table.filters import LEVELS, Filter
-from pglog._table.migrate import inspect_table
-from pglog._table.reader import leaves
+from pglog._table.filters import Filter
 from pglog._table.schema import TableName
 
 Connection = psycopg.Connection[Any]
-Basis = Literal["counted", "statistics", "newest"]
 
 #: Rows a page or a poll looks at, at most: a rare match over a long range costs a
 #: bounded amount, and the caller goes on from the cursor it gets back.
 SCAN_BUDGET = 20_000
 #: Rows each slice of the volume chart looks at, at most.
 SLICE_BUDGET = 250
-#: A table the planner thinks is smaller than this is counted exactly for its facts.
-COUNT_LIMIT = 100_000
-#: How many loggers the facts name (the busiest).
-TOP_LOGGERS = 20
 #: Bar widths of the volume chart: bars start at round times, so they stay put as the
 #: page refreshes.
 STEPS = tuple(
@@ -58,7 +53,7 @@ ROW_IDS = range(-(2**63), 2**63)
 #: SHOWN, with extra_data as indented JSON text (NULL when empty): shown as it is, with
 #: no float or big integer rounded on its way through JavaScript. (Not nullif: an empty
 #: object pretty-prints as "{\n}".)
-_COLUMNS = sql.SQL(", ").join(
+COLUMNS = sql.SQL(", ").join(
     sql.SQL(
         "CASE WHEN extra_data::jsonb = '{}'::jsonb THEN NULL"
         " ELSE jsonb_pretty(extra_data::jsonb) END AS extra_data"
@@ -141,7 +136,7 @@ def page(
         '  ORDER BY "timestamp" DESC, id DESC LIMIT %(budget)s) AS visited'
         ") AS numbered WHERE pglog_hit OR pglog_n = %(budget)s"
         ' ORDER BY "timestamp" DESC, id DESC LIMIT %(enough)s'
-    ).format(columns=_COLUMNS, hit=hit, table=table.identifier, bounds=bounds)
+    ).format(columns=COLUMNS, hit=hit, table=table.identifier, bounds=bounds)
     params.update(budget=budget, enough=limit + 1)
     with conn.cursor(row_factory=dict_row) as cur:
         found = cur.execute(query, params).fetchall()
@@ -150,9 +145,47 @@ def page(
         stop: Cursor | None = Cursor.of(hits[limit - 1])
     elif found and found[-1]["pglog_n"] == budget:  # the budget ran out first
         stop = Cursor.of(found[-1])
+        if where.searches and searchable(conn, table):
+            return _search_on(conn, table, where, [_shown(row) for row in hits], stop, limit=limit)
     else:
         stop = None
     return Page([_shown(row) for row in hits[:limit]], stop)
+
+
+def searchable(conn: Connection, table: TableName) -> bool:
+    """Whether the table has its search index (see ``_table.search``)."""
+    index = sql.Identifier(table.schema, table.index_name(search.INDEX))
+    found = conn.execute("SELECT to_regclass(%s)", (index.as_string(conn),)).fetchone()
+    return bool(found and found[0] is not None)
+
+
+def _search_on(
+    conn: Connection,
+    table: TableName,
+    where: Filter,
+    hits: list[dict[str, Any]],
+    stop: Cursor,
+    *,
+    limit: int,
+) -> Page:
+    """The rest of a page whose walk ran out of budget, from the search index: the rows
+    of the range before ``stop`` that hold the text, newest first. Index scans are
+    turned off for this one query, so the planner reads the trigram index (a bitmap) and
+    not the timestamp index row by row, which is what the walk already did."""
+    clause, params = where.clause()
+    params.update(before_ts=stop.timestamp, before_id=stop.id, enough=limit - len(hits) + 1)
+    query = sql.SQL(
+        'SELECT {columns} FROM {table} WHERE {clause} AND "timestamp" <= %(before_ts)s'
+        ' AND ("timestamp", id) < (%(before_ts)s, %(before_id)s)'
+        ' ORDER BY "timestamp" DESC, id DESC LIMIT %(enough)s'
+    ).format(columns=COLUMNS, table=table.identifier, clause=clause)
+    conn.execute("SET LOCAL enable_indexscan = off")
+    with conn.cursor(row_factory=dict_row) as cur:
+        found = cur.execute(query, params).fetchall()
+    conn.execute("SET LOCAL enable_indexscan = on")
+    rows = hits + found
+    more = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
+    return Page(rows[:limit], more)
 
 
 @dataclass
@@ -186,7 +219,7 @@ def arrivals(
         "  ORDER BY id DESC LIMIT %(budget)s) AS visited"
         ") AS numbered WHERE pglog_hit OR pglog_n IN (1, %(budget)s)"
         " ORDER BY id DESC LIMIT %(enough)s"
-    ).format(columns=_COLUMNS, clause=clause, table=table.identifier)
+    ).format(columns=COLUMNS, clause=clause, table=table.identifier)
     params.update(after_id=after_id, budget=budget, enough=limit + 2)
     with conn.cursor(row_factory=dict_row) as cur:
         found = cur.execute(query, params).fetchall()
@@ -299,116 +332,6 @@ def bar_width(span: dt.timedelta, bars: int) -> dt.timedelta:
         if step >= wanted:
             return step
     return dt.timedelta(days=math.ceil(wanted / dt.timedelta(days=1)))
-
-
-@dataclass
-class Facts:
-    schema_version: int | None
-    total_bytes: int
-    estimated_rows: int
-    newest: dt.datetime | None
-    oldest: dt.datetime | None
-    by_level: list[tuple[str, int]]
-    by_logger: list[tuple[str, int]]  # the busiest
-    #: "counted": exact counts of the whole table; "statistics": the planner's estimates
-    #: from ANALYZE; "newest": counts of the newest COUNT_LIMIT rows (a big table that
-    #: was never analysed, or whose statistics the role may not read).
-    basis: Basis
-
-
-def facts(conn: Connection, table: TableName, *, count_limit: int = COUNT_LIMIT) -> Facts:
-    """Size, row estimate, newest and oldest row, schema version, rows per level and logger.
-
-    Sizes and estimates come from the catalog, summed over the partitions of a
-    partitioned table. Rows per level and logger are counted when the table is small,
-    else read from the planner's statistics (the most common values and their
-    frequencies): a count over a big table would take seconds.
-    """
-    found = leaves(conn, table)
-    estimated = sum(max(0, leaf.tuples) for leaf in found)
-    unknown = any(leaf.tuples < 0 for leaf in found)  # never analysed
-    ends = conn.execute(
-        sql.SQL('SELECT max("timestamp"), min("timestamp") FROM {}').format(table.identifier)
-    ).fetchone()
-    newest, oldest = ends if ends else (None, None)
-    result = Facts(
-        schema_version=inspect_table(conn, table).version,
-        total_bytes=sum(leaf.bytes for leaf in found),
-        estimated_rows=estimated,
-        newest=newest,
-        oldest=oldest,
-        by_level=[],
-        by_logger=[],
-        basis="counted",
-    )
-    if estimated <= count_limit or unknown:
-        levels, loggers, total = _count_newest(conn, table, count_limit + 1)
-        if total <= count_limit:
-            result.estimated_rows = total
-            return _with_counts(result, levels, loggers, "counted")
-        if unknown:
-            return _with_counts(result, levels, loggers, "newest")
-    levels, loggers = _from_statistics(
-        conn, [(leaf.schema, leaf.name, float(leaf.tuples)) for leaf in found]
-    )
-    if levels:
-        return _with_counts(result, levels, loggers, "statistics")
-    # pg_stats shows only what the role may SELECT: a role granted the parent of a
-    # partitioned table alone sees no statistics of its partitions
-    levels, loggers, _ = _count_newest(conn, table, count_limit)
-    return _with_counts(result, levels, loggers, "newest")
-
-
-def _count_newest(
-    conn: Connection, table: TableName, limit: int
-) -> tuple[dict[str, int], dict[str, int], int]:
-    """Rows per level and per logger among the newest ``limit`` rows, and their number."""
-    query = sql.SQL(
-        "SELECT level, logger_name, count(*) FROM (SELECT level, logger_name FROM {}"
-        ' ORDER BY "timestamp" DESC LIMIT %s) AS newest GROUP BY 1, 2'
-    ).format(table.identifier)
-    levels: dict[str, int] = defaultdict(int)
-    loggers: dict[str, int] = defaultdict(int)
-    total = 0
-    for level, logger, number in conn.execute(query, (limit,)).fetchall():
-        levels[str(level)] += int(number)
-        loggers[str(logger)] += int(number)
-        total += int(number)
-    return levels, loggers, total
-
-
-def _from_statistics(
-    conn: Connection, leaves: list[tuple[str, str, float]]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Rows per level and per logger as the planner estimates them: each leaf's most
-    common values times their frequency times its row estimate, summed."""
-    rows = {(schema, name): tuples for schema, name, tuples in leaves}
-    found: dict[str, dict[str, float]] = {
-        "level": defaultdict(float),
-        "logger_name": defaultdict(float),
-    }
-    for schema, name, column, values, frequencies in conn.execute(
-        "SELECT schemaname, tablename, attname, most_common_vals::text::text[], most_common_freqs"
-        " FROM pg_stats WHERE NOT inherited AND attname IN ('level', 'logger_name')"
-        " AND (schemaname, tablename) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-        ([schema for schema, _, _ in leaves], [name for _, name, _ in leaves]),
-    ).fetchall():
-        for value, frequency in zip(values or (), frequencies or (), strict=True):
-            found[str(column)][str(value)] += float(frequency) * rows[(schema, name)]
-    return (
-        {key: round(value) for key, value in found["level"].items()},
-        {key: round(value) for key, value in found["logger_name"].items()},
-    )
-
-
-def _with_counts(
-    result: Facts, levels: dict[str, int], loggers: dict[str, int], basis: Basis
-) -> Facts:
-    severity = {level: number for number, level in enumerate(LEVELS)}
-    result.by_level = sorted(levels.items(), key=lambda item: (severity.get(item[0], 99), item[0]))
-    result.by_logger = sorted(loggers.items(), key=lambda item: (-item[1], item[0]))[:TOP_LOGGERS]
-    result.basis = basis
-    return result
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
