@@ -4,8 +4,9 @@ Six JSON endpoints feed the page (``/api/rows``, ``/api/live``, ``/api/volume``,
 ``/api/facts``, ``/api/errors``, ``/api/context``); everything else is static files. The
 endpoints are plain functions that Starlette runs in its thread pool, each borrowing a
 pooled connection for one short read-only transaction. Every failure becomes a JSON
-answer with a message for people and a ``kind`` the page acts on: ``bad_request`` (4xx: fix the filter),
-``unavailable`` (503: the database is away; the page shows a banner and keeps trying),
+answer with a message for people and a ``kind`` the page acts on: ``bad_request`` (4xx:
+fix the filter), ``unavailable`` (503: the database is away; the page shows a banner and
+keeps trying),
 ``busy`` (503: slow queries hold every connection; the same, in other words),
 ``timeout``, ``missing``, ``forbidden``, ``database`` or ``internal`` (500: a bug of
 ours, logged to the ``pglog._web`` logger). Never a traceback.
