@@ -173,7 +173,8 @@ async function reload() {
   $("list-note").textContent = "";
   const view = state.id ? "context" : state.view === "errors" ? "errors" : "records";
   document.body.dataset.view = view;
-  $("records").style.setProperty("--columns", String(state.columns.length));
+  const columns = state.columns.length;
+  $("records").style.setProperty("--columns", columns ? `repeat(${columns}, minmax(3rem, 8rem))` : " ");
   $("when-head").textContent = `Time (${zoneLabel()})`;
   $("column-heads").replaceChildren(...state.columns.map((name) => el("span", null, name)));
   showStatus();
