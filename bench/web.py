@@ -211,7 +211,8 @@ def measure(url: str, calls: int) -> list[dict[str, Any]]:
         results.append(
             {"endpoint": "errors", "filter": name, **_timed(client, "/api/errors", fixed, calls)}
         )
-    ids = [row["id"] for row in client.get("/api/rows", {"since": "24h", "limit": 500})[1]["rows"]]
+    loaded = {"since": "24h", "logger": "app", "limit": 500}  # rows of the load, with requests
+    ids = [row["id"] for row in client.get("/api/rows", loaded)[1]["rows"]]
     for around in ("process", "request"):
         params: Params = functools.partial(_Ids(ids, around).next)
         timed = _timed(client, "/api/context", params, calls)
@@ -305,10 +306,10 @@ def report(results: dict[str, Any]) -> str:
         f"pglog serve API on {results['rows']:,} rows ({results['postgres']}, {results['machine']};"
         f" loaded in {results['load_s']:.0f} s), {results['calls']} calls each, milliseconds",
         "",
-        f"{'filter':<30} {'endpoint':<18} {'p50':>7} {'p95':>7} {'max':>7} {'items':>6}",
+        f"{'filter':<36} {'endpoint':<18} {'p50':>7} {'p95':>7} {'max':>7} {'items':>6}",
     ]
     lines += [
-        f"{row['filter']:<30} {row['endpoint']:<18} {row['p50_ms']:>7.1f}"
+        f"{row['filter']:<36} {row['endpoint']:<18} {row['p50_ms']:>7.1f}"
         f" {row['p95_ms']:>7.1f} {row['max_ms']:>7.1f} {row['items']:>6}"
         for row in results["calls_by_filter"]
     ]
