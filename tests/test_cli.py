@@ -53,17 +53,22 @@ def test_demo_against_a_given_database(
     assert order == {"id": 1042, "items": ["Kaffee", "Brötchen"], "total": 12.5}
 
 
-def test_demo_with_an_embedded_server_via_python_m() -> None:
-    """python -m pglog demo with no DSN starts a throwaway PostgreSQL and succeeds."""
+def embedded_demo(command: list[str], *options: str) -> subprocess.CompletedProcess[str]:
+    """The demo with no database named anywhere: on an embedded server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PGLOG_", "PG"))}
-    result = subprocess.run(
-        [sys.executable, "-m", "pglog", "demo"],
+    return subprocess.run(
+        [*command, "demo", *options],
         capture_output=True,
         text=True,
         timeout=180,
         env=env,
         check=False,
     )
+
+
+def test_demo_with_an_embedded_server_via_python_m() -> None:
+    """python -m pglog demo with no DSN starts a throwaway PostgreSQL and succeeds."""
+    result = embedded_demo([sys.executable, "-m", "pglog"])
     assert result.returncode == 0, result.stderr
     assert "a throwaway embedded PostgreSQL" in result.stdout
     assert "(0 dropped, 0 to the fallback" in result.stdout
@@ -549,15 +554,7 @@ def test_demo_keep_leaves_a_server_with_the_rows_and_says_what_to_try() -> None:
     """pglog demo --keep: the embedded server outlives the demo, the printed DSN and
     commands work on it (errors finds the demo's failures), and the printed command stops
     it and removes its files."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PGLOG_", "PG"))}
-    result = subprocess.run(
-        [_pglog_executable(), "demo", "--keep"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-        check=False,
-    )
+    result = embedded_demo([_pglog_executable()], "--keep")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     dsn = re.search(r"^  export PGLOG_DSN='([^']+)'$", out, re.M)

@@ -88,22 +88,29 @@ def test_pages_walk_the_range_newest_first_without_gaps_or_repeats(
     assert len(seen) == 210
 
 
+RARE = {100, 350, 351, 700, 999}
+
+
+def with_rare(
+    db: psycopg.Connection[Any], logs: TableName, *, column: int, value: str
+) -> list[Row]:
+    """1,000 rows over 50 minutes, the rows RARE with ``value`` in ``column``."""
+    rows = spread(1000, dt.timedelta(minutes=50))
+    changed = [
+        tuple(value if i in RARE and n == column else item for n, item in enumerate(row))
+        for i, row in enumerate(rows)
+    ]
+    insert(db, logs, changed)  # type: ignore[arg-type]
+    return rows
+
+
 def test_a_walk_stops_at_its_budget_and_says_where_to_go_on(
     db: psycopg.Connection[Any], table: str
 ) -> None:
     """A rare match the search index can't find costs at most ``budget`` rows a request;
     following ``next`` finds every match, newest first."""
     logs = make_table(db, table)
-    rows = spread(1000, dt.timedelta(minutes=50))
-    rare = {100, 350, 351, 700, 999}
-    insert(
-        db,
-        logs,
-        [
-            (row[0], row[1], "needle" if i in rare else row[2], *row[3:])
-            for i, row in enumerate(rows)
-        ],
-    )
+    rows = with_rare(db, logs, column=2, value="needle")
     where = last_hour(logger="needle")
     first = queries.page(db, logs, where, limit=100, budget=120)
     assert [row["extra_data"] for row in first.rows] == ['{\n    "n": 999\n}']
@@ -117,7 +124,7 @@ def test_a_walk_stops_at_its_budget_and_says_where_to_go_on(
         if page.next is None:
             break
         before = page.next
-    assert found == sorted(rare, reverse=True)
+    assert found == sorted(RARE, reverse=True)
     assert requests == 9  # 1000 rows, 120 a request
 
 
@@ -127,15 +134,9 @@ def test_a_search_the_budget_doesnt_satisfy_goes_on_through_the_search_index(
     """A rare word: the walk's budget finds one match, the search index the rest of the
     range, in the same request; a common word fills its page from the walk alone."""
     logs = make_table(db, table)
-    rows = spread(1000, dt.timedelta(minutes=50))
-    rare = {100, 350, 351, 700, 999}
-    insert(
-        db,
-        logs,
-        [(*row[:3], "a needle" if i in rare else row[3], row[4]) for i, row in enumerate(rows)],
-    )
+    with_rare(db, logs, column=3, value="a needle")
     first = queries.page(db, logs, last_hour(grep="NEEDLE"), limit=100, budget=120)
-    assert [json.loads(row["extra_data"])["n"] for row in first.rows] == sorted(rare, reverse=True)
+    assert [json.loads(row["extra_data"])["n"] for row in first.rows] == sorted(RARE, reverse=True)
     assert first.next is None
     two = queries.page(db, logs, last_hour(grep="NEEDLE"), limit=2, budget=120)
     assert [json.loads(row["extra_data"])["n"] for row in two.rows] == [999, 700]

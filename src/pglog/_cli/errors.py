@@ -34,7 +34,8 @@ def errors(args: argparse.Namespace, target: Target) -> int:
     print(f"{target.table}: {found.records:,} error records of {kinds:,} kinds, {start} to {end}")
     if not found.groups:
         return 0
-    print(f"\n{'count':>7}  {'last seen':<27}  trend ({_span(found.step)} a mark)  kind")
+    trend = f"trend, {_span(found.step)} a mark"
+    print(f"\n{'count':>7}  {'last seen':<27}  {trend:<{len(found.groups[0].trend)}}  kind")
     for group in found.groups:
         mark = "  NEW" if group.new else ""
         print(

@@ -5,14 +5,13 @@
 
 import { ApiError, get } from "./api.js";
 import { drawChart } from "./chart.js";
-import { absolute, setUtc, shownTime, usesUtc, zoneLabel } from "./clock.js";
+import { absolute, shownTime, zoneLabel } from "./clock.js";
 import { el } from "./dom.js";
 import { showErrors } from "./errors.js";
 import { condition } from "./fields.js";
 import { showFacts } from "./facts.js";
 import { listenForKeys } from "./keys.js";
 import { RowList } from "./rows.js";
-import { download, frozenLink } from "./share.js";
 import {
   DEFAULT_SINCE,
   filterParams,
@@ -22,7 +21,7 @@ import {
   records,
   toParams,
 } from "./state.js";
-import { applyTheme, nextTheme } from "./theme.js";
+import { wireToolbar } from "./toolbar.js";
 
 const POLL_MS = 2000; // the live tail asks for new rows this often,
 const RETRY_MS = 3000; // and, while the database is away, tries to reload this often
@@ -374,42 +373,21 @@ for (const button of document.querySelectorAll("#views button")) {
 $("context-around").addEventListener("change", (event) => apply({ ...state, around: event.target.value }));
 $("context-window").addEventListener("change", (event) => apply({ ...state, window: event.target.value }));
 $("context-back").addEventListener("click", () => apply(records(state)));
-$("share").addEventListener("click", async () => {
-  const link = frozenLink(state, toParams);
-  const field = $("share-link");
-  field.value = link;
-  $("share-box").hidden = false;
-  field.select();
-  try {
-    await navigator.clipboard.writeText(link);
-    $("share-note").textContent = "Copied. The range is frozen: whoever opens it sees these records.";
-  } catch {
-    $("share-note").textContent = "Copy this link. The range is frozen: whoever opens it sees these records.";
-  }
+wireToolbar({
+  state: () => state,
+  toParams,
+  rows: () => list.shown(),
+  zoneChanged: () => {
+    reload();
+    loadFacts().catch((error) => failed(error, generation));
+  },
 });
-for (const format of ["jsonl", "csv"]) {
-  $(`download-${format}`).addEventListener("click", () => download(list.shown(), format));
-}
-$("zone").addEventListener("click", () => {
-  setUtc(!usesUtc());
-  showZone();
-  reload();
-  loadFacts().catch((error) => failed(error, generation));
-});
-$("theme").addEventListener("click", () => nextTheme($("theme")));
-
-function showZone() {
-  $("zone").textContent = usesUtc() ? "Times: UTC" : `Times: local (${zoneLabel()})`;
-  $("zone").setAttribute("aria-pressed", String(usesUtc()));
-}
 window.addEventListener("popstate", () => {
   state = readState(location.search);
   fillForm();
   reload();
 });
 
-applyTheme($("theme"));
-showZone();
 listenForKeys(form.elements.grep);
 fillForm();
 reload();
