@@ -3,9 +3,10 @@
 Each kind (see ``kinds``) gets its count, when it was first and last seen in the range,
 the id of a stored row of it (its newest), how often it happened in each of a few
 stretches of the range (the trend), and whether it is new: never seen before the
-range began. Only error rows are read, through their partial indexes, so the work
-grows with the range's errors, not with the table; "new" is one look-up per kind down
-the fingerprint index.
+range began. Only error rows are read, through their partial indexes (the rows of
+schema 3 and those stored before apart, each half through its own), so the work grows
+with the range's errors, not with the table; "new" is one look-up per kind down the
+fingerprint index.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from pglog._table.filters import Filter
-from pglog._table.kinds import IS_ERROR, KIND
+from pglog._table.kinds import HALVES
 from pglog._table.schema import TableName
 
 Connection = psycopg.Connection[Any]
@@ -90,12 +91,28 @@ def errors(
     params.update(
         start=since.timestamp(), stop=until.timestamp(), stretches=stretches, before=since
     )
+    stretch = sql.SQL(
+        'width_bucket(extract(epoch FROM "timestamp"), %(start)s, %(stop)s, %(stretches)s)'
+    )
+    halves = [
+        sql.SQL(
+            "SELECT {kind} AS kind, {stretch} AS stretch, count(*) AS n,"
+            ' min("timestamp") AS first, max("timestamp") AS last, max(id) AS newest,'
+            " {indexed} AS indexed FROM {table} WHERE {half} AND {clause} GROUP BY 1, 2"
+        ).format(
+            kind=kind,
+            stretch=stretch,
+            indexed=sql.Literal(indexed),
+            table=table.identifier,
+            half=half,
+            clause=clause,
+        )
+        for kind, half, indexed in HALVES
+    ]
     query = sql.SQL(
-        'SELECT {kind}, width_bucket(extract(epoch FROM "timestamp"), %(start)s, %(stop)s,'
-        ' %(stretches)s), count(*), min("timestamp"), max("timestamp"), max(id),'
-        " bool_and(fingerprint IS NOT NULL)"
-        " FROM {table} WHERE {is_error} AND {clause} GROUP BY 1, 2"
-    ).format(kind=KIND, table=table.identifier, is_error=IS_ERROR, clause=clause)
+        "SELECT kind, stretch, sum(n)::bigint, min(first), max(last), max(newest),"
+        " bool_and(indexed) FROM ({} UNION ALL {}) AS halves GROUP BY 1, 2"
+    ).format(*halves)
     found: dict[str, Group] = {}
     for kind, stretch, number, first, last, newest, indexed in conn.execute(query, params):
         group = found.get(kind)

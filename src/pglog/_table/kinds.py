@@ -14,10 +14,14 @@ from psycopg import sql
 
 from pglog._table.schema import LEGACY_ERRORS
 
-#: The kind of an error row, for grouping.
-KIND = sql.SQL("coalesce(fingerprint, logger_name || ': ' || left(message, 200))")
-#: Rows that are errors.
-IS_ERROR = sql.SQL("(fingerprint IS NOT NULL OR ({}))").format(LEGACY_ERRORS)
+#: The kind of an error stored before schema 3, for grouping.
+LEGACY_KIND = sql.SQL("logger_name || ': ' || left(message, 200)")
+#: Each half of the errors, with its kind: read apart, each through its partial index
+#: (a planner can't use either for the two joined by OR).
+HALVES = (
+    (sql.SQL("fingerprint"), sql.SQL("fingerprint IS NOT NULL"), True),
+    (LEGACY_KIND, LEGACY_ERRORS, False),
+)
 
 
 def of_kind(name: str) -> sql.Composed:
