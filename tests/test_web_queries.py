@@ -16,7 +16,7 @@ from pglog._table.filters import Filter
 from pglog._table.migrate import ensure_table
 from pglog._table.reader import rows as reader_rows
 from pglog._table.schema import TableName
-from pglog._web import facts, queries
+from pglog._web import facts, queries, volume
 from pglog._web.queries import Cursor
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -173,7 +173,7 @@ def test_volume_counts_exactly_per_level_when_the_range_is_quiet(
     logs = make_table(db, table)
     rows = spread(300, dt.timedelta(minutes=59))
     insert(db, logs, rows)
-    found = queries.volume(db, logs, last_hour(logger="app.part1"))
+    found = volume.volume(db, logs, last_hour(logger="app.part1"))
     assert found.step == dt.timedelta(minutes=1)
     assert not found.estimated
     assert all(bar.start.second == 0 and bar.start.microsecond == 0 for bar in found.bars)
@@ -192,7 +192,7 @@ def test_volume_estimates_busy_stretches_close_to_the_truth(
     """Slices busier than their budget are scaled up from the rows they start with."""
     logs = make_table(db, table)
     insert(db, logs, spread(12_000, dt.timedelta(minutes=60)))
-    found = queries.volume(db, logs, last_hour(), budget=40)
+    found = volume.volume(db, logs, last_hour(), budget=40)
     assert found.estimated
     total = sum(sum(bar.counts.values()) for bar in found.bars)
     assert 12_000 * 0.9 < total < 12_000 * 1.1
@@ -276,8 +276,8 @@ def test_a_cursor_that_is_not_one_is_refused() -> None:
 
 def test_bars_have_round_widths() -> None:
     """About sixty bars, each of a width people read at a glance."""
-    assert queries.bar_width(dt.timedelta(minutes=15), 60) == dt.timedelta(seconds=15)
-    assert queries.bar_width(dt.timedelta(hours=1), 60) == dt.timedelta(minutes=1)
-    assert queries.bar_width(dt.timedelta(hours=24), 60) == dt.timedelta(minutes=30)
-    assert queries.bar_width(dt.timedelta(days=31), 60) == dt.timedelta(days=1)
-    assert queries.bar_width(dt.timedelta(days=400), 60) == dt.timedelta(days=7)
+    assert volume.bar_width(dt.timedelta(minutes=15), 60) == dt.timedelta(seconds=15)
+    assert volume.bar_width(dt.timedelta(hours=1), 60) == dt.timedelta(minutes=1)
+    assert volume.bar_width(dt.timedelta(hours=24), 60) == dt.timedelta(minutes=30)
+    assert volume.bar_width(dt.timedelta(days=31), 60) == dt.timedelta(days=1)
+    assert volume.bar_width(dt.timedelta(days=400), 60) == dt.timedelta(days=7)

@@ -38,7 +38,7 @@ from pglog._table.connection import describe, error_line, with_defaults
 from pglog._table.errors import errors as grouped_errors
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-from pglog._web import facts, queries
+from pglog._web import facts, queries, volume
 from pglog._web.context import AROUND, MAX_WINDOW, WINDOW, Around
 from pglog._web.context import context as around_record
 from pglog._web.guard import Guard
@@ -210,7 +210,7 @@ class _Api:
     def volume(self, query: Query) -> dict[str, Any]:
         where = read_filter(query, _now())
         with self._connection() as conn:
-            found = queries.volume(conn, self.table, where)
+            found = volume.volume(conn, self.table, where)
         return {
             "step_seconds": found.step.total_seconds(),
             "estimated": found.estimated,

@@ -5,11 +5,11 @@ seconds on a table of tens of millions of rows can't. So every query here walks 
 index and looks at a fixed number of rows at most, and says where it stopped: a page
 of rows walks the timestamp index from the newest row down (keyset pagination, never
 OFFSET); the live poll walks the id index down from the newest row; the volume chart
-looks at the first rows of each of its time slices and scales up the slices that are
-busier than that (the table's facts are ``facts``'). Nothing counts the whole table. A
-search (``--grep``, or a condition the search index serves) that the walk's budget
-doesn't satisfy goes on through the search index for the rest of the range, so a rare
-word over a day costs what its matches cost, and a common one what a page costs.
+looks at the first rows of each of its time slices (see ``volume``; the table's facts
+are ``facts``'). Nothing counts the whole table. A search (``--grep``, or a condition
+the search index serves) that the walk's budget doesn't satisfy goes on through the
+search index when the planner expects few matches in the range, so a rare word over a
+day costs what its matches cost; a common one is met on the walk, a page's worth.
 
 Filters are :class:`pglog._table.filters.Filter`, the language ``pglog query`` speaks.
 """
@@ -17,8 +17,7 @@ Filters are :class:`pglog._table.filters.Filter`, the language ``pglog query`` s
 from __future__ import annotations
 
 import datetime as dt
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -35,16 +34,9 @@ Connection = psycopg.Connection[Any]
 #: Rows a page or a poll looks at, at most: a rare match over a long range costs a
 #: bounded amount, and the caller goes on from the cursor it gets back.
 SCAN_BUDGET = 20_000
-#: Rows each slice of the volume chart looks at, at most.
-SLICE_BUDGET = 250
-#: Bar widths of the volume chart: bars start at round times, so they stay put as the
-#: page refreshes.
-STEPS = tuple(
-    dt.timedelta(seconds=seconds)
-    for seconds in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 10800, 21600)
-)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_TICK = dt.timedelta(microseconds=1)
+#: A search reads its rows through the search index when the planner expects this many
+#: in the range at most; more are met sooner on the walk (see ``page``).
+RARE = 5_000
 
 #: Row ids are bigint: a number outside it can't be one, and comparing the id index with
 #: it would need a cast that walks the whole index.
@@ -169,23 +161,45 @@ def _search_on(
     limit: int,
 ) -> Page:
     """The rest of a page whose walk ran out of budget, from the search index: the rows
-    of the range before ``stop`` that hold the text, newest first. Index scans are
-    turned off for this one query, so the planner reads the trigram index (a bitmap) and
-    not the timestamp index row by row, which is what the walk already did."""
+    of the range before ``stop`` that hold the text, newest first, when the planner
+    expects few of them (at most RARE in the range); index scans are off for this query,
+    so it reads the trigram index's bitmap rather than walk the timestamp index, which
+    the walk already did. A text the planner expects often is left to the walk (the
+    next request goes on from ``stop``): its rows would cost more to gather from the
+    index, all of them, than to meet on the way."""
     clause, params = where.clause()
     params.update(before_ts=stop.timestamp, before_id=stop.id, enough=limit - len(hits) + 1)
-    query = sql.SQL(
-        'SELECT {columns} FROM {table} WHERE {clause} AND "timestamp" <= %(before_ts)s'
-        ' AND ("timestamp", id) < (%(before_ts)s, %(before_id)s)'
-        ' ORDER BY "timestamp" DESC, id DESC LIMIT %(enough)s'
-    ).format(columns=COLUMNS, table=table.identifier, clause=clause)
+    rest = sql.SQL(
+        '{clause} AND "timestamp" <= %(before_ts)s AND ("timestamp", id) < (%(before_ts)s,'
+        " %(before_id)s)"
+    ).format(clause=clause)
+    estimate = sql.SQL("EXPLAIN (FORMAT JSON) SELECT id FROM {} WHERE {}").format(
+        table.identifier, rest
+    )
     conn.execute("SET LOCAL enable_indexscan = off")
-    with conn.cursor(row_factory=dict_row) as cur:
-        found = cur.execute(query, params).fetchall()
-    conn.execute("SET LOCAL enable_indexscan = on")
+    try:
+        if expected(conn, estimate, params) > RARE:
+            return Page(hits[:limit], stop)
+        query = sql.SQL(
+            'SELECT {} FROM {} WHERE {} ORDER BY "timestamp" DESC, id DESC LIMIT %(enough)s'
+        ).format(COLUMNS, table.identifier, rest)
+        with conn.cursor(row_factory=dict_row) as cur:
+            found = cur.execute(query, params).fetchall()
+    finally:
+        conn.execute("SET LOCAL enable_indexscan = on")
     rows = hits + found
     more = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
     return Page(rows[:limit], more)
+
+
+def expected(conn: Connection, explain: sql.Composed, params: dict[str, Any]) -> float:
+    """The rows the planner expects a query (given as its EXPLAIN) to return."""
+    found = conn.execute(explain, params).fetchone()
+    plan: Any = found[0] if found else None
+    try:
+        return float(plan[0]["Plan"]["Plan Rows"])
+    except (TypeError, KeyError, IndexError, ValueError):
+        return float("inf")
 
 
 @dataclass
@@ -235,114 +249,7 @@ def newest_id(conn: Connection, table: TableName) -> int:
     return int(found[0]) if found and found[0] is not None else 0
 
 
-@dataclass
-class Bar:
-    start: dt.datetime
-    stop: dt.datetime
-    counts: dict[str, int] = field(default_factory=dict)  # level -> rows
-
-
-@dataclass
-class Volume:
-    step: dt.timedelta
-    bars: list[Bar]
-    #: Some slices held more rows than their budget: their counts are scaled up from
-    #: the part looked at.
-    estimated: bool
-
-
-def volume(
-    conn: Connection,
-    table: TableName,
-    where: Filter,
-    *,
-    bars: int = 60,
-    slices: int = 4,
-    budget: int = SLICE_BUDGET,
-) -> Volume:
-    """Rows matching ``where`` per level, in about ``bars`` bars of a round width.
-
-    ``where`` must have both ends of its time range. Each bar is counted in ``slices``
-    slices, and each slice looks at its first ``budget`` rows at most, down the
-    timestamp index: the work is bounded whatever the range or the table's size. A slice
-    that holds more is estimated from the stretch of time those rows cover, scaled to
-    the slice's width; counts are exact wherever the slices are quieter than that.
-    """
-    if where.since is None or where.until is None:
-        raise ValueError("the volume chart needs both ends of the time range")
-    since, until = where.since, where.until
-    step = bar_width(until - since, bars)
-    first = since - (since - _EPOCH) % step
-    shown = [Bar(start, start + step) for start in _bar_starts(first, until, step)]
-    width = step / slices
-    parts = [
-        _Slice(owner, max(bar.start + n * width, since), min(bar.start + (n + 1) * width, until))
-        for owner, bar in enumerate(shown)
-        for n in range(slices)
-    ]
-    parts = [part for part in parts if part.start < part.stop]  # the range's ragged ends
-    hit, params = replace(where, since=None, until=None).clause()
-    query = sql.SQL(
-        "SELECT s.pglog_i, p.level, count(*) FILTER (WHERE p.pglog_hit), count(*),"
-        ' max(p."timestamp")'
-        " FROM unnest(%(starts)s::timestamptz[], %(stops)s::timestamptz[])"
-        " WITH ORDINALITY AS s(pglog_start, pglog_stop, pglog_i)"
-        ' CROSS JOIN LATERAL (SELECT "timestamp", level, ({hit}) AS pglog_hit FROM {table}'
-        '  WHERE "timestamp" >= s.pglog_start AND "timestamp" < s.pglog_stop'
-        '  ORDER BY "timestamp" LIMIT %(budget)s) AS p'
-        " GROUP BY 1, 2"
-    ).format(hit=hit, table=table.identifier)
-    params.update(
-        starts=[part.start for part in parts], stops=[part.stop for part in parts], budget=budget
-    )
-    for index, level, matched, visited, reached in conn.execute(query, params).fetchall():
-        part = parts[int(index) - 1]
-        part.visited += int(visited)
-        part.reached = reached if part.reached is None else max(part.reached, reached)
-        if matched:
-            part.matched[str(level)] = int(matched)
-    estimated = False
-    for part in parts:
-        scale = 1.0
-        if part.visited >= budget and part.reached is not None:  # busy: counted to `reached`
-            scale = (part.stop - part.start) / max(part.reached - part.start, _TICK)
-            estimated = True
-        counts = shown[part.owner].counts
-        for level, rows in part.matched.items():
-            counts[level] = counts.get(level, 0) + round(rows * scale)
-    return Volume(step, shown, estimated)
-
-
-@dataclass
-class _Slice:
-    """A stretch of one bar, counted on its own, and what its count found."""
-
-    owner: int  # the bar's index
-    start: dt.datetime
-    stop: dt.datetime
-    visited: int = 0
-    reached: dt.datetime | None = None  # the last timestamp looked at
-    matched: dict[str, int] = field(default_factory=dict)  # level -> rows
-
-
-def bar_width(span: dt.timedelta, bars: int) -> dt.timedelta:
-    """The roundest width that cuts ``span`` into ``bars`` bars or fewer."""
-    wanted = span / bars
-    for step in STEPS:
-        if step >= wanted:
-            return step
-    return dt.timedelta(days=math.ceil(wanted / dt.timedelta(days=1)))
-
-
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
     """A row as the page gets it: without the walk's bookkeeping columns."""
     del row["pglog_hit"], row["pglog_n"]
     return row
-
-
-def _bar_starts(first: dt.datetime, until: dt.datetime, step: dt.timedelta) -> list[dt.datetime]:
-    starts = []
-    while first < until:
-        starts.append(first)
-        first += step
-    return starts
