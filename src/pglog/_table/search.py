@@ -8,7 +8,9 @@ text without reading the others. The index is made by ``pglog init`` and ``pglog
 migrate`` (and a handler that creates its table) when the server has pg_trgm and the
 role may create it (it is a trusted extension: the database's CREATE privilege is
 enough); otherwise they say why and searching reads the rows of the time range, as it
-did before. A query must spell the expression exactly as the index does to use it.
+did before. A query must spell the expression exactly as the index does to use it. The
+index costs writers dearly (every row's text cut into trigrams: see the README's
+"Search"), which is the price of finding a word in a day of a big table at once.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ EXTENSION = "pg_trgm"
 #: The text a search looks in; newlines keep the parts apart.
 SEARCHED = sql.SQL("(message || E'\\n' || coalesce(exception, '') || E'\\n' || extra_data::text)")
 INDEX = SEARCH_INDEX
-#: kB of new entries a GIN index gathers before merging them into its tree (the default
-#: is 4 MB): merging bigger batches cost writers a third less in the bench.
+#: kB of new entries the index gathers before they are merged into its tree, by the
+#: writer whose insert fills the list or by autovacuum (PostgreSQL's default is 4 MB):
+#: fewer, bigger merges.
 PENDING_LIST_KB = 32 * 1024
 
 
