@@ -47,7 +47,13 @@ from psycopg import sql
 from pglog import DatabaseLogHandler
 from pglog._table import search
 from pglog._table.migrate import ensure_table
-from pglog._table.schema import TableName, copy_statement, create_table_statements
+from pglog._table.schema import (
+    INDEXES,
+    TableName,
+    copy_statement,
+    create_table_statements,
+    index_statement,
+)
 from pglog._web.app import Settings, create_app
 from pglog._web.server import running
 
@@ -117,8 +123,8 @@ def load(dsn: str, rows: int) -> float:
             for chunk in _rows(rows):
                 copy.write(chunk)
         conn.execute("SET maintenance_work_mem = '256MB'")
-        for statement in statements[1:]:
-            conn.execute(statement)
+        for what in INDEXES:
+            conn.execute(index_statement(TABLE, TABLE.index_name(what), what))
         schema, reason = search.ensure_extension(conn)
         assert schema is not None, reason
         conn.execute(search.index_statement(TABLE, schema, concurrently=False))

@@ -97,7 +97,7 @@ def test_block_makes_the_caller_wait_for_room(
 
     thread = threading.Thread(target=caller)
     thread.start()
-    queue = handler._queue
+    queue = handler._pipeline.queue
     while not queue._space._waiters:  # type: ignore[attr-defined]
         assert thread.is_alive()
         threading.Event().wait(0.005)

@@ -1,4 +1,5 @@
-"""RecordQueue: overflow policies, the ledger's invariant, and what flush() waits for."""
+"""RecordQueue and the ledger: overflow policies, bounds in records and bytes, the ledger's
+invariant through every change of place, and what flush() waits for."""
 
 from __future__ import annotations
 
@@ -8,17 +9,51 @@ from typing import Any
 
 import pytest
 
-from pglog._capture.entry import Captured, Entry, named
-from pglog._writer.queue import RecordQueue
+from pglog._capture.entry import Captured, named
+from pglog._writer.inflight import Batch, InFlight
+from pglog._writer.ledger import Ledger, Place, Run
+from pglog._writer.queue import RecordQueue, weight
+from pglog._writer.sink import Transaction
 
 
-def entry(n: int) -> Entry:
+def entry(n: int, text: str = "") -> Captured:
     fields = (float(n), "INFO", "q", None, None, None, None, None, None, None, None)
-    return Entry._make((*fields, str(n), None, None, None, None))
+    return (*fields, f"{n}{text}", () if not text else None, None, None, None)
 
 
 def messages(entries: list[Captured]) -> list[str]:
     return [named(e).message for e in entries]
+
+
+def make_queue(
+    maxsize: int, overflow: str, batch_size: int, max_bytes: int = 1 << 30
+) -> RecordQueue:
+    return RecordQueue(
+        Ledger(),
+        maxsize=maxsize,
+        max_bytes=max_bytes,
+        overflow=overflow,  # type: ignore[arg-type]
+        batch_size=batch_size,
+    )
+
+
+def in_flight(queue: RecordQueue, limit: int) -> InFlight:
+    """Take up to ``limit`` entries as the batch in flight, as the writer does."""
+    inflight = InFlight(queue.ledger)
+    run, taken = queue.take(limit)
+    inflight.load(Batch([named(e) for e in taken], run))
+    return inflight
+
+
+def hand_over(queue: RecordQueue) -> tuple[Run, list[Captured]]:
+    """Take everything queued to hand to the fallback, as close() does."""
+    return queue.take(queue.maxsize + 1, Place.HANDING)
+
+
+def handed(queue: RecordQueue, run: Run) -> None:
+    with queue.ledger.lock:
+        queue.ledger.release(Place.HANDING, run)
+        queue.ledger.end("fallback", run.count)
 
 
 def wait_until_blocked(condition: threading.Condition) -> None:
@@ -32,16 +67,20 @@ def wait_until_blocked(condition: threading.Condition) -> None:
 def balanced(counts: dict[str, Any]) -> bool:
     return bool(
         counts["enqueued"]
-        == counts["written"] + counts["dropped"] + counts["fallback"] + counts["pending"]
+        == counts["written"]
+        + counts["dropped"]
+        + counts["fallback"]
+        + counts["lost"]
+        + counts["pending"]
     )
 
 
 def test_drop_oldest_keeps_the_newest_and_counts() -> None:
     """When full, drop_oldest discards from the head and counts every discard."""
-    queue = RecordQueue(3, "drop_oldest", batch_size=10)
+    queue = make_queue(3, "drop_oldest", batch_size=10)
     for n in range(5):
         assert queue.put(entry(n))
-    assert messages(queue.take(10)) == ["2", "3", "4"]
+    assert messages(queue.take(10)[1]) == ["2", "3", "4"]
     counts = queue.counts()
     assert (counts["enqueued"], counts["dropped"], counts["pending"]) == (5, 2, 3)
     assert queue.take_unreported_drops() == 2
@@ -50,16 +89,16 @@ def test_drop_oldest_keeps_the_newest_and_counts() -> None:
 
 def test_drop_newest_keeps_the_oldest_and_counts() -> None:
     """When full, drop_newest refuses the incoming entry and counts it."""
-    queue = RecordQueue(3, "drop_newest", batch_size=10)
+    queue = make_queue(3, "drop_newest", batch_size=10)
     for n in range(5):
         queue.put(entry(n))
-    assert messages(queue.take(10)) == ["0", "1", "2"]
+    assert messages(queue.take(10)[1]) == ["0", "1", "2"]
     assert queue.counts()["dropped"] == 2
 
 
 def test_block_waits_for_space_then_proceeds() -> None:
     """overflow='block' holds the caller until the writer takes entries, dropping nothing."""
-    queue = RecordQueue(2, "block", batch_size=2)
+    queue = make_queue(2, "block", batch_size=2)
     queue.put(entry(0))
     queue.put(entry(1))
     done = threading.Event()
@@ -71,18 +110,20 @@ def test_block_waits_for_space_then_proceeds() -> None:
     caller = threading.Thread(target=third)
     caller.start()
     wait_until_blocked(queue._space)
-    assert messages(queue.take(2)) == ["0", "1"]
+    inflight = in_flight(queue, 2)
+    assert inflight.batch is not None
+    assert [e.message for e in inflight.batch.entries] == ["0", "1"]
     assert not done.is_set()  # in flight still counts against the bound
-    queue.settle(2, "written")
+    inflight.settle(2, "written")
     caller.join(10)
     assert done.is_set()
-    assert messages(queue.take(2)) == ["2"]
+    assert messages(queue.take(2)[1]) == ["2"]
     assert queue.counts()["dropped"] == 0
 
 
 def test_block_is_released_by_close() -> None:
     """A caller blocked on a full queue returns (refused) when the queue closes."""
-    queue = RecordQueue(1, "block", batch_size=1)
+    queue = make_queue(1, "block", batch_size=1)
     queue.put(entry(0))
     results: list[bool] = []
     caller = threading.Thread(target=lambda: results.append(queue.put(entry(1))))
@@ -95,22 +136,22 @@ def test_block_is_released_by_close() -> None:
 
 
 def test_the_ledger_balances_through_every_transition() -> None:
-    """enqueued == written + dropped + fallback + pending after each kind of step."""
-    queue = RecordQueue(10, "drop_oldest", batch_size=4)
+    """enqueued == written + dropped + fallback + lost + pending after each kind of step."""
+    queue = make_queue(10, "drop_oldest", batch_size=4)
     for n in range(12):
         queue.put(entry(n))
         assert balanced(queue.counts())
-    queue.take(4)
+    inflight = in_flight(queue, 4)
     assert balanced(queue.counts())
-    queue.settle(2, "written")
+    inflight.settle(2, "written")
     assert balanced(queue.counts())
-    queue.settle(2, "fallback")
+    inflight.settle(2, "fallback")
     assert balanced(queue.counts())
-    rest = queue.drain()
+    run, rest = hand_over(queue)
     assert len(rest) == 6
     assert balanced(queue.counts())
     assert queue.flush(time.monotonic() + 0.01) is False  # handed over is not settled yet
-    queue.settle_drained("fallback")
+    handed(queue, run)
     counts = queue.counts()
     assert balanced(counts)
     assert counts["pending"] == 0
@@ -118,56 +159,105 @@ def test_the_ledger_balances_through_every_transition() -> None:
 
 def test_flush_is_not_fooled_by_drops_behind_the_batch_in_flight() -> None:
     """Entries dropped from the queue don't count as the older batch in flight being settled."""
-    queue = RecordQueue(4, "drop_oldest", batch_size=2)
+    queue = make_queue(4, "drop_oldest", batch_size=2)
     for n in range(4):
         queue.put(entry(n))
-    queue.take(2)  # 0 and 1 in flight
+    inflight = in_flight(queue, 2)  # 0 and 1 in flight
     for n in range(4, 8):
         queue.put(entry(n))  # drops 2, 3, 4, 5 from the queue
     assert queue.counts()["dropped"] == 4
     assert queue.flush(time.monotonic() + 0.05) is False
-    queue.settle(2, "written")
-    queue.take(2)
-    queue.settle(2, "written")
+    inflight.settle(2, "written")
+    in_flight(queue, 2).settle(2, "written")
     assert queue.flush(time.monotonic() + 5)
 
 
 def test_flush_returns_false_when_the_writer_backs_off() -> None:
     """A writer that starts backing off after flush() began ends the wait early."""
-    queue = RecordQueue(10, "drop_oldest", batch_size=10)
+    queue = make_queue(10, "drop_oldest", batch_size=10)
     queue.put(entry(0))
     result: list[bool] = []
     waiter = threading.Thread(
         target=lambda: result.append(queue.flush(time.monotonic() + 60, until_backoff=True))
     )
     waiter.start()
-    wait_until_blocked(queue._settled)
+    wait_until_blocked(queue.ledger.settled)
     queue.pause(0.01)
     waiter.join(10)
     assert result == [False]
 
 
-def test_drain_leaves_a_batch_being_sent_with_the_writer() -> None:
-    """close() can't take a batch whose COPY is under way; its fate is the database's."""
-    queue = RecordQueue(10, "drop_oldest", batch_size=2)
+def test_close_takes_over_a_batch_mid_attempt_and_the_writer_lets_go() -> None:
+    """close() takes the batch in flight even while an attempt is under way (a stalled
+    network); what the writer settles afterwards changes nothing: one fate per record."""
+    queue = make_queue(10, "drop_oldest", batch_size=2)
     for n in range(4):
         queue.put(entry(n))
-    queue.take(2)
-    assert queue.begin_send()
-    assert messages(queue.drain()) == ["2", "3"]
-    queue.settle_drained("fallback")
-    assert queue.counts()["in_flight"] == 2
-    queue.end_send()
-    assert messages(queue.drain()) == ["0", "1"]
-    queue.settle_drained("fallback")
-    assert queue.begin_send() is False
-    assert balanced(queue.counts())
+    inflight = in_flight(queue, 2)
+    inflight.begin()
+    inflight.began(Transaction("1234", 99, "started"))
+    taken = inflight.take_over()
+    assert taken is not None
+    assert taken.transaction is not None
+    assert (taken.transaction.xid, taken.sending, [e.message for e in taken.entries]) == (
+        "1234",
+        True,
+        ["0", "1"],
+    )
+    assert inflight.settle(2, "written") == []  # the writer's COMMIT came back too late
+    with queue.ledger.lock:
+        queue.ledger.release(Place.IN_FLIGHT, taken.run)
+        queue.ledger.end("fallback", 2)
+    counts = queue.counts()
+    assert (counts["written"], counts["fallback"], counts["in_flight"]) == (0, 2, 0)
+    assert balanced(counts)
 
 
 @pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest", "block"])
 def test_put_after_close_is_refused(policy: str) -> None:
     """A closed queue refuses entries under every policy."""
-    queue = RecordQueue(2, policy, batch_size=1)  # type: ignore[arg-type]
+    queue = make_queue(2, policy, batch_size=1)
     queue.close()
     assert queue.put(entry(0)) is False
+    assert queue.put_weighed(entry(1, "x" * 1000), 1400) is False
     assert queue.counts()["enqueued"] == 0
+
+
+def test_heavy_records_are_bounded_in_bytes_as_well_as_in_number() -> None:
+    """Records over the light limit count against max_bytes: 10 KB records fill a 64 KB
+    queue after six, whatever queue_size says; the overflow policy then drops (counted)."""
+    queue = make_queue(100_000, "drop_oldest", batch_size=1000, max_bytes=64 * 1024)
+    for n in range(20):
+        big = entry(n, "x" * 10_000)
+        assert queue.put_weighed(big, weight(big))
+    counts = queue.counts()
+    assert counts["queue_depth"] == 6
+    assert counts["dropped"] == 14
+    assert balanced(counts)
+    assert messages(queue.take(100)[1])[0].startswith("14")
+
+
+def test_a_record_bigger_than_max_bytes_alone_still_gets_in() -> None:
+    """One record larger than the whole byte bound is kept when nothing else weighed is
+    queued: the bound limits many big records, it never refuses one."""
+    queue = make_queue(10, "block", batch_size=10, max_bytes=1000)
+    huge = entry(0, "y" * 50_000)
+    assert queue.put_weighed(huge, weight(huge))
+    assert queue.counts()["queue_depth"] == 1
+
+
+def test_ledger_runs_merge_and_split_as_records_move() -> None:
+    """Runs held in one place merge when adjacent and split when a part leaves from the
+    middle; the oldest pending number is always the least first number."""
+    ledger = Ledger()
+    with ledger.lock:
+        ledger.hold(Place.SPOOLED, Run(0, 100))
+        ledger.hold(Place.SPOOLED, Run(100, 50))
+        assert ledger.runs[Place.SPOOLED] == [Run(0, 150)]
+        ledger.release(Place.SPOOLED, Run(40, 20))
+        assert ledger.runs[Place.SPOOLED] == [Run(0, 40), Run(60, 90)]
+        ledger.end("lost", 20)
+        ledger.release(Place.SPOOLED, Run(0, 40))
+        assert ledger.oldest(1000) == 60
+        with pytest.raises(AssertionError):
+            ledger.release(Place.SPOOLED, Run(0, 1))

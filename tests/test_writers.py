@@ -13,7 +13,7 @@ import pytest
 from conftest import HandlerFactory
 from test_cli import pglog
 
-from pglog._writer import writer
+from pglog._table import reports as writer
 
 
 def reports(db: psycopg.Connection[Any], table: str) -> list[tuple[Any, ...]]:

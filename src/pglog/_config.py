@@ -145,7 +145,7 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) -> Co
     return _parse(_load_yaml(text, source), source)
 
 
-# -- YAML as written ------------------------------------------------------------------------
+# -- YAML as written -------------------------------------------------------------------------
 
 
 class _Loader(yaml.SafeLoader):
@@ -207,7 +207,7 @@ def _as_text(value: object) -> object:
     return value
 
 
-# -- reading --------------------------------------------------------------------------------
+# -- reading ---------------------------------------------------------------------------------
 
 
 class _Reader:

@@ -1,55 +1,61 @@
 """Handler: the ``logging.Handler`` that callers meet. It captures, queues, and nothing else.
 
 ``emit()`` runs in the caller's thread, so it never does I/O, never raises and never
-waits (unless ``overflow="block"`` asks it to). It renders the record's message,
-puts a small tuple on the queue and, the first time, starts the writer thread. All
-the rest happens in that thread.
+waits (unless ``overflow="block"`` asks it to). It captures the record (see
+``_capture``), puts it on the queue and, the first time, starts the writer. Everything
+else happens in the writer's threads (see ``_writer``).
+
+A closed handler that gets another record opens again, as the standard library's
+handlers do (a ``FileHandler`` reopens its file): ``logging.config.dictConfig`` closes
+every handler it replaces, yet loggers it leaves alone may still hold them. Only once
+the interpreter has begun to exit does a late record go straight to the fallback.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
-import os
 import socket
 import threading
 import time
-import weakref
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from pglog._capture.capture import capture
-from pglog._capture.entry import Entry, named
+from pglog._capture.entry import ARGS, EXTRAS, Captured, named
 from pglog._options import Options, resolve
 from pglog._table.connection import describe, resolve_dsn
 from pglog._table.schema import TableName
-from pglog._writer import fallback as fallback_module
-from pglog._writer.fallback import INTERNAL_LOGGER
-from pglog._writer.queue import Outcome, Overflow, RecordQueue
+from pglog._writer import process
+from pglog._writer.fallback import Fallback
+from pglog._writer.fallback import resolve as resolve_fallback
+from pglog._writer.notices import INTERNAL_LOGGER
+from pglog._writer.pipeline import Pipeline
+from pglog._writer.process import OWN_THREADS
+from pglog._writer.queue import weight
 from pglog._writer.sink import PostgresSink
-from pglog._writer.spool import Spool
-from pglog._writer.writer import WRITER_THREADS, Writer
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-_live_handlers: weakref.WeakSet[DatabaseLogHandler] = weakref.WeakSet()
 _writer_names = iter(range(1, 1 << 62))
+#: Of close_timeout, the share (at most HAND_ON_MAX seconds) kept for handing on, at close,
+#: what the database did not take: to the spool, else the fallback.
+HAND_ON_SHARE = 0.2
+HAND_ON_MAX = 1.0
 
 
 class DatabaseLogHandler(logging.Handler):
     """Ships log records to a PostgreSQL table from a background thread.
 
-    Every option is a keyword with a default, so ``logging.config.dictConfig`` and
-    the YAML manager can build it. No connection is opened here: the writer thread
-    connects when the first record arrives.
+    Every option is a keyword with a default (see the README's table, or
+    ``pglog._options``), so ``logging.config.dictConfig`` and the YAML manager can build
+    it. No connection is opened here: the writer connects when the first record arrives.
     """
 
-    #: Set when the interpreter starts to stop its threads: no writer starts after that.
-    interpreter_stopping: ClassVar[bool] = False
+    #: Notices of pglog's never go through its own handlers (see ``notices``).
+    pglog_keeps_its_own_notices_out = True
 
     def __init__(self, dsn: str | None = None, **options: Unpack[Options]) -> None:
         settings = resolve({"dsn": dsn, **options})
@@ -58,54 +64,33 @@ class DatabaseLogHandler(logging.Handler):
             self._dsn = resolve_dsn(dsn)
         except psycopg.Error:
             raise ValueError("dsn is not a valid libpq connection string or URI") from None
+        self._settings = settings
         self.table = TableName(settings["schema"], settings["table"])
-        self.batch_size: int = settings["batch_size"]
-        self.flush_interval: float = settings["flush_interval"]
-        self.queue_size: int = settings["queue_size"]
-        self.overflow: Overflow = settings["overflow"]
-        self.create_table: bool = settings["create_table"]
-        self.partition: str | None = settings["partition"]
-        self.spool_dir: str | None = settings["spool_dir"]
-        self.spool_max_bytes: int = settings["spool_max_bytes"]
-        self.retention_days: int | None = settings["retention_days"]
         self.close_timeout: float = settings["close_timeout"]
-        self.connect_timeout: float = settings["connect_timeout"]
-        fallback = settings["fallback"]
+        self.handle_sigterm: bool = settings["handle_sigterm"]
         self.hostname = socket.gethostname()
-        self._fallback = fallback_module.Fallback(fallback_module.resolve(fallback))
-        self._start_lock = threading.Lock()
+        self._fallback = Fallback(resolve_fallback(settings["fallback"]))
+        #: Decides starting, closing and opening again.
+        self._state_lock = threading.Lock()
         self._closed = False
-        self._failed_flush_deadline: float | None = None
-        self._build()
-        _live_handlers.add(self)
+        #: A close() is under way: records that meet it (a caller it released from a full
+        #: queue, say) go to the fallback; only after it does a record open the handler.
+        self._closing = False
+        self._pipeline = self._build()
+        process.register(self)
 
-    def _build(self) -> None:
-        """A fresh queue, connection and (unstarted) writer: at start, and in a forked child."""
-        self._queue = RecordQueue(self.queue_size, self.overflow, self.batch_size)
-        self._sink = PostgresSink(
-            self._dsn,
-            self.table,
-            create_table=self.create_table,
-            connect_timeout=self.connect_timeout,
-            partition=self.partition,
-        )
-        self._spool = None
-        if self.spool_dir is not None:
-            destination = f"{describe(self._dsn)} {self.table}"
-            self._spool = Spool(self.spool_dir, self.spool_max_bytes, destination)
-        self._writer = Writer(
-            self._queue,
-            self._sink,
-            self._fallback,
+    def _build(self) -> Pipeline:
+        return Pipeline(
+            self._settings,
+            dsn=self._dsn,
+            table=self.table,
             hostname=self.hostname,
-            flush_interval=self.flush_interval,
+            fallback=self._fallback,
             name=f"pglog-writer-{next(_writer_names)}",
-            spool=self._spool,
-            retention_days=self.retention_days,
+            threads=OWN_THREADS,
         )
-        self._started = False
 
-    # -- the caller's side -------------------------------------------------------------
+    # -- the caller's side --------------------------------------------------------------------
 
     def handle(self, record: logging.LogRecord) -> Any:
         """Filter, capture, queue: all of the caller's part, in one call (this runs in every
@@ -118,13 +103,10 @@ class DatabaseLogHandler(logging.Handler):
                 record = accepted
         try:
             entry = capture(record)
-            thread = entry[4]  # Entry.thread, read before the writer names the slots
-            if thread in WRITER_THREADS or (thread is None and get_ident() in WRITER_THREADS):
-                return record  # logged by a writer as it works (psycopg, pglog): never loop
-            if not self._started:
-                self._start()
-            if not self._queue.put(entry):
-                self._after_close(named(entry))
+            thread = entry[4]  # the record's thread
+            if thread in OWN_THREADS or (thread is None and get_ident() in OWN_THREADS):
+                return record  # logged by pglog's own threads (psycopg, pglog): never loop
+            self._put(entry)
         except Exception:
             self.handleError(record)
         return record
@@ -132,88 +114,108 @@ class DatabaseLogHandler(logging.Handler):
     #: ``handle`` filters, and then does what ``emit`` must: one call instead of two.
     emit = handle
 
+    def _put(self, entry: Captured) -> None:
+        pipeline = self._pipeline
+        if not pipeline.started:
+            pipeline = self._start()
+        if entry[ARGS] is not None and type(entry[EXTRAS]) is not str:  # see queue.is_light
+            accepted = pipeline.queue.put(entry)
+        else:
+            accepted = pipeline.queue.put_weighed(entry, weight(entry))
+        if not accepted:
+            self._after_close(entry)
+
     def start(self) -> None:
         """Start the writer now rather than at the first record: to replay, right away, a
-        spool an earlier run left in ``spool_dir``. Does nothing once started or closed."""
-        if not self._started:
+        spool an earlier run left in ``spool_dir``."""
+        if not self._pipeline.started:
             self._start()
 
-    def _start(self) -> None:
-        # Critical section
-        with self._start_lock:
-            if self._started or self._closed:
-                return
-            if not DatabaseLogHandler.interpreter_stopping:
+    def _start(self) -> Pipeline:
+        with self._state_lock:  # decides: start the writer, or open again after close
+            pipeline = self._pipeline
+            if process.stopping():
+                pipeline.queue.close()  # no thread may start now: to the fallback
+            elif not pipeline.started:
                 try:
-                    self._writer.start()
-                    self._started = True
-                    return
+                    pipeline.start()
                 except RuntimeError:  # "can't create new thread at interpreter shutdown"
-                    pass
-            # The interpreter is on its way out and no thread may start: records go
-            # straight to the fallback, where they are seen before the process ends.
-            self._queue.close()
+                    pipeline.queue.close()
+            elif pipeline.queue.closed and not self._closing:
+                pipeline.reopen()
+                self._closed = False
+                process.register(self)
+            return pipeline
 
-    def _after_close(self, entry: Entry) -> None:
-        """A record that arrived after close(): the fallback is the only place left.
-        pglog's own words about closing are not records of the application's."""
-        name = entry.name
+    def _after_close(self, entry: Captured) -> None:
+        """A record that arrived after close(): the handler opens again, unless a close()
+        is still under way or the interpreter is on its way out; then the fallback is the
+        only place left. pglog's own words about closing are not records of the
+        application's."""
+        if not (process.stopping() or self._closing):
+            pipeline = self._start()
+            if pipeline.queue.put_weighed(entry, weight(entry)):
+                return
+        name = entry[2]
         if name == INTERNAL_LOGGER.name or name.startswith(INTERNAL_LOGGER.name + "."):
             return
-        outcome: Outcome = "fallback" if self._fallback.enabled else "dropped"
-        self._fallback.hand_over([entry])
-        self._queue.count_direct(outcome)
+        queue = self._pipeline.queue
+        self._fallback.hand_over([named(entry)])
+        queue.count_direct("fallback" if self._fallback.enabled else "dropped")
 
-    # -- control -----------------------------------------------------------------------
+    # -- control ------------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
         """Wait until every record emitted before this call is committed or handed on;
         False if ``timeout`` passes first.
 
         Without a timeout (as ``logging.shutdown()`` calls it) the wait is bounded by
-        ``close_timeout`` and ends as soon as the writer finds the database away:
-        exit must never hang on a database that is down.
+        ``close_timeout`` (during exit, by what is left of the exit's) and ends as soon as
+        the writer finds the database away: exit must never hang on a database that is
+        down. Under logging's module lock (dictConfig) it does not wait at all.
         """
-        if not self._started:
-            return self._queue.counts()["pending"] == 0
+        now = time.monotonic()
         if timeout is not None:
-            return self._queue.flush(time.monotonic() + timeout)
-        deadline = time.monotonic() + self.close_timeout
-        done = self._queue.flush(deadline, until_backoff=True)
-        self._failed_flush_deadline = None if done else deadline
-        return done
+            deadline, until_backoff = now + timeout, False
+        elif process.logging_lock_held():  # logging.shutdown() inside dictConfig: see close()
+            deadline, until_backoff = now, True
+        else:
+            # What a close() right after may need to hand the rest on is left to it.
+            deadline, until_backoff = self._deadline() - self._reserve, True
+        return self._pipeline.flush(deadline, until_backoff=until_backoff)
 
     def close(self) -> None:
-        """Write what the database takes within ``close_timeout``, hand the rest to the
-        fallback, stop the writer and close its connection. Safe to call twice."""
-        # Critical section
-        with self._start_lock:
+        """Write what the database takes within ``close_timeout``, hand the rest on (to
+        the spool, else the fallback), stop the writer and close its connection. Safe to
+        call twice; a record after it opens the handler again.
+
+        Called while logging's module lock is held (``dictConfig`` replacing handlers),
+        it waits for nothing: the writer finishes in the background, since it may itself
+        need that lock.
+        """
+        with self._state_lock:  # decides: who closes
             closing, self._closed = not self._closed, True
+            self._closing = closing or self._closing
         if not closing:
             return
         try:
-            if not self._writer.stop(self._close_deadline()):
-                self._fallback.report(
-                    logging.WARNING,
-                    f"pglog writer for {self.table} did not finish within {self.close_timeout}s;"
-                    " records it has not sent go to the fallback",
-                )
-            self._writer.give_up("pglog handler closed")
-            self._writer.report_drops(force=True)
+            deadline = self._deadline()
+            self._pipeline.close(
+                deadline, deadline - self._reserve, wait=not process.logging_lock_held()
+            )
         finally:
-            _live_handlers.discard(self)
+            self._closing = False
+            process.unregister(self)
             super().close()
 
-    def _close_deadline(self) -> float:
-        """``close_timeout`` from now; but right after a flush() that waited in vain (as
-        ``logging.shutdown()`` calls flush, then close) only what that flush had left:
-        exit waits for the database once, not twice."""
-        now = time.monotonic()
-        deadline = now + self.close_timeout
-        previous = self._failed_flush_deadline
-        if previous is not None and previous > now - self.close_timeout:
-            deadline = min(deadline, max(previous, now))
-        return deadline
+    def _deadline(self) -> float:
+        """``close_timeout`` from now, or what is left of the exit's deadline."""
+        return process.deadline(time.monotonic() + self.close_timeout)
+
+    @property
+    def _reserve(self) -> float:
+        """Of ``close_timeout``, the part kept for handing on what could not be written."""
+        return min(HAND_ON_MAX, self.close_timeout * HAND_ON_SHARE)
 
     def check_database(self) -> str | None:
         """Connect once now, from the calling thread, creating the table if asked.
@@ -221,12 +223,14 @@ class DatabaseLogHandler(logging.Handler):
         For start-up code that wants to know before the first record whether the
         database is there. None when it is; otherwise why not, with no secrets.
         """
+        settings = self._settings
         probe = PostgresSink(
             self._dsn,
             self.table,
-            create_table=self.create_table,
-            connect_timeout=self.connect_timeout,
-            partition=self.partition,
+            create_table=settings["create_table"],
+            connect_timeout=settings["connect_timeout"],
+            write_timeout=settings["write_timeout"],
+            partition=settings["partition"],
         )
         try:
             probe.connect()
@@ -237,50 +241,18 @@ class DatabaseLogHandler(logging.Handler):
         return None
 
     def stats(self) -> dict[str, Any]:
-        """Counters and gauges; ``enqueued == written + dropped + fallback + pending``."""
-        return self._writer.stats()
+        """Counters and gauges; ``enqueued == written + dropped + fallback + lost +
+        pending``."""
+        return self._pipeline.stats()
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
         return f"<{type(self).__name__} {self.table} at {describe(self._dsn)} ({level})>"
 
-    # -- fork ----------------------------------------------------------------------------
+    # -- fork ---------------------------------------------------------------------------------
 
-    def _after_fork_in_child(self) -> None:
-        """Start clean: the parent writes what it had queued; its socket is not ours."""
-        self._sink.abandon()
-        if self._spool is not None:
-            self._spool.abandon()
-        self._start_lock = threading.Lock()
-        self._build()
-        if self._closed:
-            self._queue.close()
-
-
-def _reinit_after_fork() -> None:
-    DatabaseLogHandler.interpreter_stopping = False  # a child forked at exit lives on
-    WRITER_THREADS.clear()
-    for handler in list(_live_handlers):
-        handler._after_fork_in_child()
-
-
-def _flush_before_threads_stop() -> None:
-    """Flush every handler when the interpreter starts to stop its threads.
-
-    This runs before ``atexit`` at a normal exit, and, unlike ``atexit``, also at the
-    end of a ``multiprocessing`` child, which leaves through ``os._exit`` and would
-    otherwise take its daemon writer and queued records with it. Only a flush: the
-    handlers stay open for whatever ``atexit`` functions still log, until
-    ``logging.shutdown()`` closes them.
-    """
-    DatabaseLogHandler.interpreter_stopping = True
-    for handler in list(_live_handlers):
-        with contextlib.suppress(Exception):
-            handler.flush()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_after_fork)
-# The stdlib's own hook for this moment (concurrent.futures uses it too); it is
-# private, so fall back to atexit where it is missing.
-getattr(threading, "_register_atexit", atexit.register)(_flush_before_threads_stop)
+    def after_fork_in_child(self) -> None:
+        """Start clean: the parent writes what it had queued; its sockets are not ours."""
+        self._pipeline.abandon()
+        self._state_lock = threading.Lock()
+        self._pipeline = self._build()

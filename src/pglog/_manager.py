@@ -14,7 +14,8 @@ from typing import Any
 
 from pglog._config import Config, ConfigError, FileSettings, load_config
 from pglog._handler import DatabaseLogHandler
-from pglog._writer.fallback import INTERNAL_LOGGER, StderrHandler
+from pglog._writer.fallback import StderrHandler
+from pglog._writer.notices import INTERNAL_LOGGER
 
 ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str] | None
 

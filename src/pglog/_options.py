@@ -231,6 +231,16 @@ class Options(TypedDict, total=False):
     queue_size: Annotated[
         int, Option(100_000, count(), "records held in memory (queued and in flight)")
     ]
+    queue_max_bytes: Annotated[
+        int,
+        Option(
+            64 << 20,
+            count(),
+            "bytes that records with more than a little text (over 256 characters) may hold"
+            " in memory, roughly; past either bound, the overflow policy applies",
+            shown_default="64 MiB",
+        ),
+    ]
     overflow: Annotated[
         str,
         Option(
@@ -305,7 +315,25 @@ class Options(TypedDict, total=False):
         ),
     ]
     connect_timeout: Annotated[
-        float, Option(5.0, SECONDS, "seconds one connection attempt may take")
+        float, Option(5.0, SECONDS, "seconds one connection attempt (or upkeep step) may take")
+    ]
+    write_timeout: Annotated[
+        float,
+        Option(
+            10.0,
+            SECONDS,
+            "seconds a batch's `COPY` and `COMMIT` may take before the connection is given up"
+            " as stalled (what became of the batch is then looked up)",
+        ),
+    ]
+    handle_sigterm: Annotated[
+        bool,
+        Option(
+            True,
+            BOOLEAN,
+            "where SIGTERM would end the process without any clean-up (its default action),"
+            " write what is pending within `close_timeout` first, then let it end the process",
+        ),
     ]
     static_fields: Annotated[
         Mapping[str, str | int | float | bool | None] | None,

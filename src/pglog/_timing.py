@@ -60,7 +60,7 @@ class timed:  # noqa: N801 - used like contextlib's helpers: @pglog.timed("x"), 
         self.error_level = _level(error_level, "error_level")
         self._logger = logger
 
-    # -- as a context manager --------------------------------------------------------
+    # -- as a context manager -----------------------------------------------------------------
 
     def __enter__(self) -> timed:
         started = _STARTED.get()
@@ -84,7 +84,7 @@ class timed:  # noqa: N801 - used like contextlib's helpers: @pglog.timed("x"), 
         where = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
         self._log(ended - began, kind, caller.f_globals.get("__name__", "root"), where)
 
-    # -- as a decorator ----------------------------------------------------------------
+    # -- as a decorator -----------------------------------------------------------------------
 
     def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
         if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
@@ -125,7 +125,7 @@ class timed:  # noqa: N801 - used like contextlib's helpers: @pglog.timed("x"), 
 
         return timed_function
 
-    # -- the record --------------------------------------------------------------------
+    # -- the record ---------------------------------------------------------------------------
 
     def _log(
         self,

@@ -68,7 +68,9 @@ def test_drops_are_said_on_stderr_during_an_outage_not_only_at_close(
         assert emitted is not None, child.text("stderr")
         said = child.wait_for("stderr", said_dropped, SAY_WITHIN)
         still_running = child.alive()
-        stats: dict[str, Any] = json.loads(child.lines("stdout")[-1])
+        reported = child.wait_for("stdout", lambda line: line.startswith("{"), 30)
+        assert reported is not None, child.text("stderr")
+        stats: dict[str, Any] = json.loads(reported[1])
         before_close = child.text("stderr")
         assert child.finish(30) == 0
         print(f"\nbefore close: {before_close!r}\nafter close: {child.text('stderr')[-400:]!r}")
@@ -93,7 +95,9 @@ def test_drops_are_said_on_stderr_when_pglog_is_the_only_handler_and_has_no_fall
         assert emitted is not None, child.text("stderr")
         said = child.wait_for("stderr", said_dropped, SAY_WITHIN)
         still_running = child.alive()
-        stats: dict[str, Any] = json.loads(child.lines("stdout")[-1])
+        reported = child.wait_for("stdout", lambda line: line.startswith("{"), 30)
+        assert reported is not None, child.text("stderr")
+        stats: dict[str, Any] = json.loads(reported[1])
         assert child.finish(30) == 0
         stderr = child.text("stderr")
     print(f"\nstderr, whole run: {stderr!r}")

@@ -57,9 +57,11 @@ class Removed:
             handle.seek(0)
             for line in handle.read().splitlines():
                 try:
-                    found.add(str(json.loads(line)[MESSAGE]))
-                except (ValueError, IndexError):
+                    entry = json.loads(line)
+                except ValueError:
                     continue  # a torn last line
+                if isinstance(entry, list) and len(entry) > MESSAGE:  # not the segment's header
+                    found.add(str(entry[MESSAGE]))
         return found
 
     def close(self) -> None:

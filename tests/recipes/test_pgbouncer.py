@@ -102,7 +102,7 @@ def test_handler_through_transaction_pooling_leaves_no_session_state(
     assert _messages(upstream.dsn, upstream_table) == [f"record {n}" for n in range(2000)]
     assert (stats["enqueued"], stats["written"], stats["fallback"]) == (2000, 2000, 0)
     assert stats["batches"] >= 20
-    assert fallback.records == []
+    assert [r for r in fallback.records if r.name != "pglog"] == []  # only what pglog said
     # One server session throughout, always as the server's defaults left it.
     assert len(seen) == 1
     statement_timeout, idle_timeout, prepared, _ = seen.pop()
@@ -173,7 +173,7 @@ def test_records_logged_across_a_pgbouncer_restart_are_stored_exactly_once(
         0,
         0,
     )
-    assert fallback.records == []
+    assert [r for r in fallback.records if r.name != "pglog"] == []  # only what pglog said
 
 
 def test_a_copy_cut_off_by_a_pgbouncer_crash_is_looked_up_and_written_once(
@@ -214,7 +214,7 @@ def test_a_copy_cut_off_by_a_pgbouncer_crash_is_looked_up_and_written_once(
     ]
     assert (stats["written"], stats["fallback"]) == (11, 0)
     assert stats["retries"] >= 1  # the cut-off batch, at least, was tried again
-    assert fallback.records == []
+    assert [r for r in fallback.records if r.name != "pglog"] == []  # only what pglog said
 
 
 def _waiting_copies(dsn: str) -> int:
@@ -239,7 +239,9 @@ def test_the_backend_pid_pglog_would_terminate_is_the_servers(
     try:
         log.info("one record")
         assert handler.flush(10)
-        remembered = handler._sink._backend_pid
+        transaction = handler._pipeline.sink.last_transaction
+        assert transaction is not None
+        remembered = transaction.backend_pid
     finally:
         handler.close()
     with psycopg.connect(upstream.dsn, autocommit=True) as conn:

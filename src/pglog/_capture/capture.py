@@ -29,7 +29,15 @@ import operator
 from typing import Any
 
 from pglog._capture.context import BOUND, Bound
-from pglog._capture.entry import RECORD_FIELDS, RECORD_SLOTS, Captured, Entry, Extras
+from pglog._capture.entry import (
+    LIGHT_TEXT,
+    LIGHT_TEXT_EXTRAS,
+    RECORD_FIELDS,
+    RECORD_SLOTS,
+    Captured,
+    Entry,
+    Extras,
+)
 from pglog._capture.sanitize import (
     MARKER_KEY,
     SCALARS,
@@ -51,7 +59,7 @@ del _PLAIN
 #: Formatter's, here), loguru's nested ``extra``, and pglog's own marker, which a record
 #: must not be able to forge.
 _NOT_PLAIN_KEYS = STANDARD_ATTRIBUTES | {"extra", MARKER_KEY}
-_STR = frozenset({str})
+_LENGTH = operator.length_hint
 
 _ALL_SLOTS = operator.itemgetter(*RECORD_SLOTS)
 _HEAD = operator.itemgetter(*RECORD_FIELDS, "msg", "args")
@@ -79,13 +87,18 @@ def capture(record: logging.LogRecord) -> Captured:
                 and type(values[11]) is str
                 and type(values[12]) is tuple
             ):
+                text = len(values[11])
                 for arg in values[12]:  # a loop beats map() for the few arguments of a call
-                    if type(arg) not in SCALARS:
+                    kind = type(arg)
+                    if kind not in SCALARS:
                         break
+                    if kind is str:
+                        text += len(arg)
                 else:
-                    if bound is None:
+                    if bound is not None:
+                        return (*values[:14], bound.extras, None)
+                    if text <= LIGHT_TEXT:
                         return values  # type: ignore[no-any-return]
-                    return (*values[:14], bound.extras, None)
         elif (
             attributes["exc_info"] is None
             and attributes["exc_text"] is None
@@ -98,8 +111,8 @@ def capture(record: logging.LogRecord) -> Captured:
                 and type(head[12]) is tuple
                 and _SCALAR_TYPES(map(type, head[12]))
                 and _SCALAR_TYPES(map(type, extras.values()))
-                and _STR.issuperset(map(type, extras))
                 and _NOT_PLAIN_KEYS.isdisjoint(extras)
+                and len(head[11]) + sum(map(_LENGTH, extras.values())) <= LIGHT_TEXT_EXTRAS
             ):
                 if bound is not None:
                     if type(bound.extras) is not dict:

@@ -74,6 +74,20 @@ RECORD_FIELDS = (
 RECORD_SLOTS = (*RECORD_FIELDS, "msg", "args", "exc_text", "exc_info", "stack_info")
 assert len(RECORD_SLOTS) == len(Entry._fields)
 
+#: Text (message, string arguments) an entry may carry and still be *light*: counted by
+#: the queue as a record, not weighed in bytes. Capture keeps only such records on its
+#: shortest paths (arguments left to format), so that ``args is not None`` with extras
+#: that are not JSON text says "light" at a glance.
+LIGHT_TEXT = 256
+#: The same for a record with extras that are all plain scalars: the characters of its
+#: message and of its extras' string values together.
+LIGHT_TEXT_EXTRAS = 1024
+
+#: Slots read before the writer names the entry (by the queue, weighing it).
+MESSAGE, ARGS, EXCEPTION, EXTRAS = (
+    Entry._fields.index(slot) for slot in ("message", "args", "exception", "extras")
+)
+
 #: An entry's values in slot order, as the caller's thread leaves them on the queue.
 Captured: TypeAlias = tuple[Any, ...]
 

@@ -94,11 +94,13 @@ def to_json(extras: Mapping[str, Any], notes: Notes | None = None) -> str:
 
 
 def scalar_json(values: dict[str, Any]) -> str | None:
-    """JSON for a dict of plain scalars (what extras usually are), several times faster
-    than ``json.dumps``; None if some value needs the careful path."""
+    """JSON for a dict of plain scalars under string keys (what extras usually are),
+    several times faster than ``json.dumps``; None if something needs the careful path."""
     parts = []
     for key, value in values.items():
         kind = type(value)
+        if type(key) is not str:
+            return None
         if kind is str:
             text = _encode_string(value)
         elif kind is int:

@@ -13,7 +13,7 @@ from pglog._cli.clock import shown, zone_of
 from pglog._cli.output import age_text, describe_writer, estimate_text, size_text
 from pglog._cli.target import CommandError, Target, chosen_rows
 from pglog._table import migrate as migrations
-from pglog._table import reader
+from pglog._table import reader, retention
 from pglog._table.connection import describe, redact
 from pglog._table.filters import parse_duration
 from pglog._table.reports import Report, recent
@@ -65,8 +65,9 @@ def prune(args: argparse.Namespace, target: Target) -> int:
     else:
         raise CommandError("give --older-than (30d, 12h, ...) or retention_days in the config")
     with target.connect() as conn:
-        deleted = reader.prune(conn, target.table, age)
-    print(f"deleted {deleted:,} rows older than {age_text(age)} from {target.table}")
+        done = retention.prune(conn, target.table, age)
+    dropped = f"dropped {len(done.partitions)} partitions and " if done.partitions else ""
+    print(f"{dropped}deleted {done.rows:,} rows older than {age_text(age)} from {target.table}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -44,18 +45,37 @@ def connect(conninfo: str) -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(conninfo, autocommit=False, prepare_threshold=None)
 
 
-def describe(dsn: str) -> str:
-    """Where ``dsn`` points, for people: ``user@host:port/dbname``, never the password."""
+@dataclass(frozen=True)
+class Address:
+    """Where a DSN points, with libpq's defaults from the environment filled in."""
+
+    hosts: tuple[str, ...]
+    port: str
+    dbname: str
+    user: str | None
+
+
+def address(dsn: str) -> Address | None:
+    """Where ``dsn`` points; None if libpq can't read it."""
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.Error:
-        return "<malformed dsn>"
-    host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
+        return None
+    host = str(params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "")
     port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
     user = params.get("user") or os.environ.get("PGUSER")
     dbname = params.get("dbname") or os.environ.get("PGDATABASE") or user or ""
-    where = f"{host}:{port}/{dbname}"
-    return f"{user}@{where}" if user else where
+    hosts = tuple(h for h in host.split(",") if h) or ("localhost",)
+    return Address(hosts, port.split(",", maxsplit=1)[0], str(dbname), str(user) if user else None)
+
+
+def describe(dsn: str) -> str:
+    """Where ``dsn`` points, for people: ``user@host:port/dbname``, never the password."""
+    found = address(dsn)
+    if found is None:
+        return "<malformed dsn>"
+    where = f"{','.join(found.hosts)}:{found.port}/{found.dbname}"
+    return f"{found.user}@{where}" if found.user else where
 
 
 def redact(text: str, dsn: str) -> str:

@@ -25,13 +25,23 @@ from psycopg import sql
 
 from pglog._table import partitions, reports, search
 from pglog._table.columns import BASE, WRITTEN, Column
-from pglog._table.schema import INDEX_SUFFIXES, INDEXES, TableName, create_table_statements
+from pglog._table.schema import (
+    INDEX_SUFFIXES,
+    INDEXES,
+    TableName,
+    create_table_statements,
+    free_name,
+    index_statement,
+)
 
 SCHEMA_VERSION = 3
 
 _MARK = re.compile(
     rf"^pglog:schema=(\d+)(?: partition=({'|'.join(partitions.PERIODS)}))?$", re.MULTILINE
 )
+
+#: What an index indexes, in pg_get_indexdef's words: "... USING btree (level)".
+_INDEXED = re.compile(r" USING \w+ (\(.*\))$")
 
 Connection = psycopg.Connection[tuple[object, ...]]
 
@@ -47,14 +57,18 @@ class TableState:
     comment: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     not_null: set[str] = field(default_factory=set)
-    indexes: dict[str, bool] = field(default_factory=dict)  # name -> valid
+    #: Each index of INDEX_SUFFIXES (by what it indexes) -> whether a valid one exists, and
+    #: its name.
+    indexes: dict[str, bool] = field(default_factory=dict)
+    index_names: dict[str, str] = field(default_factory=dict)
     rows: int = 0  # the planner's estimate
     partitioned: bool = False
     period: str | None = None  # day, week or month, for a partitioned table pglog made
 
     @property
     def missing_indexes(self) -> list[str]:
-        return [name for name, valid in self.indexes.items() if not valid]
+        """The indexes of INDEX_SUFFIXES (by what they index) without a valid one on the table."""
+        return [what for what, valid in self.indexes.items() if not valid]
 
 
 def inspect_table(conn: Connection, table: TableName) -> TableState:
@@ -82,16 +96,25 @@ def inspect_table(conn: Connection, table: TableName) -> TableState:
         state.columns[str(name)] = str(data_type)
         if nullable == "NO":
             state.not_null.add(str(name))
-    wanted = {table.index_name(what) for what in INDEX_SUFFIXES}
-    present = {
-        str(name): bool(valid)
-        for name, valid in conn.execute(
-            "SELECT i.relname, x.indisvalid FROM pg_index x"
-            " JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s",
-            (oid,),
-        ).fetchall()
-    }
-    state.indexes = {name: bool(present.get(name, False)) for name in sorted(wanted)}
+    # Indexes are known by what they index, not by name: a table made again after its
+    # predecessor was renamed away may have had to take other names. The search index is
+    # known by its operator class, and an index whose definition the server words its own
+    # way (a partial index's predicate) by its name.
+    by_definition = {expression.as_string(conn): what for what, expression in INDEXES.items()}
+    by_name = {table.index_name(what): what for what in INDEX_SUFFIXES}
+    state.indexes = dict.fromkeys(INDEX_SUFFIXES, False)
+    for name, valid, definition in conn.execute(
+        "SELECT i.relname, x.indisvalid, pg_get_indexdef(x.indexrelid) FROM pg_index x"
+        " JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s",
+        (oid,),
+    ).fetchall():
+        columns = _INDEXED.search(str(definition))
+        what = by_definition.get(columns.group(1)) if columns else None
+        if what is None:
+            what = search.INDEX if "gin_trgm_ops" in str(definition) else by_name.get(str(name))
+        if what is not None and not state.indexes[what]:
+            state.indexes[what] = bool(valid)
+            state.index_names[what] = str(name)
     return state
 
 
@@ -206,22 +229,29 @@ def _create(conn: Connection, table: TableName, partition: str | None) -> list[s
     statements = create_table_statements(
         table, schema_exists=exists, partitioned=partition is not None
     )
-    if partition is not None:
-        statements += partitions.create_statements(table)
     for statement in statements:
         conn.execute(statement)
+    for what in INDEXES:
+        conn.execute(
+            index_statement(table, free_name(conn, table.schema, table.index_name(what)), what)
+        )
+    if partition is not None:
+        partitions.create_default(conn, table)
     _mark(conn, table, None, partition)
     layout = f", partitioned by {partition}" if partition else ""
     return [f"created {table} (pglog schema {SCHEMA_VERSION}{layout})", *_search_index(conn, table)]
 
 
-def _search_index(conn: Connection, table: TableName, *, concurrently: bool = False) -> list[str]:
+def _search_index(
+    conn: Connection, table: TableName, name: str | None = None, *, concurrently: bool = False
+) -> list[str]:
     """The search index, if pg_trgm can be had; otherwise a line that says why not."""
     schema, reason = search.ensure_extension(conn)
     if schema is None:
         return [search.unavailable_note(table, reason or "not installed")]
-    conn.execute(search.index_statement(table, schema, concurrently=concurrently))
-    return [f"index {table.index_name(search.INDEX)} built (search)"] if concurrently else []
+    name = name or free_name(conn, table.schema, table.index_name(search.INDEX))
+    conn.execute(search.index_statement(table, schema, name, concurrently=concurrently))
+    return [f"index {name} built (search)"]
 
 
 def _upgrade(
@@ -254,14 +284,13 @@ def _upgrade(
             before = f"schema {state.version}"
         done.append(f"{table}: {before} -> pglog schema {SCHEMA_VERSION}")
     if state.missing_indexes and not build_indexes and _empty(conn, table):
-        for what, expression in INDEXES.items():
-            if table.index_name(what) in state.missing_indexes:
-                conn.execute(_index_statement(table, what, expression, concurrently=False))
-                done.append(f"index {table.index_name(what)} created")
-        if table.index_name(search.INDEX) in state.missing_indexes:
-            done += _search_index(conn, table) or [
-                f"index {table.index_name(search.INDEX)} created (search)"
-            ]
+        for what in state.missing_indexes:
+            if what == search.INDEX:
+                done += _search_index(conn, table)
+                continue
+            name = free_name(conn, table.schema, table.index_name(what))
+            conn.execute(index_statement(table, name, what))
+            done.append(f"index {name} created")
     return done
 
 
@@ -271,33 +300,26 @@ def _build_indexes(conn: Connection, table: TableName, *, concurrently: bool) ->
     state = inspect_table(conn, table)
     conn.rollback()
     done = []
-    drop = "DROP INDEX CONCURRENTLY IF EXISTS {}" if concurrently else "DROP INDEX IF EXISTS {}"
     autocommit, conn.autocommit = conn.autocommit, True
     try:
-        for what in INDEX_SUFFIXES:
-            name = table.index_name(what)
-            if name not in state.missing_indexes:
-                continue
-            conn.execute(sql.SQL(drop).format(sql.Identifier(table.schema, name)))
+        for what in state.missing_indexes:
+            invalid = state.index_names.get(what)  # a failed concurrent build: drop it first
+            if invalid is not None:
+                drop = (
+                    "DROP INDEX CONCURRENTLY IF EXISTS {}"
+                    if concurrently
+                    else "DROP INDEX IF EXISTS {}"
+                )
+                conn.execute(sql.SQL(drop).format(sql.Identifier(table.schema, invalid)))
+            name = invalid or free_name(conn, table.schema, table.index_name(what))
             if what == search.INDEX:
-                done += _search_index(conn, table, concurrently=concurrently)
+                done += _search_index(conn, table, name, concurrently=concurrently)
                 continue
-            conn.execute(_index_statement(table, what, INDEXES[what], concurrently=concurrently))
+            conn.execute(index_statement(table, name, what, concurrently=concurrently))
             done.append(f"index {name} built")
     finally:
         conn.autocommit = autocommit
     return done
-
-
-def _index_statement(
-    table: TableName, what: str, expression: sql.Composable, *, concurrently: bool
-) -> sql.Composed:
-    return sql.SQL("CREATE INDEX {} IF NOT EXISTS {} ON {} {}").format(
-        sql.SQL("CONCURRENTLY") if concurrently else sql.SQL(""),
-        sql.Identifier(table.index_name(what)),
-        table.identifier,
-        expression,
-    )
 
 
 def _mark(conn: Connection, table: TableName, comment: str | None, period: str | None) -> None:
@@ -314,7 +336,7 @@ def _now() -> dt.datetime:
 
 
 def _empty(conn: Connection, table: TableName) -> bool:
-    row = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(table.identifier))
+    row = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table.identifier))
     found = row.fetchone()
     return bool(found and found[0])
 

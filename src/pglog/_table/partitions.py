@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from pglog._table.schema import TableName
+from pglog._table.schema import TableName, free_name
 
 PERIODS = ("day", "week", "month")
 #: Periods made ahead of now, and kept behind it (for records that arrive late).
@@ -94,13 +94,15 @@ def _timestamp(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).astimezone(_UTC)
 
 
-def create_statements(table: TableName) -> list[sql.Composed]:
-    """After the partitioned table itself: its default partition."""
-    return [
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} DEFAULT").format(
-            sql.Identifier(table.schema, default_name(table)), table.identifier
+def create_default(conn: Connection, table: TableName) -> None:
+    """After the partitioned table itself: its default partition (under another name if a
+    table renamed away still holds the usual one)."""
+    name = free_name(conn, table.schema, default_name(table))
+    conn.execute(
+        sql.SQL("CREATE TABLE {} PARTITION OF {} DEFAULT").format(
+            sql.Identifier(table.schema, name), table.identifier
         )
-    ]
+    )
 
 
 def ensure_ahead(conn: Connection, table: TableName, period: str, now: dt.datetime) -> list[str]:
@@ -121,22 +123,28 @@ def make(conn: Connection, table: TableName, period: str, start: dt.datetime) ->
     """The partition for the period from ``start``, with the default partition's rows of
     that period moved into it; says so. Nothing happens (None) if it exists."""
     end = next_start(start, period)
-    name = sql.Identifier(table.schema, partition_name(table, start, period))
-    default = sql.Identifier(table.schema, default_name(table))
     with conn.transaction():
         _serialise(conn, table)
-        exists = conn.execute("SELECT to_regclass(%s)", (name.as_string(conn),)).fetchone()
-        if exists and exists[0] is not None:
+        current = partitions(conn, table)
+        if any(p.start == start for p in current):
             return None
+        # The names are the usual ones, unless a table renamed away still holds them.
+        wanted = partition_name(table, start, period)
+        name = sql.Identifier(table.schema, free_name(conn, table.schema, wanted))
+        defaults = [p.name for p in current if p.start is None]
+        default = sql.Identifier(table.schema, defaults[0] if defaults else default_name(table))
         # Making a partition locks the table anyway; taking the lock first means no row
         # can land in the default partition between the look for strays and the change.
         conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table.identifier))
-        strays = conn.execute(
-            sql.SQL(
-                'SELECT EXISTS (SELECT FROM {} WHERE "timestamp" >= %s AND "timestamp" < %s)'
-            ).format(default),
-            (start, end),
-        ).fetchone()
+        strays = (
+            defaults
+            and conn.execute(
+                sql.SQL(
+                    'SELECT EXISTS (SELECT 1 FROM {} WHERE "timestamp" >= %s AND "timestamp" < %s)'
+                ).format(default),
+                (start, end),
+            ).fetchone()
+        )
         bounds = sql.SQL("FOR VALUES FROM ({}) TO ({})").format(
             sql.Literal(start.isoformat()), sql.Literal(end.isoformat())
         )

@@ -191,27 +191,3 @@ def leaves(conn: Connection, table: TableName) -> list[Leaf]:
         {"t": table.identifier.as_string(conn)},
     ).fetchall()
     return [Leaf(str(s), str(n), int(t), int(b)) for s, n, t, b in found]
-
-
-def prune(
-    conn: Connection, table: TableName, older_than: dt.timedelta, *, batch: int = 10_000
-) -> int:
-    """Delete rows older than ``older_than``, ``batch`` at a time, each batch its own short
-    transaction: writers are never blocked for long. Returns how many were deleted."""
-    cutoff = dt.datetime.now(dt.timezone.utc) - older_than
-    deleted = 0
-    while True:
-        count = prune_batch(conn, table, cutoff, batch)
-        deleted += count
-        if count < batch:
-            return deleted
-
-
-def prune_batch(conn: Connection, table: TableName, cutoff: dt.datetime, batch: int) -> int:
-    """Delete up to ``batch`` of the oldest rows before ``cutoff``, in one short transaction."""
-    statement = sql.SQL(
-        'DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE "timestamp" < %s'
-        ' ORDER BY "timestamp" LIMIT %s)'
-    ).format(table=table.identifier)
-    with conn.transaction():
-        return conn.execute(statement, (cutoff, batch)).rowcount

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from pglog._table.columns import COLUMNS, WRITTEN_NAMES
@@ -33,8 +35,8 @@ INDEXES = {
     "logger_name": sql.SQL("(logger_name)"),
     "hostname": sql.SQL("(hostname)"),
     "timestamp_level_logger": sql.SQL('("timestamp", level, logger_name)'),
-    "errors": sql.SQL('("timestamp") INCLUDE (fingerprint, id) WHERE fingerprint IS NOT NULL'),
-    "fingerprint": sql.SQL('(fingerprint, "timestamp") WHERE fingerprint IS NOT NULL'),
+    "errors": sql.SQL('("timestamp") INCLUDE (fingerprint, id) WHERE (fingerprint IS NOT NULL)'),
+    "fingerprint": sql.SQL('(fingerprint, "timestamp") WHERE (fingerprint IS NOT NULL)'),
     "legacy_errors": sql.SQL('("timestamp") WHERE {}').format(LEGACY_ERRORS),
 }
 #: The suffix of the search index (see ``search``), and of every index pglog makes.
@@ -99,8 +101,8 @@ def copy_statement(table: TableName, columns: Sequence[str] = WRITTEN_NAMES) -> 
 def create_table_statements(
     table: TableName, *, schema_exists: bool, partitioned: bool = False
 ) -> list[sql.Composed]:
-    """DDL for the table and its indexes (and its schema, unless it exists). Partitioned,
-    the key must include the partition column: (id, timestamp)."""
+    """DDL for the table (and its schema, unless it exists); its indexes come from
+    ``index_statement``. Partitioned, the key must include the partition column."""
     statements = (
         []
         if schema_exists
@@ -115,10 +117,36 @@ def create_table_statements(
             sql.SQL(' PARTITION BY RANGE ("timestamp")' if partitioned else ""),
         )
     )
-    statements.extend(
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} {}").format(
-            sql.Identifier(table.index_name(what)), table.identifier, expression
-        )
-        for what, expression in INDEXES.items()
-    )
     return statements
+
+
+def index_statement(
+    table: TableName, name: str, what: str, *, concurrently: bool = False
+) -> sql.Composed:
+    """CREATE INDEX for index ``what`` (of INDEXES) of ``table``, named ``name``."""
+    return sql.SQL("CREATE INDEX {} IF NOT EXISTS {} ON {} {}").format(
+        sql.SQL("CONCURRENTLY") if concurrently else sql.SQL(""),
+        sql.Identifier(name),
+        table.identifier,
+        INDEXES[what],
+    )
+
+
+def free_name(conn: psycopg.Connection[Any], schema: str, wanted: str) -> str:
+    """``wanted``, or ``wanted_2``, ``wanted_3``... whichever no relation of ``schema``
+    holds: a table renamed away keeps its indexes' and partitions' names, and the table
+    made again in its place must not find them taken."""
+    name, n = wanted, 1
+    while conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace"
+        " WHERE s.nspname = %s AND c.relname = %s)",
+        (schema, name),
+    ).fetchone() == (True,):
+        n += 1
+        name = _suffixed(wanted, f"_{n}")
+    return name
+
+
+def _suffixed(name: str, suffix: str) -> str:
+    head = name.encode()[: MAX_IDENTIFIER_BYTES - len(suffix.encode())]
+    return head.decode(errors="ignore") + suffix

@@ -81,14 +81,17 @@ def ensure_extension(conn: Connection) -> tuple[str | None, str | None]:
     return extension_schema(conn), None
 
 
-def index_statement(table: TableName, schema: str, *, concurrently: bool) -> sql.Composed:
-    """The trigram index on SEARCHED, with pg_trgm's operator class from ``schema``."""
+def index_statement(
+    table: TableName, schema: str, name: str | None = None, *, concurrently: bool
+) -> sql.Composed:
+    """The trigram index on SEARCHED, named ``name`` (by default ``idx_<table>_search``),
+    with pg_trgm's operator class from ``schema``."""
     return sql.SQL(
         "CREATE INDEX {} IF NOT EXISTS {} ON {} USING gin ({} {})"
         " WITH (gin_pending_list_limit = {})"
     ).format(
         sql.SQL("CONCURRENTLY") if concurrently else sql.SQL(""),
-        sql.Identifier(table.index_name(INDEX)),
+        sql.Identifier(name or table.index_name(INDEX)),
         table.identifier,
         SEARCHED,
         sql.Identifier(schema, "gin_trgm_ops"),

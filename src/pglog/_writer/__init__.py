@@ -1,11 +1,22 @@
-"""The writer's side: from the queue to the table, in one background thread per handler.
+"""The writer's side: from the queue to the table, in threads of its own.
 
 Modules, in reading order:
 
-- ``queue``: the bounded FIFO between callers and the writer, and the ledger of fates
+- ``pipeline``: the writer's side of one handler, put together; closing by one deadline
+- ``ledger``: every record's place and fate, in named states
+- ``queue``: the bounded FIFO between callers and the writer, and its overflow policy
+- ``inflight``: the batch being written, and who decides its fate
 - ``writer``: the thread and its loop
-- ``sink``: the connection, COPY, and what became of a COMMIT whose reply was lost
-- ``retry``: what an error means for the batch, and the back-off
-- ``spool``: the durable local overflow
+- ``delivery``: one batch: retry, isolate a bad row, recreate the table, reject
+- ``commit``: what became of a COMMIT whose reply was lost
+- ``sink``: the connection, COPY, the commit lookup
+- ``deadline``: a time limit on each operation, against a stalled network
+- ``retry``: what an error means for the batch, why it happened, and the back-off
+- ``spill``: records between memory and the spool, and the spiller thread
+- ``spool``: the durable files
 - ``fallback``: where records go that the database can't take
+- ``upkeep``: partitions ahead, retention, the writer's reports, on a timer
+- ``notices``: pglog's own reports: at once, then at a bounded rate
+- ``counters``: how the writer is doing, beyond the ledger
+- ``process``: fork, exit and SIGTERM; pglog's own threads
 """

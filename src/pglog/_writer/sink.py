@@ -2,32 +2,38 @@
 and when the connection breaks during a COMMIT, the sink can find out whether it happened.
 
 A COMMIT whose reply was lost may or may not have committed. Retrying blindly would
-store the batch twice; giving up would lose it. So each transaction first asks for
-its own transaction id, and after a failure the writer asks the server, on a fresh
-connection, what became of that id (``pg_xact_status``). The answer is exact while
-the server's commit log still covers the id, which it does for far longer than any
+store the batch twice; giving up would lose it. So each transaction first asks for its
+own transaction id, and after a failure the writer asks the server, on a fresh
+connection, what became of that id (``pg_xact_status``). The answer is exact while the
+server's commit log still covers the id, which it does for far longer than any
 reconnection takes.
+
+Every operation is bounded from the client's side too (see ``deadline``): a COPY and
+its COMMIT by ``write_timeout``, anything else by ``connect_timeout``. A stalled network
+is then a lost connection after a few seconds, not a writer stuck for minutes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import psycopg
 from psycopg import sql
 
 from pglog._capture.row import Row
-from pglog._table import partitions, reports, schema
-from pglog._table.connection import connect, redact, with_defaults
+from pglog._table.columns import WRITTEN_NAMES
+from pglog._table.connection import connect, error_line, redact, with_defaults
 from pglog._table.migrate import check_writable, ensure_table, inspect_table
-from pglog._table.reader import prune_batch
+from pglog._table.schema import TableName, copy_statement
+from pglog._writer.deadline import WATCHDOG, Expired
 
 Status = Literal["committed", "aborted", "in progress", "unknown"]
 _STATUSES: dict[object, Status] = {s: s for s in ("committed", "aborted", "in progress")}
+Connection = psycopg.Connection[tuple[object, ...]]
 
 #: Bounds on the writer's own transactions, set per transaction (``SET LOCAL``) so they
 #: also hold behind PgBouncer: a COPY stuck behind someone's lock gives up and is
@@ -36,15 +42,31 @@ STATEMENT_TIMEOUT_MS = 60_000
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000
 
 
+@dataclass(frozen=True)
+class Transaction:
+    """A batch's transaction, as the server named it when it began."""
+
+    xid: str
+    backend_pid: int
+    #: When the server (its postmaster) started: a restart since means the id may have
+    #: been given again to another transaction (see ``status``).
+    server_started: str
+
+
 class CommitUnknown(Exception):
     """The connection broke after the batch was sent; whether it committed is not known yet."""
 
-    def __init__(self, xid: str, backend_pid: int, count: int, cause: BaseException) -> None:
-        super().__init__(f"connection lost during transaction {xid}: {cause}")
-        self.xid = xid
-        self.backend_pid = backend_pid
+    def __init__(self, transaction: Transaction, count: int, cause: BaseException) -> None:
+        super().__init__(f"connection lost during transaction {transaction.xid}: {cause}")
+        self.transaction = transaction
+        self.xid = transaction.xid
+        self.backend_pid = transaction.backend_pid
         self.count = count
         self.cause = cause
+
+
+class Stalled(psycopg.OperationalError):
+    """The server did not answer within the deadline; the connection was given up."""
 
 
 class PostgresSink:
@@ -53,10 +75,11 @@ class PostgresSink:
     def __init__(
         self,
         dsn: str,
-        table: schema.TableName,
+        table: TableName,
         *,
         create_table: bool,
         connect_timeout: float,
+        write_timeout: float,
         partition: str | None = None,
     ) -> None:
         self.partition = partition
@@ -65,74 +88,116 @@ class PostgresSink:
         self.dsn = dsn
         self.table = table
         self.create_table = create_table
-        self._conninfo = with_defaults(dsn, connect_timeout=max(1, round(connect_timeout)))
-        self._copy = schema.copy_statement(table)
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
-        self._backend_pid = 0
+        self.connect_timeout = connect_timeout
+        self.write_timeout = write_timeout
+        self._conninfo = with_defaults(
+            dsn,
+            connect_timeout=max(1, round(connect_timeout)),
+            tcp_user_timeout=round(write_timeout * 1000),
+        )
+        self._copy = copy_statement(table)
+        self._conn: Connection | None = None
+        #: The server's identity (system identifier and database), once connected: a
+        #: spool is matched to its server by it, however the DSN is spelt.
+        self.server: str | None = None
+        #: The last batch transaction begun (its backend is the one a lookup would end).
+        self.last_transaction: Transaction | None = None
         self._table_checked = False
-        self._publishing = self._forgetting = True
         self._begin, self._status = _transaction_queries(modern=True)
+        #: Called with each fresh connection (to make the reports table, say).
+        self.on_connect: list[Callable[[Connection], None]] = []
 
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.closed and not self._conn.broken
 
-    def connect(self) -> None:
-        """Open the connection (and the table, if asked) unless one is open and healthy."""
-        if self.connected:
-            return
+    def connect(self) -> Connection:
+        """The connection (and the table, if asked), opened unless one is open and healthy."""
+        if self._conn is not None and self.connected:
+            return self._conn
         self.discard()
         conn = connect(self._conninfo)
         try:
-            self._begin, self._status = _transaction_queries(conn.info.server_version >= 130000)
-            if not self._table_checked:
-                if self.create_table:
-                    ensure_table(conn, self.table, self.partition)
-                    self._create_reports(conn)
-                with conn.transaction():
-                    state = inspect_table(conn, self.table)
-                    check_writable(state, self.table)
-                self.period = state.period
-                self._table_checked = True  # if it vanishes later, the writer recreates it
+            with self.bounded(conn, self.connect_timeout):
+                self._begin, self._status = _transaction_queries(conn.info.server_version >= 130000)
+                self.server = _identity(conn)
+                if not self._table_checked:
+                    if self.create_table:
+                        ensure_table(conn, self.table, self.partition)
+                    with conn.transaction():
+                        state = inspect_table(conn, self.table)
+                        check_writable(state, self.table)
+                    self.period = state.period
+                    self._table_checked = True  # if it vanishes later, the writer recreates it
+                for hook in self.on_connect:
+                    hook(conn)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def bounded(self, conn: Connection, seconds: float) -> Iterator[None]:
+        """Run what is inside with ``conn``'s socket armed against a stall (see deadline)."""
+        try:
+            with WATCHDOG.armed(conn.pgconn.socket, seconds):
+                yield
+        except Expired as stall:
+            self.discard()
+            raise Stalled(f"the server gave no answer within {seconds:g} s") from stall
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Connection]:
+        """The connection for upkeep (partitions, retention, reports), bounded by the
+        connect timeout per use, and rolled back afterwards whatever happened."""
+        conn = self.connect()
+        try:
+            with self.bounded(conn, self.connect_timeout):
+                yield conn
+        finally:
+            if not (conn.closed or conn.broken):
+                conn.rollback()
 
     def recreate_table(self) -> bool:
-        """After the table vanished (dropped, or its schema): create it; False if it existed."""
-        self.connect()
-        assert self._conn is not None
-        return ensure_table(self._conn, self.table, self.period or self.partition)
+        """After the table vanished (dropped, or renamed away): create it; False if it existed."""
+        with self.session() as conn:
+            return ensure_table(conn, self.table, self.period or self.partition)
 
     def write(
-        self, rows: Sequence[Row], before_commit: Callable[[str], None] | None = None
+        self,
+        rows: Sequence[Row],
+        began: Callable[[Transaction], None],
+        before_commit: Callable[[Transaction], None] | None = None,
     ) -> None:
-        """COPY ``rows`` in one transaction; ``before_commit(xid)`` runs just before COMMIT.
+        """COPY ``rows`` in one transaction, in ``write_timeout`` at most: ``began`` runs
+        once the transaction has its id, ``before_commit`` just before COMMIT; either may
+        raise to roll the transaction back.
 
         Raises the database error when the transaction certainly failed, and
         CommitUnknown when the connection broke after the transaction began.
         """
-        self.connect()
-        conn = self._conn
-        assert conn is not None
+        conn = self.connect()
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()  # left over from an interrupted step: start clean
-        xid = None
+        transaction = None
         try:
-            with conn.cursor() as cur:
-                cur.execute(self._begin, (STATEMENT_TIMEOUT_MS, IDLE_IN_TRANSACTION_TIMEOUT_MS))
-                *_, backend, opened = cur.fetchone()  # type: ignore[misc]
-                self._backend_pid, xid = int(str(backend)), str(opened)
-                with cur.copy(self._copy) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            if before_commit is not None:
-                before_commit(xid)
-            conn.commit()
+            with self.bounded(conn, self.write_timeout):
+                with conn.cursor() as cur:
+                    cur.execute(self._begin, (STATEMENT_TIMEOUT_MS, IDLE_IN_TRANSACTION_TIMEOUT_MS))
+                    *_, pid, opened, started = cur.fetchone()  # type: ignore[misc]
+                    transaction = Transaction(str(opened), int(str(pid)), str(started))
+                    self.last_transaction = transaction
+                    began(transaction)
+                    with cur.copy(self._copy) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                if before_commit is not None:
+                    before_commit(transaction)
+                conn.commit()
         except BaseException as exc:
-            if xid is not None and (conn.broken or conn.closed):
-                raise CommitUnknown(xid, self._backend_pid, len(rows), exc) from exc
+            if transaction is not None and (conn.broken or conn.closed):
+                raise CommitUnknown(transaction, len(rows), exc) from exc
             if not (conn.broken or conn.closed):
                 try:
                     conn.rollback()
@@ -140,81 +205,50 @@ class PostgresSink:
                     self.discard()
             raise
 
-    def prune(self, cutoff: dt.datetime, batch: int) -> tuple[list[str], int]:
-        """One round of retention: drop the partitions wholly older than ``cutoff`` (if the
-        table is partitioned), then delete up to ``batch`` older rows that remain."""
-        self.connect()
-        conn = self._conn
-        assert conn is not None
-        dropped = partitions.drop_older(conn, self.table, cutoff) if self.period else []
-        return dropped, prune_batch(conn, self.table, cutoff, batch)
+    def status(self, xid: str) -> tuple[Status, str]:
+        """What became of transaction ``xid``, asked on a fresh connection if need be, and
+        when the server started (to tell whether it restarted since the id was given).
 
-    def make_partitions(self, now: dt.datetime) -> list[str]:
-        """Partitions for the periods around ``now``, for a partitioned table."""
-        self.connect()
-        if self.period is None or self._conn is None:
-            return []
-        return partitions.ensure_ahead(self._conn, self.table, self.period, now)
-
-    def _create_reports(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
-        """Make the reports table if it is missing and this role may: reports are optional."""
-        try:
-            reports.create(conn, self.table)
-        except _CLOSED_TO_US:
-            self._publishing = self._forgetting = False
-        except psycopg.Error:
-            pass  # busy, or the connection failed (and the next step says so): try when publishing
-
-    def publish(self, who: reports.Identity, stats: dict[str, Any], *, stopped: bool) -> None:
-        """Publish the writer's stats (see ``reports``); given up for good, quietly, when
-        the reports table is missing or closed to this role."""
-        if self._publishing and self.connected:
-            assert self._conn is not None
-            try:
-                reports.publish(self._conn, self.table, who, stats, stopped=stopped)
-            except _CLOSED_TO_US:
-                self._publishing = False
-
-    def forget_writers(self) -> None:
-        """Delete the reports of writers long gone, if this role may."""
-        if self._forgetting and self._publishing and self.connected:
-            assert self._conn is not None
-            try:
-                reports.forget_old(self._conn, self.table)
-            except _CLOSED_TO_US:
-                self._forgetting = False
-
-    def status(self, xid: str) -> Status:
-        """What became of transaction ``xid``, asked on a fresh connection if need be."""
-        with self._read() as conn:
+        After a crash the server may give an id again: one whose transaction left nothing
+        durable behind is forgotten by recovery. So "committed" after a restart may be
+        another transaction's fate; ``holds`` tells them apart."""
+        with self.session() as conn:
+            started = conn.execute("SELECT pg_postmaster_start_time()::text").fetchone()
             try:
                 row = conn.execute(self._status, (xid,)).fetchone()
             except psycopg.errors.InvalidParameterValue:
-                return "aborted"  # "transaction ID is in the future": never seen here (failover)
-        return _STATUSES.get(row[0] if row else None, "unknown")
+                # "transaction ID is in the future": never given by this server (a
+                # failover, or a crash that forgot it): certainly not committed here.
+                row = ("aborted",)
+        status = _STATUSES.get(row[0] if row else None, "unknown")
+        return status, str(started[0]) if started else ""
+
+    def holds(self, row: Row) -> bool | None:
+        """Is ``row`` (a row this writer sent) in the table? None when this role may not
+        look (it may only insert)."""
+        values = dict(zip(WRITTEN_NAMES, row, strict=True))
+        query = sql.SQL(
+            'SELECT EXISTS (SELECT FROM {} WHERE "timestamp" = %s::timestamptz'
+            " AND logger_name = %s AND process_id IS NOT DISTINCT FROM %s"
+            " AND thread_id IS NOT DISTINCT FROM %s)"
+        ).format(self.table.identifier)
+        params = [values[name] for name in ("timestamp", "logger_name", "process_id", "thread_id")]
+        try:
+            with self.session() as conn:
+                found = conn.execute(query, params).fetchone()
+        except psycopg.errors.InsufficientPrivilege:
+            return None
+        return bool(found and found[0])
 
     def terminate(self, backend_pid: int) -> None:
         """End the backend of a lost connection, so its open transaction aborts now."""
-        with self._read() as conn, contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+        with self.session() as conn, contextlib.suppress(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-        """The connection for a query that changes nothing: rolled back afterwards, whatever
-        happened, so it is never left inside a failed transaction."""
-        self.connect()
-        conn = self._conn
-        assert conn is not None
-        try:
-            yield conn
-        finally:
-            if not conn.broken:
-                conn.rollback()
-
     def describe_error(self, error: BaseException) -> str:
-        """One line about ``error``, safe to show: no password."""
-        text = " ".join(str(error).split()) or type(error).__name__
-        return redact(f"{type(error).__name__}: {text}", self.dsn)
+        """One line about ``error``, safe to show: the server's message without the
+        row it may quote, and no password."""
+        return redact(f"{type(error).__name__}: {error_line(error, self.dsn)}", self.dsn)
 
     def discard(self) -> None:
         """Close the connection, quietly: it may already be broken."""
@@ -243,11 +277,26 @@ class PostgresSink:
         _ABANDONED.append(conn)
 
 
+def _identity(conn: Connection) -> str | None:
+    """The server's system identifier and the database's name, if this role may read
+    them: the same server however its address is written."""
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT system_identifier::text || '/' || current_database()"
+                " FROM pg_control_system()"
+            ).fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+    return str(row[0]) if row else None
+
+
 def _transaction_queries(modern: bool) -> tuple[sql.Composed, sql.Composed]:
     """The statement that opens a batch's transaction (bounding it, naming its backend and
     its id), and the one that asks what became of an id; PostgreSQL 13 renamed the
     functions. The backend is asked for, not taken from the connection: behind PgBouncer
-    the connection's is the pooler's own number, and terminating it would miss."""
+    the connection's is the pooler's own number, and terminating it would miss. The
+    server's start time comes along: see ``status``."""
     xid, status, cast = (
         ("pg_current_xact_id", "pg_xact_status", "xid8")
         if modern
@@ -256,14 +305,11 @@ def _transaction_queries(modern: bool) -> tuple[sql.Composed, sql.Composed]:
     begin = sql.SQL(
         "SELECT set_config('statement_timeout', %s::text, true),"
         " set_config('idle_in_transaction_session_timeout', %s::text, true),"
-        " pg_backend_pid(), {}()::text"
+        " pg_backend_pid(), {}()::text, pg_postmaster_start_time()::text"
     ).format(sql.Identifier(xid))
     ask = sql.SQL("SELECT {}(%s::{})").format(sql.Identifier(status), sql.SQL(cast))
     return begin, ask
 
-
-#: A reports table missing, or one this role may not touch: reports are given up.
-_CLOSED_TO_US = (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege)
 
 #: Connections inherited across fork, kept referenced so they are never finalised mid-run.
 _ABANDONED: list[object] = []

@@ -1,53 +1,66 @@
 """Spool: a durable local overflow for records the database can't take yet, replayed oldest first.
 
-When the database is away longer than memory lasts, the writer appends captured
-entries to segment files in ``spool_dir`` (one JSON array per line, fsync'd per
-write) instead of dropping them, and replays the segments, oldest first, before
-anything newer once the database is back. A process that exits or dies with a spool
-leaves it to the next one that opens the directory for the same table.
+When memory runs low while the database is away (or stuck), the spiller appends
+captured entries to segment files in ``spool_dir`` (see ``segments``), fsync'd per
+write, and the writer replays the segments, oldest first, before anything newer once the
+database takes rows again. A process that exits or dies with a spool leaves it to the
+next one writing to the same destination (see ``owners``).
 
 Exactly once, across crashes: before the COMMIT of a replayed batch the segment's
-progress file records the transaction id and how far the batch reaches (fsync'd);
-after the COMMIT it records the new position. A process that finds a transaction id
-still recorded asks the server what became of it before replaying anything. A batch
-whose COMMIT's fate was still unknown when its process closed is spooled with its
-transaction id recorded in the same way.
+progress file records the transaction id and how far the batch reaches; after the COMMIT
+it records the new position. A process that finds a transaction still recorded asks the
+server what became of it before replaying anything. A batch whose COMMIT's fate was
+still unknown when its process closed is spooled with its transaction recorded in the
+same way.
 
-Files in ``spool_dir``:
+A spool belongs to a destination, not to a spelling of the DSN: the next process
+writing to that table replays a segment whose server is its own, or, where either side
+never learnt the server's identity, whose addresses, port and database match its own.
+Segments going elsewhere are left alone, and said so (``new_strangers``).
 
-- ``owner-<token>.lock``: held (``flock``) by the live process that writes ``<token>``
-  segments. Segments whose owner lock can be taken belong to a process that is gone;
-  whoever takes the lock replays them.
-- ``<key>-<started>-<token>-<first>.rows``: entries, one JSON line each, numbered
-  from ``first`` in the order they were queued. ``key`` names the destination (server
-  and table), so handlers of different tables can share a directory; ``started`` and
-  ``first`` order segments without trusting the clock twice.
-- ``<same>.done``: replay progress: ``{"done": lines, "pending": [xid, through]}``.
+The disk is not trusted either. Every failure (full, failing, read-only, files or the
+whole directory removed) is a SpoolError: the caller rests the spool and tries again
+later; nothing is ever rejected because of it. Records in segment files that vanish are
+reported back (``take_lost``), to be counted as lost, never left pending.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import json
+import dataclasses
 import os
 import secrets
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from pglog._capture.entry import Captured, Entry
+from pglog._writer.ledger import Run
+from pglog._writer.owners import Owners
+from pglog._writer.segments import (
+    Destination,
+    Recorded,
+    SegmentName,
+    SpoolError,
+    disk,
+    header,
+    key_for,
+    line,
+    parse,
+    read_progress,
+    sync_directory,
+    vanished,
+    write_all,
+    write_progress,
+)
 
 #: A segment is sealed (no more appends) when it grows past this size.
 SEGMENT_BYTES = 8 << 20
 #: How often to look for segments that processes which have since died left behind.
 ORPHAN_SCAN_INTERVAL = 30.0
-
-
-class SpoolFull(Exception):
-    """Appending would take the spool past its size limit."""
 
 
 @dataclass
@@ -59,319 +72,367 @@ class SpoolBatch:
     first: int
     entries: list[Entry]
     own: bool
-    #: A transaction recorded before a COMMIT whose outcome was never recorded:
-    #: (xid, how many of ``entries`` it covers).
-    pending: tuple[str, int] | None
+    pending: Recorded | None
 
 
 @dataclass
-class _Replay:
-    segment: Path
+class _Segment:
+    """A segment being replayed: its entries, and how far replay has got."""
+
+    path: Path
     first: int
     entries: list[Entry]
     done: int
-    pending: tuple[str, int] | None  # (xid, line it covers through)
+    #: The recorded transaction, with ``count`` the line it covers through.
+    pending: Recorded | None
     own: bool
 
 
-@dataclass(frozen=True)
-class _Name:
-    key: str
-    started: int
-    token: str
-    first: int
+@dataclass
+class _Own:
+    """One of this process's segments: which records it holds, and how many are settled."""
 
-    @classmethod
-    def parse(cls, path: Path) -> _Name | None:
-        parts = path.stem.split("-")
-        if len(parts) != 4 or not (parts[1].isdigit() and parts[3].isdigit()):
-            return None
-        return cls(parts[0], int(parts[1]), parts[2], int(parts[3]))
+    first: int
+    count: int = 0
+    done: int = 0
+
+
+@dataclass
+class _Active:
+    path: Path
+    handle: IO[bytes]
+    next: int
 
 
 class Spool:
-    """The spool of one process for one destination. Used only from its writer thread."""
+    """The spool of one process for one destination; used by its spiller, its writer
+    and close(), one at a time."""
 
-    def __init__(self, directory: str | os.PathLike[str], max_bytes: int, destination: str) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], max_bytes: int, destination: Destination
+    ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
-        self.key = hashlib.blake2b(destination.encode(), digest_size=6).hexdigest()
+        self.destination = destination
         self.token = f"{os.getpid()}x{secrets.token_hex(4)}"
+        #: Torn lines found (a crash mid-append): never acknowledged, so never counted.
         self.corrupt = 0
+        self.key = key_for(destination.table)
+        self._owners = Owners(self.directory, self.token)
+        self._lock = threading.RLock()
         self._started = time.time_ns()
-        self._owner: IO[bytes] | None = None
-        self._foreign: dict[str, IO[bytes]] = {}
-        self._active: tuple[Path, IO[bytes], int] | None = None  # path, file, next number
-        self._replaying: _Replay | None = None
-        self._own_unreplayed = 0
+        self._active: _Active | None = None
+        self._replaying: _Segment | None = None
+        self._own: dict[Path, _Own] = {}
+        self._lost: list[Run] = []
         self._next_orphan_scan = 0.0
+        self._strangers: set[Path] = set()
+        self._said_strangers: set[Path] = set()
+        self._size = 0
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- lifecycle ------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Create the directory and take this process's owner lock."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        owner = (self.directory / f"owner-{self.token}.lock").open("wb")
-        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._owner = owner
+        """Create the directory and hold this process's owner lock (again, if the
+        directory was removed since)."""
+        with self._lock, disk("open the spool"):
+            fresh = not self.directory.is_dir()
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._owners.hold()
+            if fresh or not self._size:
+                self._size = self._measure()
+
+    def identify(self, server: str | None) -> None:
+        """The writer connected and learnt its server's identity: later segments say so,
+        and segments of that server are recognised whatever DSN wrote them."""
+        with self._lock:
+            if server != self.destination.server:
+                self.destination = dataclasses.replace(self.destination, server=server)
 
     def close(self) -> None:
         """Release the locks; leave the segments for the next process."""
-        self._seal()
-        for handle in self._foreign.values():
-            handle.close()
-        self._foreign.clear()
-        if self._owner is not None:
-            if not self._own_unreplayed:
-                with contextlib.suppress(OSError):
-                    (self.directory / f"owner-{self.token}.lock").unlink()
-            self._owner.close()
-            self._owner = None
+        with self._lock:
+            self._seal()
+            self._owners.close(done=not self._unreplayed())
 
     def abandon(self) -> None:
-        """In a forked child: drop the inherited files without releasing the parent's locks
-        (a lock belongs to the open file, which the parent still has)."""
-        handles = [*self._foreign.values(), *([self._owner] if self._owner else [])]
+        """In a forked child: drop the inherited files without releasing the parent's locks."""
         if self._active is not None:
-            handles.append(self._active[1])
-        for handle in handles:
             with contextlib.suppress(OSError):
-                os.close(handle.fileno())
-        self._owner, self._active, self._foreign = None, None, {}
+                os.close(self._active.handle.fileno())
+            self._active = None
+        self._owners.abandon()
 
     @property
     def size(self) -> int:
-        """Bytes of segments for this destination, every process's."""
-        total = 0
-        for path in self.directory.glob(f"{self.key}-*.rows"):
-            with contextlib.suppress(OSError):
-                total += path.stat().st_size
-        return total
+        """Bytes of segments for this table, every process's (as last measured)."""
+        return self._size
 
-    # -- writing ----------------------------------------------------------------------------
+    # -- writing --------------------------------------------------------------------------------
 
-    def append(
-        self, entries: list[Captured], first: int, pending: tuple[str, int] | None = None
-    ) -> None:
-        """Write ``entries``, numbered from ``first``, durably (fsync). With ``pending``
-        (xid, count), a transaction that may have committed the first ``count`` is
-        recorded, to be looked up on replay. On failure nothing of it stays."""
-        data = b"".join(
-            json.dumps(entry, separators=(",", ":")).encode() + b"\n" for entry in entries
-        )
-        if self.size + len(data) > self.max_bytes:
-            raise SpoolFull(f"{self.directory} holds its limit of {self.max_bytes} bytes")
-        if pending is not None or self._active is None or self._active[2] != first:
-            self._seal()  # a new segment for a new run of numbers
-        path, handle = self._segment(first)
-        descriptor = handle.fileno()
-        before = os.fstat(descriptor).st_size
-        try:
-            _write_all(descriptor, data)
-            os.fsync(descriptor)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.ftruncate(descriptor, before)
-            self._seal()
-            raise
-        if pending is not None:
-            _write_progress(path, 0, pending, sync=True)
-        self._own_unreplayed += len(entries)
-        self._active = (path, handle, first + len(entries))
-        if before + len(data) >= SEGMENT_BYTES or pending is not None:
-            self._seal()
+    def append(self, entries: list[Captured], first: int, pending: Recorded | None = None) -> None:
+        """Write ``entries``, numbered from ``first``, durably (fsync). With ``pending``, a
+        transaction that may have committed the first ``pending.count`` is recorded, to be
+        looked up on replay. On failure nothing of it stays (SpoolError)."""
+        data = b"".join(line(entry) for entry in entries)
+        with self._lock:
+            if self._size + len(data) > self.max_bytes:
+                raise SpoolError(
+                    f"{self.directory} holds its limit of {self.max_bytes} bytes", full=True
+                )
+            self.open()  # again, if the directory vanished
+            active = self._active
+            if active is not None and vanished(active.handle):
+                self._lose(active.path)  # removed under us: what it held is gone
+            elif pending is not None:
+                self._seal()  # a recorded transaction starts a segment of its own
+            if self._active is None or self._active.next != first:
+                self._seal()  # a new segment for a new run of numbers
+            active = self._segment(first)
+            descriptor = active.handle.fileno()
+            with disk("write to the spool"):
+                before = os.fstat(descriptor).st_size
+                try:
+                    write_all(descriptor, data)
+                    os.fsync(descriptor)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(descriptor, before)
+                    self._seal()
+                    raise
+                if pending is not None:
+                    write_progress(active.path, 0, pending)
+            self._own[active.path].count += len(entries)
+            self._size += len(data)
+            active.next = first + len(entries)
+            if before + len(data) >= SEGMENT_BYTES or pending is not None:
+                self._seal()
 
-    def _segment(self, first: int) -> tuple[Path, IO[bytes]]:
+    def _segment(self, first: int) -> _Active:
         if self._active is None:
             path = (
                 self.directory / f"{self.key}-{self._started:020d}-{self.token}-{first:012d}.rows"
             )
-            handle = path.open("ab", buffering=0)  # no buffer to flush after a failed write
-            _sync_directory(self.directory)
-            self._active = (path, handle, first)
-        return self._active[0], self._active[1]
+            with disk("start a spool segment"):
+                handle = path.open("ab", buffering=0)  # no buffer to flush after a failed write
+                try:
+                    opening = self.destination.header_line()
+                    write_all(handle.fileno(), opening)
+                    sync_directory(self.directory)
+                except BaseException:
+                    handle.close()
+                    path.unlink(missing_ok=True)
+                    raise
+            self._active = _Active(path, handle, first)
+            self._own[path] = _Own(first)
+            self._size += len(opening)
+        return self._active
 
     def _seal(self) -> None:
         if self._active is not None:
-            self._active[1].close()
+            with contextlib.suppress(OSError):
+                self._active.handle.close()
             self._active = None
 
-    # -- replaying --------------------------------------------------------------------------
+    # -- replaying ------------------------------------------------------------------------------
 
     def has_backlog(self) -> bool:
         """Is anything waiting to be replayed (this process's, or a dead one's)?"""
-        if self._own_unreplayed > 0 or self._replaying is not None:
-            return True
-        now = time.monotonic()
-        if now < self._next_orphan_scan:
-            return False
-        self._next_orphan_scan = now + ORPHAN_SCAN_INTERVAL
-        return self._oldest_claimable() is not None
+        with self._lock:
+            if self._replaying is not None or self._unreplayed():
+                return True
+            now = time.monotonic()
+            if now < self._next_orphan_scan:
+                return False
+            self._next_orphan_scan = now + ORPHAN_SCAN_INTERVAL
+            self._forget_vanished()
+            self._size = self._measure()
+            return self._oldest_claimable() is not None
+
+    def _unreplayed(self) -> int:
+        return sum(own.count - own.done for own in self._own.values())
 
     def claim(self, limit: int) -> SpoolBatch | None:
         """The next up to ``limit`` entries to replay, oldest first (with a recorded
         transaction pending: all the entries it covers)."""
-        while True:
-            replay = self._replaying
-            if replay is None:
-                segment = self._oldest_claimable()
-                if segment is None:
-                    return None
-                replay = self._replaying = self._read(segment)
-            if replay.pending is None and replay.done >= len(replay.entries):
-                self._finish(replay)
-                continue
-            pending = None
-            count = limit
-            if replay.pending is not None:
-                covered = max(0, replay.pending[1] - replay.done)
-                pending, count = (replay.pending[0], covered), max(limit, covered)
-            entries = replay.entries[replay.done : replay.done + count]
-            first = replay.first + replay.done
-            return SpoolBatch(replay.segment, first, entries, replay.own, pending)
+        with self._lock:
+            while True:
+                replay = self._replaying
+                if replay is None:
+                    segment = self._oldest_claimable()
+                    if segment is None:
+                        self._forget_vanished()
+                        return None
+                    replay = self._replaying = self._read(segment)
+                    if replay is None:
+                        continue
+                if replay.pending is None and replay.done >= len(replay.entries):
+                    self._finish(replay)
+                    continue
+                count, pending = limit, None
+                if replay.pending is not None:
+                    covered = max(0, replay.pending.count - replay.done)
+                    pending = dataclasses.replace(replay.pending, count=covered)
+                    count = max(limit, covered)
+                entries = replay.entries[replay.done : replay.done + count]
+                first = replay.first + replay.done
+                return SpoolBatch(replay.path, first, entries, replay.own, pending)
 
-    def prepare_commit(self, batch: SpoolBatch, count: int, xid: str) -> None:
-        """Record, durably, that transaction ``xid`` is about to commit ``count`` entries."""
-        replay = self._current(batch)
-        _write_progress(replay.segment, replay.done, (xid, replay.done + count), sync=True)
+    def prepare_commit(self, batch: SpoolBatch, count: int, xid: str, server_started: str) -> None:
+        """Record, durably, that transaction ``xid`` is about to commit ``count`` entries;
+        SpoolError if that can't be done (the transaction must then not commit)."""
+        with self._lock:
+            replay = self._current(batch)
+            pending = Recorded(xid, replay.done + count, server_started)
+            with disk("record a transaction in the spool"):
+                write_progress(replay.path, replay.done, pending)
+            replay.pending = pending
 
     def advance(self, batch: SpoolBatch, count: int) -> None:
-        """The next ``count`` entries of the batch are settled (written, or handed on)."""
-        replay = self._current(batch)
-        replay.done += count
-        replay.pending = None
-        if replay.own:
-            self._own_unreplayed = max(0, self._own_unreplayed - count)
-        _write_progress(replay.segment, replay.done, None, sync=True)
+        """The next ``count`` entries of the batch are settled (written, or handed on).
+        Kept in memory at once; the progress file follows, and is written again at the
+        next change if the disk refuses now (a crash before then is covered by the
+        recorded transaction)."""
+        with self._lock:
+            replay = self._current(batch)
+            replay.done += count
+            replay.pending = None
+            if replay.own and replay.path in self._own:
+                self._own[replay.path].done += count
+            self._save(replay)
 
     def resolve(self, batch: SpoolBatch, committed: bool) -> None:
         """What became of the recorded transaction is known: skip its entries if it committed."""
-        replay = self._current(batch)
-        assert replay.pending is not None
-        if committed:
-            self.advance(batch, replay.pending[1] - replay.done)
-        else:
-            replay.pending = None
-            _write_progress(replay.segment, replay.done, None, sync=True)
+        with self._lock:
+            replay = self._current(batch)
+            assert replay.pending is not None
+            if committed:
+                self.advance(batch, replay.pending.count - replay.done)
+            else:
+                replay.pending = None
+                self._save(replay)
 
-    def _current(self, batch: SpoolBatch) -> _Replay:
+    def release(self, batch: SpoolBatch) -> None:
+        """A claimed batch goes back unsettled: it will be claimed again."""
+        with self._lock:
+            self._current(batch)
+
+    def take_lost(self) -> list[Run]:
+        """This process's records whose segment files vanished, since the last call."""
+        with self._lock:
+            lost, self._lost = self._lost, []
+            return lost
+
+    def new_strangers(self) -> list[Path]:
+        """Segments of this table's name found here that were going somewhere else, not
+        yet told of."""
+        with self._lock:
+            new = sorted(self._strangers - self._said_strangers)
+            self._said_strangers |= self._strangers
+            return new
+
+    def _save(self, replay: _Segment) -> None:
+        with contextlib.suppress(OSError):  # written again at the next change
+            write_progress(replay.path, replay.done, replay.pending)
+
+    def _current(self, batch: SpoolBatch) -> _Segment:
         replay = self._replaying
         assert replay is not None
-        assert replay.segment == batch.segment
+        assert replay.path == batch.segment
         return replay
 
+    def _segments(self) -> Iterator[tuple[Path, SegmentName]]:
+        try:
+            paths = sorted(self.directory.glob(f"{self.key}-*.rows"))
+        except OSError:
+            paths = []
+        for path in paths:
+            name = SegmentName.parse(path)
+            if name is not None:
+                yield path, name
+
     def _oldest_claimable(self) -> Path | None:
-        for segment in sorted(self.directory.glob(f"{self.key}-*.rows")):
-            name = _Name.parse(segment)
-            if name is None:
-                continue
-            if name.token == self.token or name.token in self._foreign:
+        for segment, name in self._segments():
+            if (
+                segment not in self._strangers
+                and self._owners.holds(name.token)
+                and segment.exists()
+            ):
                 return segment
-            if self._lock_orphan(name.token) and segment.exists():
-                return segment
+        try:
+            every = {n.token for p in self.directory.glob("*.rows") if (n := SegmentName.parse(p))}
+        except OSError:
+            every = set()
+        self._owners.forget_dead(every)
         return None
 
-    def _lock_orphan(self, token: str) -> bool:
-        """Take the owner lock of ``token``'s segments if its process is gone."""
-        try:
-            descriptor = os.open(self.directory / f"owner-{token}.lock", os.O_RDWR)
-        except FileNotFoundError:  # a finished orphan's lock, removed: nothing left to take
-            return False
-        handle = os.fdopen(descriptor, "rb+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._foreign[token] = handle
-        return True
-
-    def _read(self, segment: Path) -> _Replay:
-        name = _Name.parse(segment)
+    def _read(self, segment: Path) -> _Segment | None:
+        """A segment's entries and progress; None if it goes elsewhere or vanished."""
+        name = SegmentName.parse(segment)
         assert name is not None
         own = name.token == self.token
-        if own and self._active is not None and self._active[0] == segment:
+        if own and self._active is not None and self._active.path == segment:
             self._seal()
         entries: list[Entry] = []
+        found: dict[str, Any] | None = None
         try:
             with segment.open("rb") as handle:
-                for line in handle:
-                    entry = _parse(line)
+                for number, text in enumerate(handle):
+                    if number == 0 and text.startswith(b"{"):
+                        found = header(text)
+                        continue
+                    entry = parse(text)
                     if entry is None:  # torn by a crash mid-append: never acknowledged
                         self.corrupt += 1
                     else:
                         entries.append(entry)
-        except FileNotFoundError:  # another process finished it first
-            pass
-        progress = _read_progress(segment)
-        pending = progress.get("pending")
-        return _Replay(
-            segment,
-            name.first,
-            entries,
-            int(progress.get("done", 0)),
-            (str(pending[0]), int(pending[1])) if pending else None,
-            own,
-        )
+        except FileNotFoundError:  # removed under us: what it held is gone
+            self._lose(segment)
+            return None
+        except OSError as exc:  # a failing disk: try again when the spool has rested
+            raise SpoolError(f"can't read the spool: {exc.strerror}") from exc
+        if not own and found is not None and not self.destination.accepts(found):
+            self._strangers.add(segment)
+            if not any(
+                n.token == name.token and p not in self._strangers for p, n in self._segments()
+            ):
+                self._owners.let_go(name.token, done=False)
+            return None
+        done, pending = read_progress(segment)
+        return _Segment(segment, name.first, entries, done, pending, own)
 
-    def _finish(self, replay: _Replay) -> None:
-        """Every entry of the segment is settled: delete it."""
-        replay.segment.unlink(missing_ok=True)
-        replay.segment.with_suffix(".done").unlink(missing_ok=True)
+    def _lose(self, segment: Path) -> None:
+        """A segment was removed under us: its records that were not settled are lost."""
+        own = self._own.pop(segment, None)
+        if own is not None and own.count > own.done:
+            self._lost.append(Run(own.first + own.done, own.count - own.done))
+        if self._active is not None and self._active.path == segment:
+            self._seal()
         self._replaying = None
-        name = _Name.parse(replay.segment)
+
+    def _forget_vanished(self) -> None:
+        """Own segments we still count on that are no longer on disk."""
+        for path in [p for p in self._own if not p.exists()]:
+            self._lose(path)
+        if self._active is not None and vanished(self._active.handle):
+            self._lose(self._active.path)
+
+    def _finish(self, replay: _Segment) -> None:
+        """Every entry of the segment is settled: delete it."""
+        with contextlib.suppress(OSError):
+            self._size = max(0, self._size - replay.path.stat().st_size)
+        replay.path.unlink(missing_ok=True)
+        replay.path.with_suffix(".done").unlink(missing_ok=True)
+        self._own.pop(replay.path, None)
+        self._replaying = None
+        name = SegmentName.parse(replay.path)
         token = name.token if name else ""
-        if token in self._foreign and not any(self.directory.glob(f"*-{token}-*.rows")):
-            self._foreign.pop(token).close()
-            (self.directory / f"owner-{token}.lock").unlink(missing_ok=True)
+        if token != self.token and not any(n.token == token for _, n in self._segments()):
+            self._owners.let_go(token, done=True)
 
-
-def _parse(line: bytes) -> Entry | None:
-    try:
-        values = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(values, list) or len(values) != len(Entry._fields):
-        return None
-    entry = Entry._make(values)
-    return entry._replace(args=tuple(entry.args)) if isinstance(entry.args, list) else entry
-
-
-def _write_progress(
-    segment: Path, done: int, pending: tuple[str, int] | None, *, sync: bool
-) -> None:
-    target = segment.with_suffix(".done")
-    temporary = segment.with_suffix(".done.tmp")
-    with temporary.open("w") as handle:
-        json.dump({"done": done, "pending": pending}, handle)
-        if sync:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(temporary, target)
-    if sync:
-        _sync_directory(segment.parent)
-
-
-def _read_progress(segment: Path) -> dict[str, Any]:
-    try:
-        progress = json.loads(segment.with_suffix(".done").read_text())
-    except (OSError, ValueError):
-        return {}
-    return progress if isinstance(progress, dict) else {}
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make a new or renamed file's name durable, not just its contents."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _write_all(descriptor: int, data: bytes) -> None:
-    """Write all of ``data``, or raise: a short write (a disk filling up, a file size
-    limit) is carried on from where it stopped, until it fails outright."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(descriptor, view) :]
+    def _measure(self) -> int:
+        total = 0
+        for path, _ in self._segments():
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return total

@@ -1,182 +1,225 @@
-"""Writer: the one background thread of a handler, moving batches from the queue into the table.
+"""Writer: the background thread of a handler, and its loop.
 
-The loop takes a batch (``batch_size`` entries, or whatever is there after
-``flush_interval``), turns it into rows and hands it to the sink. What happens on
-failure depends on what failed (see ``retry.classify``): the batch stays in flight
-and is retried after a back-off while the database is away; a vanished table is
-created again; a row the server refuses is found and dealt with alone, so it never
-sinks its batch-mates; a batch that can never be written goes to the fallback; a
-COMMIT whose reply was lost is looked up before anything is written again.
-Nothing raises out of the thread: it survives its own errors and says so.
+Each round: report drops if there were any; wait for a full batch (or a flush, or
+``flush_interval``); then write batches while there are full ones: the batch in flight
+first (after looking up what became of its last transaction, if the connection broke
+during it), then the spool, which holds older records, then the queue; then the
+table's upkeep. While the database is away the loop backs off (0.5 s doubling to 10 s,
+with jitter); the spiller keeps memory in check meanwhile.
+
+The thread never dies of an error and never spins. Anything unexpected puts the batch
+in flight back where it came from (it stays in flight, or goes back to the spool), is
+said, backs off, and the loop carries on.
+
+When asked to stop, the writer writes what the database takes by the deadline, then
+hands on the rest (see ``pipeline.Pipeline.save_rest``): to the spool, else the fallback.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-import os
-import re
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable
 
-from pglog._capture.capture import render
-from pglog._capture.entry import Captured, named
-from pglog._capture.row import Row, escaped_row, to_row
-from pglog._capture.sanitize import Notes, clean_text
-from pglog._table.columns import width
-from pglog._table.reports import REPORT_EVERY, Identity
-from pglog._writer.fallback import Fallback
-from pglog._writer.queue import Outcome, RecordQueue
-from pglog._writer.retry import Backoff, Disposition, classify
-from pglog._writer.sink import CommitUnknown, PostgresSink
-from pglog._writer.spool import Spool, SpoolBatch, SpoolFull
+from pglog._capture.entry import named
+from pglog._writer.commit import CommitLookup, Verdict
+from pglog._writer.counters import Counters
+from pglog._writer.delivery import Delivery, Result
+from pglog._writer.inflight import Batch, InFlight
+from pglog._writer.notices import Notices
+from pglog._writer.queue import RecordQueue
+from pglog._writer.retry import Backoff
+from pglog._writer.segments import SpoolError
+from pglog._writer.spill import Spill
+from pglog._writer.spool import SpoolBatch
+from pglog._writer.upkeep import Upkeep
 
-#: Idents of every live writer thread. A record logged by one of them (psycopg's
-#: debug output, pglog's own warnings) is never queued by a pglog handler.
-WRITER_THREADS: set[int] = set()
-
-#: Drops are reported at most this often (seconds), with the count since the last report.
-DROP_REPORT_INTERVAL = 5.0
-#: The same kind of trouble is reported at most this often (seconds).
-ERROR_REPORT_INTERVAL = 60.0
-#: After this many rows in a row are refused even in escaped form, for the same reason,
-#: the table itself is the problem (a column pglog doesn't fill, say): the rest of the
-#: batch goes to the fallback instead of being tried row by row.
-REFUSALS_BEFORE_REJECT = 3
-#: Retention deletes this many rows per transaction; upkeep runs this often (seconds).
-PRUNE_BATCH = 10_000
-PRUNE_EVERY = 3600.0
-#: After upkeep failed (a lock it waited too long for, a lost connection): try again then.
-UPKEEP_RETRY = 60.0
 #: Under a backlog, up to this many batches go in one transaction (see _batch_limit).
 BACKLOG_BATCHES = 10
-#: Entries spooled per write (and fsync): spooling must outrun a busy application.
-SPILL_CHUNK = 10_000
-#: After the spool failed (full, or a disk error), seconds before it is tried again.
-SPOOL_REST = 60.0
-#: How long a lost transaction may stay "in progress" before its backend is terminated.
-IN_PROGRESS_GRACE = 2.0
-
-_COPY_LINE = re.compile(r"^COPY .*, line (\d+)", re.MULTILINE)
-
-
-class _Abandoned(Exception):
-    """close() took the batch in flight while the writer was away from it."""
-
-
-class _TableRefuses(Exception):
-    """Row after row is refused for the same reason; the remaining rows go to the fallback."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+#: While a lost transaction is still in progress on the server: look again this soon.
+IN_PROGRESS_POLL = 0.05
+#: Drops are reported at most this often (seconds), with the count since the last report.
+DROP_REPORT_INTERVAL = 5.0
 
 
 class Writer:
-    """Runs the batching loop in a named daemon thread."""
+    """Runs the loop in a named daemon thread."""
 
     def __init__(
         self,
-        queue: RecordQueue,
-        sink: PostgresSink,
-        fallback: Fallback,
         *,
-        hostname: str,
-        flush_interval: float,
+        queue: RecordQueue,
+        inflight: InFlight,
+        delivery: Delivery,
+        lookup: CommitLookup,
+        upkeep: Upkeep,
+        notices: Notices,
+        counters: Counters,
         name: str,
-        spool: Spool | None = None,
-        retention_days: int | None = None,
+        flush_interval: float,
+        opening: Callable[[], Spill | None],
+        finishing: Callable[[float], None],
+        ending: Callable[[], None],
+        threads: set[int],
         backoff: Backoff | None = None,
     ) -> None:
-        self._retention_days = retention_days
-        self._next_upkeep = 0.0
-        self.pruned = 0
-        self.partitions_dropped = 0
         self._queue = queue
-        self._spool = spool
-        self._spool_resting_until = 0.0
-        self._source: SpoolBatch | None = None
-        self._sink = sink
-        self._fallback = fallback
-        self._hostname = clean_text(hostname, width("hostname"), "hostname", Notes())
+        self._inflight = inflight
+        self._delivery = delivery
+        self._lookup = lookup
+        self._upkeep = upkeep
+        self._notices = notices
+        self._counters = counters
         self._flush_interval = flush_interval
+        self._opening = opening
+        self._finishing = finishing
+        self._ending = ending
+        self._threads = threads
         self._backoff = backoff or Backoff()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._rows: list[Row] = []
+        self._spill: Spill | None = None
         self._deadline: float | None = None
+        #: Decides, at the end of a close, whether the writer ends or goes on (reopened).
+        self._fate = threading.Lock()
+        self._ended = False
         self._last_drop_report = 0.0
-        self._last_report: dict[str, float] = {}
-        self.retries = 0
-        self.failed_batches = 0
-        self.batches = 0
-        self.last_error: str | None = None
-        self.last_write: dt.datetime | None = None
-        #: When the failures since the last successful write began: how long it's been stuck.
-        self.failing_since: dt.datetime | None = None
-        self._failing_began = 0.0  # the same moment on the monotonic clock, for reports
-        self.rows_per_second = 0.0
-        self._rate_mark = (time.monotonic(), 0)
-        self._next_publish = 0.0
-        self._identity = Identity(self._hostname, os.getpid(), dt.datetime.now(dt.timezone.utc))
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    # -- lifecycle (called from other threads) -------------------------------------
+    # -- lifecycle (called from other threads) ------------------------------------------------
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, deadline: float) -> bool:
-        """Close the queue and let the loop write what it can by ``deadline``; True if it ended."""
+    def stop(self, deadline: float, *, wait: bool) -> bool:
+        """Ask the loop to write what it can by ``deadline`` and stop; with ``wait``, wait
+        until then; True if it has stopped."""
         self._deadline = deadline
         self._queue.close()
         if self._thread.ident is None:
             return True
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if wait:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()
 
-    # -- the loop ----------------------------------------------------------------------
+    def resume(self) -> bool:
+        """Go on writing after a stop was asked (the handler was used again); False if
+        the writer has ended already (start a new one)."""
+        with self._fate:
+            if self._ended or self._thread.ident is None:
+                return False
+            self._deadline = None
+            return True
+
+    def join(self, deadline: float) -> None:
+        if self._thread.ident is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- the loop -----------------------------------------------------------------------------
 
     def _run(self) -> None:
         ident = threading.get_ident()
-        WRITER_THREADS.add(ident)
+        self._threads.add(ident)
         try:
-            self._open_spool()
-            while not self._queue.closed:
-                self.report_drops()
-                self._queue.wait_for_batch(self._flush_interval)
-                self._work()
-                self._maintain()
-                self._publish()
-            self._finish()
-        except BaseException as exc:  # the last line of defence: say it, keep nothing back
-            self._queue.close()  # from now on records go straight to the fallback
-            self._report("crash", f"pglog writer stopped by {exc!r}")
-            self.give_up("the writer crashed")
+            self._spill = self._opening()
+            while True:
+                while not self._queue.closed:
+                    self._guarded(self._round)
+                self._guarded(self._finish)
+                with self._fate:  # decides: end, or go on if the handler opened again
+                    if self._queue.closed:
+                        self._ended = True
+                        break
+                    self._deadline = None
         finally:
-            self._sink.discard()
-            if self._spool is not None:
-                self._spool.close()
-            WRITER_THREADS.discard(ident)
+            self._ended = True
+            self._guarded(self._ending)
+            self._threads.discard(ident)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run ``step``; whatever it raises is said, and the loop backs off and goes on."""
+        try:
+            step()
+        except Exception as exc:
+            self._notices.say(
+                "writer", type(exc).__name__, f"pglog's writer met an unexpected error: {exc!r}"
+            )
+            self._put_back()
+            if not self._queue.closed:
+                self._queue.pause(self._backoff.next_delay())
+
+    def _round(self) -> None:
+        self.report_drops()
+        if self._inflight.batch is None:  # a batch in flight is tried again at once
+            self._queue.wait_for_batch(self._flush_interval)
+        self._work()
+        self._upkeep.run()
 
     def _work(self) -> None:
-        """Write batches while there are full ones (or any, when asked to flush): a batch
-        already in flight first, then the spool, which holds older records, then the queue."""
-        while not self._queue.closed:
-            if not self._queue.holds_own_batch and self._spool_backlog():
-                if not self._replay():
-                    return
-                continue
-            batch = self._queue.take(self._batch_limit())
-            if not batch or not self._deliver(batch) or not self._more_waiting():
+        """Write batches while there are full ones (or any, when a flush waits)."""
+        while not self._stopping:
+            batch = self._next_batch()
+            if batch is None or not self._write(batch) or not self._more_waiting():
                 return
+
+    @property
+    def _stopping(self) -> bool:
+        deadline = self._deadline
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _finish(self) -> None:
+        """Closing: write what the database takes by the deadline (the spool's backlog
+        first, as ever), then hand on the rest."""
+        deadline = self._deadline or time.monotonic()
+        while time.monotonic() < deadline:
+            batch = self._next_batch()
+            if batch is None and self._spill is not None and self._spill.spool.has_backlog():
+                continue  # a recorded transaction was settled: on to the next
+            if batch is None or not self._write(batch, closing=True):
+                break
+        self._finishing(deadline)
+        self.report_drops(force=True)
+        if time.monotonic() < deadline:
+            self._upkeep.publish(stopped=True)
+
+    # -- choosing the next batch --------------------------------------------------------------
+
+    def _next_batch(self) -> Batch | None:
+        """The batch in flight, else the next from the spool (it holds older records), else
+        from the queue."""
+        if self._inflight.batch is not None:
+            return self._inflight.batch
+        spill = self._spill
+        if spill is not None and spill.usable and spill.spool.has_backlog():
+            claimed = spill.claim(self._queue.batch_size)
+            if claimed is not None and claimed.pending is not None:
+                self._settle_recorded(spill, claimed)
+                return None
+            if claimed is not None:
+                batch = spill.load(claimed)
+                self._inflight.load(batch)
+                return batch
+        return self._from_queue()
+
+    def _from_queue(self) -> Batch | None:
+        run, captured = self._queue.take(self._batch_limit())
+        if not captured:
+            # A chunk on its way to the spool is older than the queue's head: wait for it
+            # to land (it is then replayed first), rather than go round and round.
+            self._queue.wait_while_spilling(self._flush_interval)
+            return None
+        batch = Batch([named(entry) for entry in captured], run)
+        self._inflight.load(batch)
+        return batch
 
     def _batch_limit(self) -> int:
         """``batch_size``; but when a backlog has built up, several batches' worth in one
         transaction: each transaction costs round trips, and every round trip costs this
         thread a wait for the GIL while the application logs (up to the interpreter's
         switch interval, 5 ms), so under load fewer, larger transactions keep up."""
-        queued = self._queue.counts()["queue_depth"]
+        queued = self._queue.depth()
         size = self._queue.batch_size
         if queued < 2 * size:
             return size
@@ -185,500 +228,97 @@ class Writer:
         return max(size, min(queued, size * BACKLOG_BATCHES, self._queue.maxsize // 4))
 
     def _more_waiting(self) -> bool:
-        counts = self._queue.counts()
+        spill = self._spill
         return (
-            counts["in_flight"] > 0
-            or counts["queue_depth"] >= self._queue.batch_size
-            or (self._queue.urgent and counts["queue_depth"] > 0)
+            self._inflight.batch is not None
+            or self._queue.more_waiting()
+            or (spill is not None and spill.usable and spill.spool.has_backlog())
         )
 
-    def _finish(self) -> None:
-        """The queue is closed: write what is left while the database takes it, by the
-        deadline; spool the rest if there is a spool, else hand it to the fallback."""
-        self._queue.unload()  # a replay that closing cut short: those entries are spooled
-        while not self._past_deadline():
-            if not self._queue.holds_own_batch and self._spool_backlog():
-                if not self._replay():
-                    break
-                continue
-            batch = self._queue.take(self._batch_limit())
-            if not batch or not self._deliver(batch):
-                break
-        self._queue.unload()  # a batch read back from the spool stays there
-        self._spill(everything=True)
-        self.give_up("pglog handler closed")
-        self.report_drops(force=True)
-        self._publish(stopped=True)
+    # -- one batch ----------------------------------------------------------------------------
 
-    def give_up(self, reason: str) -> None:
-        """Hand everything still pending (not being sent) to the fallback. Also called by
-        close() when the thread did not finish in time."""
-        rest = self._queue.drain()
-        if not rest:
-            return
-        self._fallback.hand_over(rest)
-        outcome = self._fallback_outcome()
-        self._queue.settle_drained(outcome)
-        self._report(
-            "give-up",
-            f"{reason}: {len(rest)} records could not be written to {self._sink.table}"
-            + (" and went to the fallback" if outcome == "fallback" else " and were dropped"),
-        )
-
-    def _past_deadline(self) -> bool:
-        return self._deadline is not None and time.monotonic() >= self._deadline
-
-    def _closing(self) -> bool:
-        return self._queue.closed or self._past_deadline()
-
-    # -- one batch -------------------------------------------------------------------
-
-    def _deliver(self, batch: Sequence[Captured]) -> bool:
-        """Write the batch in flight, as its errors call for. False if it is not written:
-        closing cut the attempt short (it is then still in flight, for give_up), or the
-        database is away and the batch went to the spool."""
-        self._rows = [self._to_row(entry) for entry in batch]
-        recreated = stale_retried = False
-        while self._rows:
-            had_connection = self._sink.connected
-            try:
-                self._write_isolating()
-                continue
-            except _Abandoned:
-                self._rows = []
+    def _write(self, batch: Batch, *, closing: bool = False) -> bool:
+        """Write ``batch`` as far as the database lets; False when the loop should not go
+        on now (it backed off, or must wait)."""
+        self._queue.attempted()
+        if batch.unknown is not None:
+            verdict = self._lookup.resolve(batch)
+            if verdict is Verdict.WAIT:
+                self._queue.pause(IN_PROGRESS_POLL)
                 return False
-            except _TableRefuses as refusal:
-                self._hand_to_fallback(len(self._rows), refusal.reason)
-                return True
-            except CommitUnknown as lost:
-                self._note_failure(lost.cause)
-                if not self._resolve(lost):
-                    return False
-                continue
-            except Exception as exc:
-                self._note_failure(exc)
-                error, disposition = exc, classify(exc)
-            if disposition is Disposition.RECREATE and self._sink.create_table and not recreated:
-                recreated = True  # once per batch: a table that exists can't be created again
-                if self._recreate():
-                    continue
-            if disposition in (Disposition.RECREATE, Disposition.REJECT):
-                reason = f"can't write to {self._sink.table}: {self._sink.describe_error(error)}"
-                self._hand_to_fallback(len(self._rows), reason)
-                return True
-            self.retries += 1  # Disposition.RETRY; ISOLATE is handled by _write_isolating
-            if had_connection and not stale_retried:
-                stale_retried = True  # an idle connection had gone stale: reconnect at once
-                continue
-            if self._closing():
-                return False
-            if self._source is not None:  # read back from the spool: it is safe there
-                self._queue.unload()
-                self._rows = []
-            self._back_off(self._backoff.next_delay())
-            if not self._rows:
-                return False  # the batch is in the spool now; replay comes first
-        self._backoff.reset()
-        return True
-
-    def _write_isolating(self) -> None:
-        """Write the rows in flight; when the server refuses some row, split the batch
-        around it (COPY names the line) or in halves, until it stands alone."""
-        parts = [len(self._rows)]  # sizes of the parts still to write, the next one last
-        refusals: list[str] = []
-        while parts:
-            size = parts.pop()
-            try:
-                self._attempt(size)
-                continue
-            except Exception as exc:
-                if classify(exc) is not Disposition.ISOLATE:
-                    raise
-                self._note_failure(exc)
-                error = exc
-            if size == 1:
-                refusal = self._quarantine(error)
-                refusals = [*refusals, refusal] if refusal else []
-                if len(refusals) >= REFUSALS_BEFORE_REJECT and len(set(refusals)) == 1:
-                    raise _TableRefuses(f"{self._sink.table} refuses rows: {refusal}")
-                continue
-            bad = _failing_line(error, size)
-            if bad is None:
-                pieces = [size // 2, size - size // 2]
-            else:
-                pieces = [n for n in (bad, 1, size - bad - 1) if n]
-            parts.extend(reversed(pieces))
-
-    def _attempt(self, count: int) -> None:
-        """Write the first ``count`` rows in flight in one transaction; settle them if it does."""
-        self._sink.connect()  # may take connect_timeout; until sending, close() may take the batch
-        if not self._queue.begin_send():
-            raise _Abandoned
-        source, spool = self._source, self._spool
-        before_commit = None
-        if source is not None and spool is not None:
-
-            def before_commit(xid: str) -> None:
-                spool.prepare_commit(source, count, xid)
-
-        try:
-            self._sink.write(self._rows[:count], before_commit)
-        except CommitUnknown:
-            raise  # the batch stays claimed until the server says what became of it
-        except BaseException:
-            self._queue.end_send()
-            raise
-        self._written(count)
-
-    def _written(self, count: int) -> None:
-        self._queue.end_send(written=count)
-        self._advance_spool(count)
-        del self._rows[:count]
-        self.batches += 1
-        self.last_write = dt.datetime.now(dt.timezone.utc)
-        self.failing_since = None
-
-    def _quarantine(self, error: BaseException) -> str | None:
-        """The first row in flight was refused alone: store it escaped, saying why.
-        Returns the reason if even that was refused (the row then went to the fallback)."""
-        reason = self._sink.describe_error(error)
-        self._rows[0] = escaped_row(self._rows[0], reason)
-        try:
-            self._attempt(1)
-        except Exception as exc:
-            if classify(exc) is not Disposition.ISOLATE:
-                raise
-            self._hand_to_fallback(1, f"row refused by the server ({reason})")
-            return getattr(exc, "sqlstate", None) or reason
-        self._report("quarantine", f"pglog stored a row the server refused, escaped: {reason}")
-        return None
-
-    def _hand_to_fallback(self, count: int, reason: str) -> None:
-        """Hand the first ``count`` entries in flight to the fallback, then settle them."""
-        outcome = self._fallback_outcome()
-        self._fallback.hand_over(self._queue.in_flight()[:count])
-        self._queue.settle(count, outcome)
-        self._advance_spool(count)
-        del self._rows[:count]
-        self._report(
-            reason.split(":", maxsplit=1)[0], f"pglog: {reason}; {count} records to the {outcome}"
-        )
-
-    # -- retention -----------------------------------------------------------------------
-
-    def _maintain(self) -> None:
-        """Between batches, the table's upkeep: partitions for the periods ahead, and one
-        round of retention (old partitions dropped, one batch of older rows deleted);
-        again at once if there was more to delete, else in an hour. Records wait only for
-        that long."""
-        if time.monotonic() < self._next_upkeep or not self._sink.connected:
-            return
-        now = dt.datetime.now(dt.timezone.utc)
-        deleted, again = 0, PRUNE_EVERY
-        try:
-            self._sink.make_partitions(now)  # routine: said only if it fails
-            self._sink.forget_writers()
-            if self._retention_days is not None:
-                cutoff = now - dt.timedelta(days=self._retention_days)
-                dropped, deleted = self._sink.prune(cutoff, PRUNE_BATCH)
-                self.partitions_dropped += len(dropped)
-        except Exception as exc:  # the writes go on: not a failure of the writer's
-            again = UPKEEP_RETRY
-            if classify(exc) is not Disposition.RETRY:  # a lost server: the batches say so
-                self.last_error = self._sink.describe_error(exc)
-                self._report("upkeep", f"pglog table upkeep failed: {self.last_error}")
-        self.pruned += deleted
-        self._next_upkeep = time.monotonic() + (0 if deleted == PRUNE_BATCH else again)
-
-    # -- the spool -----------------------------------------------------------------------
-
-    def _open_spool(self) -> None:
-        if self._spool is None:
-            return
-        try:
-            self._spool.open()
-        except OSError as exc:
-            self._report("spool", f"pglog can't use spool_dir {self._spool.directory}: {exc}")
-            self._spool = None
-            return
-        self._queue.set_spill_mark(self._spill_mark)
-
-    @property
-    def _spill_mark(self) -> int:
-        """Spool once the queue is half full; the batch in flight counts too."""
-        return max(1, self._queue.maxsize // 2)
-
-    def _spool_ready(self) -> bool:
-        """Is there a spool that works? After a failure it rests for a while."""
-        if self._spool is None:
-            return False
-        if self._spool_resting_until:
-            if time.monotonic() < self._spool_resting_until:
-                return False
-            self._spool_resting_until = 0.0
-            self._queue.set_spill_mark(self._spill_mark)
-        return True
-
-    def _spool_backlog(self) -> bool:
-        return self._spool is not None and self._spool.has_backlog()
-
-    def _back_off(self, delay: float) -> None:
-        """Wait before trying again; meanwhile, keep memory from filling if a spool can,
-        and say how it is going if the server still talks to us (a busy or read-only one)."""
-        self._publish()
-        self._spill()
-        self._queue.pause(delay)
-        self._spill()
-
-    def _spill(self, everything: bool = False) -> bool:
-        """Move entries from memory to the spool while the queue is past the spill mark
-        (down to half of it), or all of them when closing. True if anything was spooled."""
-        if not self._spool_ready() or not (everything or self._queue.spill_wanted()):
-            return False
-        spilled = False
-        while everything or self._queue.counts()["queue_depth"] > self._spill_mark // 2:
-            first, chunk = self._queue.claim_spill(SPILL_CHUNK)  # one fsync for many entries
-            if not chunk or not self._spool_chunk(first, chunk):
-                break
-            spilled = True
-        if not self._queue.holds_own_batch:
-            self._rows = []  # the batch in flight, if it was ours, went with the spill
-        return spilled
-
-    def _spool_chunk(
-        self, first: int, chunk: list[Captured], pending: tuple[str, int] | None = None
-    ) -> bool:
-        """Append a claimed chunk to the spool; if that fails, hand it to the fallback."""
-        assert self._spool is not None
-        try:
-            self._spool.append(chunk, first, pending)
-        except (SpoolFull, OSError) as exc:
-            self._fallback.hand_over(chunk)
-            self._queue.spill_failed(self._fallback_outcome())
-            self._spool_resting_until = time.monotonic() + SPOOL_REST
-            self._queue.set_spill_mark(None)
-            self._report(
-                "spool-full",
-                f"pglog can't spool any more ({exc}); {len(chunk)} records to the"
-                f" {self._fallback_outcome()}, and the queue's overflow policy applies",
-            )
-            return False
-        self._queue.spilled()
-        return True
-
-    def _replay(self) -> bool:
-        """Write the next batch from the spool; False if the database is away."""
-        assert self._spool is not None
-        batch = self._spool.claim(self._queue.batch_size)
-        if batch is None:
-            return True
-        if batch.pending is not None:
-            return self._settle_recorded(batch, *batch.pending)
-        self._queue.load(batch.entries, batch.own, batch.first)
-        self._source = batch
-        try:
-            return self._deliver(batch.entries)
-        finally:
-            self._source = None
-
-    def _settle_recorded(self, batch: SpoolBatch, xid: str, covered: int) -> bool:
-        """A process stopped between recording transaction ``xid`` and learning its fate:
-        ask the server, and skip the ``covered`` entries if it committed."""
-        assert self._spool is not None
-        try:
-            status = self._sink.status(xid)
-        except Exception as exc:
-            self._note_failure(exc)
-            self._back_off(self._backoff.next_delay())
-            return False
-        if status == "in progress":
-            self._back_off(IN_PROGRESS_GRACE)
-            return False
-        committed = status == "committed"
-        if committed:
-            self._queue.load(batch.entries[:covered], batch.own, batch.first)
-            self._queue.settle(covered, "written")
-        self._spool.resolve(batch, committed)
-        return True
-
-    def _advance_spool(self, count: int) -> None:
-        if self._source is not None and self._spool is not None:
-            self._spool.advance(self._source, count)
-
-    def _fallback_outcome(self) -> Outcome:
-        return "fallback" if self._fallback.enabled else "dropped"
-
-    def _recreate(self) -> bool:
-        try:
-            created = self._sink.recreate_table()
-        except Exception as exc:
-            self._note_failure(exc)
-            return False
-        if created:
-            self._report("recreated", f"pglog created {self._sink.table} again (it had vanished)")
-        return created
-
-    def _resolve(self, lost: CommitUnknown) -> bool:
-        """Settle the rows of a transaction whose COMMIT may have happened, by asking the
-        server. True to carry on (written, or to be written again); False if closing cut
-        the wait short: the rows then go to the fallback, though they may also be stored."""
-        in_progress_since: float | None = None
-        terminated = False
-        while True:
-            status: str
-            try:
-                status = self._sink.status(lost.xid)
-            except Exception as exc:
-                self._note_failure(exc)
-                self.retries += 1
-                status = "unreachable"
-            if status == "committed":
-                self._written(lost.count)
+            if verdict is Verdict.AWAY:
+                return self._away(batch, closing)
+            if verdict is Verdict.WRITTEN:
                 self._backoff.reset()
                 return True
-            if status in ("aborted", "unknown"):
-                self.retries += 1  # the rows will be written again
-                if status == "unknown":
-                    self._report(
-                        "unknown-commit",
-                        f"pglog could not learn whether transaction {lost.xid} committed;"
-                        " writing its rows again (they may now be stored twice)",
-                    )
-                self._queue.end_send()
-                return True
-            if status == "in progress":
-                now = time.monotonic()
-                in_progress_since = in_progress_since or now
-                if not terminated and now - in_progress_since >= IN_PROGRESS_GRACE:
-                    terminated = True
-                    self._terminate(lost.backend_pid)
-            if self._closing():
-                self._queue.end_send()
-                self._keep_unresolved(lost)
-                return False
-            self._back_off(0.05 if status == "in progress" else self._backoff.next_delay())
+        result = self._delivery.deliver(batch)
+        if result is Result.DONE:
+            self._backoff.reset()
+            return True
+        if result is Result.UNKNOWN:
+            if batch.source is not None and self._spill is not None:
+                self._spill.unload(batch)  # its spool records the transaction, to look up
+                self._inflight.put_back()
+            return True  # looked up at once, next time round
+        if result is Result.DISK:
+            self._put_back()
+            trouble = self._delivery.last_failure
+            if self._spill is not None and isinstance(trouble, SpoolError):
+                self._spill.failed(trouble)  # the spool rests; meanwhile the queue is written
+            return True
+        if result is Result.AWAY:
+            return self._away(batch, closing)
+        return False  # Result.ABANDONED: close() took it
 
-    def _keep_unresolved(self, lost: CommitUnknown) -> None:
-        """Closing before the server said whether ``lost`` committed: with a spool, keep
-        the rows there with the transaction recorded, for the next process to look up;
-        without, they go to the fallback, and may also be stored."""
-        if self._source is not None:
-            return  # read back from the spool, whose progress file records the transaction
-        if self._spool_ready():
-            first, chunk = self._queue.claim_spill(0)
-            if self._spool_chunk(first, chunk, (lost.xid, lost.count)):
-                self._rows = []
-                return
-        self._report(
-            "unknown-commit",
-            f"pglog closed before learning whether transaction {lost.xid} committed;"
-            f" its {lost.count} records go to the fallback and may also be stored",
-        )
+    def _away(self, batch: Batch, closing: bool) -> bool:
+        """The database is away: a batch from the spool goes back there (it is safe on
+        disk); then back off, unless closing."""
+        if batch.source is not None:
+            self._put_back()
+        if not closing:
+            self._back_off(self._backoff.next_delay())
+        return False
 
-    def _terminate(self, backend_pid: int) -> None:
-        try:
-            self._sink.terminate(backend_pid)
-        except Exception as exc:
-            self._note_failure(exc)
+    def _put_back(self) -> None:
+        """Let go of the batch in flight without settling it: one read back from the
+        spool goes back there; one from the queue stays in flight."""
+        batch = self._inflight.batch
+        if batch is not None and batch.source is not None and self._spill is not None:
+            self._spill.unload(batch)
+            self._inflight.put_back()
 
-    def _to_row(self, captured: Captured) -> Row:
-        entry = named(captured)
-        try:
-            return to_row(entry, self._hostname)
-        except Exception as exc:  # to_row is written not to raise; if it does, keep the record
-            self._report("row", f"pglog could not convert a record ({exc!r}); stored it escaped")
-            message, _ = render(entry)
-            return to_row(
-                entry._replace(message=ascii(message), args=None, exception=None, extras=None),
-                self._hostname,
-            )
+    def _settle_recorded(self, spill: Spill, claimed: SpoolBatch) -> None:
+        """A process stopped between recording a transaction in the spool and learning its
+        fate: ask the server, and skip the entries it covers if it committed."""
+        pending = claimed.pending
+        assert pending is not None
+        first_row = self._delivery.row_of(claimed.entries[0]) if claimed.entries else ()
+        verdict = self._lookup.verdict(pending.xid, pending.server_started, first_row)
+        if verdict is Verdict.AWAY:
+            spill.spool.release(claimed)
+            self._back_off(self._backoff.next_delay())
+        elif verdict is Verdict.WAIT:
+            spill.spool.release(claimed)
+            self._queue.pause(IN_PROGRESS_POLL)
+        else:
+            spill.settle_recorded(claimed, pending.count, committed=verdict is Verdict.WRITTEN)
 
-    # -- reporting ---------------------------------------------------------------------
+    def _back_off(self, delay: float) -> None:
+        """Wait before trying again, saying how it is going if the server still talks to us
+        (a busy or read-only one); drops are reported as they happen, not only at the end."""
+        self._upkeep.publish()
+        self._queue.pause(delay)
+        self.report_drops()
 
-    def _note_failure(self, error: BaseException) -> None:
-        self.failed_batches += 1
-        self.last_error = self._sink.describe_error(error)
-        if self.failing_since is None:
-            self.failing_since = dt.datetime.now(dt.timezone.utc)
-            self._failing_began = time.monotonic()
-
-    def stats(self) -> dict[str, Any]:
-        """The queue's ledger with the writer's own counters (see DatabaseLogHandler.stats)."""
-        stats: dict[str, Any] = self._queue.counts()
-        stats.update(
-            spool_bytes=self._spool.size if self._spool is not None else 0,
-            retries=self.retries,
-            pruned=self.pruned,
-            partitions_dropped=self.partitions_dropped,
-            failed_batches=self.failed_batches,
-            batches=self.batches,
-            rows_per_second=round(self.rows_per_second, 1),
-            connected=self._sink.connected,
-            last_error=self.last_error,
-            last_write=_iso(self.last_write),
-            failing_since=_iso(self.failing_since),
-        )
-        return stats
-
-    def _publish(self, stopped: bool = False) -> None:
-        """Every REPORT_EVERY seconds (and at the end): measure the write rate, and publish
-        the stats for monitors outside the process (see ``writers``) if connected."""
-        now = time.monotonic()
-        if (now < self._next_publish and not stopped) or self._past_deadline():
-            return
-        self._next_publish = now + REPORT_EVERY
-        stats = self.stats()
-        if self.failing_since is not None:
-            stats["failing_for_s"] = round(now - self._failing_began, 1)
-        if self.last_write is not None:
-            age = dt.datetime.now(dt.timezone.utc) - self.last_write
-            stats["last_write_age_s"] = round(age.total_seconds(), 1)
-        since, before = self._rate_mark
-        if now > since:
-            self.rows_per_second = (stats["written"] - before) / (now - since)
-        self._rate_mark = (now, stats["written"])
-        stats["rows_per_second"] = round(self.rows_per_second, 1)
-        if not self._sink.connected:
-            return
-        try:
-            self._sink.publish(self._identity, stats, stopped=stopped)
-        except Exception as exc:
-            if classify(exc) is not Disposition.RETRY:  # a lost connection: the batches say it
-                error = self._sink.describe_error(exc)
-                self._report("publish", f"pglog could not publish its stats: {error}")
-
-    def report_drops(self, force: bool = False) -> None:
-        """Tell the fallback how many records overflow dropped since the last report."""
+    def report_drops(self, *, force: bool = False) -> None:
+        """Say how many records overflow dropped since the last report."""
         now = time.monotonic()
         if not force and now - self._last_drop_report < DROP_REPORT_INTERVAL:
             return
         dropped = self._queue.take_unreported_drops()
         if dropped:
             self._last_drop_report = now
-            self._fallback.report(
-                logging.WARNING,
+            self._notices.always(
                 f"pglog dropped {dropped} records: the queue was full"
-                f" ({self._queue.maxsize} records, overflow={self._queue.overflow!r})",
+                f" ({self._queue.maxsize} records, overflow={self._queue.overflow!r})"
             )
-
-    def _report(self, kind: str, message: str) -> None:
-        now = time.monotonic()
-        last = self._last_report.get(kind)
-        if last is not None and now - last < ERROR_REPORT_INTERVAL:
-            return
-        self._last_report[kind] = now
-        self._fallback.report(logging.WARNING, message)
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def _failing_line(error: BaseException, count: int) -> int | None:
-    """Index of the row a COPY error names ("COPY logs, line 3, column ..."), if it names one."""
-    context = getattr(getattr(error, "diag", None), "context", None) or ""
-    match = _COPY_LINE.search(context)
-    if match is None:
-        return None
-    index = int(match.group(1)) - 1
-    return index if 0 <= index < count else None

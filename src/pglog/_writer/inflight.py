@@ -1,0 +1,161 @@
+"""In flight: the batch being written, kept in one place.
+
+The batch knows its entries and their rows, where they came from (the queue, with their
+sequence numbers, or a spool segment) and, once its transaction has begun, its
+transaction id. Two threads may decide its fate: the writer, as attempts succeed or
+fail, and ``close()``, when the close deadline comes while the writer is stuck inside
+an attempt (a stalled network). Each decision is made under the ledger's lock, and the
+first one wins: once ``close()`` has taken the batch over, the writer lets it go; once
+the writer has settled records, ``close()`` can't take them.
+
+A batch close() takes over mid-attempt may still be committed by the writer a moment
+later. So what close() does with it depends on what it knows: with a transaction id and
+a spool, the batch is spooled with that id recorded, and the next process asks the
+server what became of it before writing it again; without a spool it goes to the
+fallback, reported as "may also be stored".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pglog._capture.entry import Entry
+from pglog._capture.row import Row
+from pglog._writer.ledger import Ledger, Outcome, Place, Run
+from pglog._writer.sink import CommitUnknown, Transaction
+from pglog._writer.spool import SpoolBatch
+
+
+class Abandoned(Exception):
+    """close() took the batch over; the writer must let it go."""
+
+
+@dataclass
+class Batch:
+    entries: list[Entry]
+    #: The records' sequence numbers; empty for records of another process's spool.
+    run: Run
+    #: The spool segment the batch was read back from, if it was.
+    source: SpoolBatch | None = None
+    #: The rows of the entries not yet settled (made by the writer when it first sends).
+    rows: list[Row] = field(default_factory=list)
+    #: The transaction of the attempt under way, once it has begun.
+    transaction: Transaction | None = None
+    #: An attempt is under way (from before BEGIN to after COMMIT).
+    sending: bool = False
+    #: close() took the batch over.
+    taken: bool = False
+    #: A transaction whose COMMIT's fate is unknown: looked up before anything else.
+    unknown: CommitUnknown | None = None
+
+    @property
+    def place(self) -> Place:
+        """Where the ledger holds its records: in flight, or replaying (also on disk)."""
+        return Place.IN_FLIGHT if self.source is None else Place.REPLAYING
+
+    @property
+    def own(self) -> bool:
+        """Are these this process's records (not another process's spool)?"""
+        return self.source is None or self.source.own
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class InFlight:
+    """The writer's current batch, and every change of its fate."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self.batch: Batch | None = None
+
+    def load(self, batch: Batch) -> None:
+        """``batch`` (its records already held as in flight) is now the one being written."""
+        assert self.batch is None, "the batch in flight must be settled first"
+        self.batch = batch
+
+    def begin(self) -> Batch:
+        """Claim the batch for an attempt; Abandoned if close() took it meanwhile."""
+        with self._ledger.lock:
+            batch = self.batch
+            if batch is None or batch.taken:
+                raise Abandoned
+            batch.sending, batch.transaction = True, None
+            return batch
+
+    def began(self, transaction: Transaction) -> None:
+        """The attempt's transaction has begun; Abandoned if close() took the batch before
+        it could know its id (the attempt then rolls back)."""
+        with self._ledger.lock:
+            batch = self.batch
+            if batch is None or batch.taken:
+                raise Abandoned
+            batch.transaction = transaction
+
+    def ended(self) -> None:
+        """The attempt is over without settling anything (it failed, or was rolled back)."""
+        with self._ledger.lock:
+            if self.batch is not None:
+                self.batch.sending = False
+
+    def settle(self, count: int, outcome: Outcome) -> list[Entry]:
+        """The first ``count`` entries reached ``outcome``; returns them (for the fallback).
+        Nothing happens (and nothing is returned) once close() took the batch over."""
+        with self._ledger.lock:
+            batch = self.batch
+            if batch is None or batch.taken:
+                return []
+            settled, batch.entries = batch.entries[:count], batch.entries[count:]
+            del batch.rows[:count]
+            batch.sending = False
+            ledger = self._ledger
+            if batch.own:
+                ledger.release(batch.place, batch.run.front(len(settled)))
+                ledger.end(outcome, len(settled))
+            elif outcome == "written":
+                ledger.settled.notify_all()
+            if batch.source is not None:
+                if outcome == "written":
+                    ledger.replayed += len(settled)
+                elif not batch.own:
+                    ledger.replay_fallback += len(settled)
+            if not batch.entries:
+                self.batch = None
+            return settled
+
+    def put_back(self) -> Batch | None:
+        """Give up the batch without settling it (its records go where the caller puts
+        them: back to the spool they came from, say); returns it."""
+        with self._ledger.lock:
+            batch, self.batch = self.batch, None
+            if batch is not None and batch.own:
+                self._ledger.release(batch.place, batch.run)
+            return batch
+
+    def take_idle(self) -> Batch | None:
+        """For the spiller: the batch, if it is this process's, from the queue, and no
+        attempt is under way or unresolved (the writer is backing off); its records are
+        then spilling, and the writer takes nothing from the queue until they land."""
+        with self._ledger.lock:
+            batch = self.batch
+            if (
+                batch is None
+                or batch.source is not None
+                or batch.sending
+                or batch.unknown is not None
+                or batch.taken
+            ):
+                return None
+            self.batch = None
+            self._ledger.release(Place.IN_FLIGHT, batch.run)
+            self._ledger.hold(Place.SPILLING, batch.run)
+            return batch
+
+    def take_over(self) -> Batch | None:
+        """For close(): the batch, taken from the writer whatever it is doing; None if
+        there is none. Its records stay held as in flight until the caller moves them."""
+        with self._ledger.lock:
+            batch, self.batch = self.batch, None
+            if batch is not None:
+                batch.taken = True
+            return batch

@@ -1,0 +1,158 @@
+"""Process: what pglog's handlers do when the process forks, exits, or is told to stop.
+
+- **Fork.** A child starts clean: every live handler builds a new pipeline (empty queue,
+  no connection, no threads); the parent writes what it had queued.
+- **Exit.** When the interpreter starts to stop its threads (before ``atexit``, and also
+  at the end of a ``multiprocessing`` child, which leaves through ``os._exit``), every
+  handler is flushed, and that moment sets the one deadline of the whole exit:
+  ``close_timeout`` from then. Every flush and close during the exit ends by it, so an
+  exit takes ``close_timeout`` at most, however many steps ask (this hook, ``atexit``,
+  ``logging.shutdown()``). At ``atexit`` every handler still open is closed, including
+  one that was closed and then used again (``dictConfig`` drops such handlers from
+  logging's own list, so ``logging.shutdown()`` would not).
+- **SIGTERM.** Where SIGTERM would end the process without any clean-up (its disposition
+  is the default: a container being stopped, ``kill``, ``uvicorn`` re-raising it after
+  its own shutdown), pglog installs a handler that closes every handler within the exit
+  deadline, then restores the default and raises the signal again, so the process ends
+  as it would have. A handler the application installed is never replaced. The closing
+  runs in a thread of its own: the signal may have interrupted the main thread inside
+  pglog, holding a lock the closing needs.
+- **Reconfiguration.** ``logging.config.dictConfig`` closes handlers while holding
+  logging's module lock; a writer may need that lock to log (psycopg logs at DEBUG
+  inside it). ``logging_lock_held`` tells close() not to wait then.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+import weakref
+from typing import Protocol
+
+#: Idents of pglog's own threads (writers, spillers, the watchdog, fallback handing): a
+#: record logged in one of them (psycopg's debug output, say) is never queued by pglog.
+OWN_THREADS: set[int] = set()
+
+
+class Closable(Protocol):
+    close_timeout: float
+    handle_sigterm: bool
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def after_fork_in_child(self) -> None: ...
+
+
+class _Exit:
+    """The exit under way, if one is: its deadline, and that no writer may start now."""
+
+    deadline: float | None = None
+    begun = False
+
+
+_live: weakref.WeakSet[Closable] = weakref.WeakSet()
+_exit = _Exit()
+
+
+def stopping() -> bool:
+    """Has the interpreter begun to exit (no thread may start now)?"""
+    return _exit.begun
+
+
+def register(handler: Closable) -> None:
+    """A handler now open; installs the SIGTERM hook if it wants one and it's possible."""
+    _live.add(handler)
+    if handler.handle_sigterm:
+        _install_sigterm()
+
+
+def unregister(handler: Closable) -> None:
+    _live.discard(handler)
+
+
+def deadline(own: float) -> float:
+    """``own`` deadline, or the exit's if one is under way and sooner."""
+    return own if _exit.deadline is None else min(own, _exit.deadline)
+
+
+def logging_lock_held() -> bool:
+    """Does this thread hold logging's module lock (as dictConfig does while closing)?"""
+    owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
+    return bool(owned is not None and owned())
+
+
+def _begin_exit() -> None:
+    _exit.begun = True
+    if _exit.deadline is None:
+        longest = max((h.close_timeout for h in list(_live)), default=0.0)
+        _exit.deadline = time.monotonic() + longest
+
+
+def _flush_before_threads_stop() -> None:
+    """The interpreter starts to stop its threads: flush every handler, by the exit's
+    deadline. Only a flush: the handlers stay open for what ``atexit`` functions log."""
+    _begin_exit()
+    for handler in list(_live):
+        with contextlib.suppress(Exception):
+            handler.flush()
+
+
+def _close_at_exit() -> None:
+    _begin_exit()
+    _close_all(list(_live))
+
+
+def _after_fork_in_child() -> None:
+    _exit.begun, _exit.deadline = False, None  # a child forked at exit lives on
+    OWN_THREADS.clear()
+    from pglog._writer.deadline import WATCHDOG
+
+    WATCHDOG.after_fork()
+    for handler in list(_live):
+        handler.after_fork_in_child()
+
+
+# -- SIGTERM ---------------------------------------------------------------------------------
+
+
+def _install_sigterm() -> None:
+    """Install the SIGTERM hook where SIGTERM's disposition is the default, from the main
+    thread (only it may); elsewhere, or if the application has a handler, do nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main interpreter
+        return
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    _begin_exit()
+    wanted = [h for h in list(_live) if h.handle_sigterm]
+    closer = threading.Thread(target=_close_all, args=(wanted,), name="pglog-sigterm", daemon=True)
+    closer.start()
+    closer.join(max(0.0, (_exit.deadline or time.monotonic()) - time.monotonic()) + 0.5)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _close_all(handlers: list[Closable]) -> None:
+    for handler in handlers:
+        with contextlib.suppress(Exception):
+            handler.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+# The stdlib's own hook for this moment (concurrent.futures uses it too); it is private,
+# so fall back to atexit where it is missing.
+getattr(threading, "_register_atexit", atexit.register)(_flush_before_threads_stop)
+atexit.register(_close_at_exit)
