@@ -269,6 +269,8 @@ class CitusCluster:
             _chown(self.root, account)
         names = ["coordinator"] + [f"worker{i}" for i in range(workers)]
         self.coordinator, *self.workers = (Node(name, conf, self.root) for name in names)
+        #: The port the cluster knows each worker by (its own, unless ``start`` was told).
+        self.registered = [worker.port for worker in self.workers]
 
     def __repr__(self) -> str:
         return f"<CitusCluster coordinator {self.port}, workers {[w.port for w in self.workers]}>"
@@ -285,14 +287,18 @@ class CitusCluster:
     def port(self) -> int:
         return self.coordinator.port
 
-    def start(self) -> None:
-        """Start every node, create the extension on each, register the workers."""
+    def start(self, via: Mapping[int, int] | None = None) -> None:
+        """Start every node, create the extension on each, register the workers.
+
+        ``via`` maps a worker's index to the port the cluster is to reach it by (a proxy in
+        front of it, to break or hold the coordinator's connections to it)."""
         _parallel(Node.start, self.nodes)
         _parallel(lambda node: node.execute("CREATE EXTENSION IF NOT EXISTS citus"), self.nodes)
         with self.coordinator.connect() as conn:
             conn.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (self.port,))
-            for worker in self.workers:
-                conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (worker.port,))
+            self.registered = [(via or {}).get(i, w.port) for i, w in enumerate(self.workers)]
+            for port in self.registered:
+                conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (port,))
 
     def destroy(self) -> None:
         _parallel(Node.destroy, self.nodes)
@@ -323,11 +329,11 @@ class CitusCluster:
         workers themselves, shard table by shard table."""
         shards = self.shards(table)
         counts = []
-        for index, worker in enumerate(self.workers):
+        for index, known_as in enumerate(self.registered):
             total = 0
             with self.connect_worker(index) as conn:
                 for name, port in shards:
-                    if port == worker.port:
+                    if port == known_as:
                         schema, _, relation = name.rpartition(".")
                         ident = sql.Identifier(*(schema, relation) if schema else (relation,))
                         row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident))
