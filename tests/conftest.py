@@ -17,6 +17,9 @@ from psycopg import sql
 from pglog import DatabaseLogHandler
 from pglog._embedded import embedded_server
 
+#: Citus and TimescaleDB clusters (citus, own_citus, timescale, own_timescale).
+pytest_plugins = ["engines"]
+
 
 @pytest.fixture(scope="session")
 def pg_dsn() -> Iterator[str]:

@@ -140,4 +140,5 @@ def test_a_failure_that_lasts_is_said_again_not_once(request: pytest.FixtureRequ
     assert first is not None, stderr
     assert again is not None, f"said once only: {stderr!r}"
     assert "authentication" in again[1]
-    assert REAL_PASSWORD not in stderr and WRONG_PASSWORD not in stderr
+    assert REAL_PASSWORD not in stderr
+    assert WRONG_PASSWORD not in stderr
