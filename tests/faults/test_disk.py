@@ -27,6 +27,9 @@ from faults.kit import (
     writer_threads,
 )
 from pglog import DatabaseLogHandler
+from pglog._capture.capture import capture
+from pglog._writer.segments import Destination, Recorded, SpoolError
+from pglog._writer.spool import Spool
 
 TABLE = "logs"
 
@@ -155,3 +158,27 @@ def test_a_full_disk_under_the_spool_never_kills_the_writer_nor_doubles_a_record
     assert after_close["pending"] == 0, ledger(after_close)
     accounted = len(tally.stored) + len(tally.fallback) + after_close["dropped"] + lost(after_close)
     assert accounted == len(emitted), f"{accounted} accounted for of {len(emitted)}"
+
+
+def test_a_transaction_that_cannot_be_recorded_leaves_no_lines_to_replay() -> None:
+    """close() spools a batch whose COMMIT's fate is unknown with its transaction recorded
+    beside it. The lines are written, then the progress file can't be created (the disk's
+    last inode went to the segment): the append fails as a whole, and replay finds
+    nothing of it; had the lines stayed, records the caller kept elsewhere (handed to the
+    fallback) would be written as well."""
+    log = logging.getLogger("spool.test")
+    entries = [
+        capture(log.makeRecord(log.name, logging.INFO, __file__, 1, f"m-{i}", (), None))
+        for i in range(3)
+    ]
+    destination = Destination("public.logs", ("127.0.0.1",), "5432", "postgres")
+    with Tmpfs("1m", nr_inodes=16) as tmpfs:
+        spool = Spool(tmpfs.path / "spool", 1 << 20, destination)
+        spool.open()
+        filler = exhaust_inodes(tmpfs.path, leave=1)
+        with pytest.raises(SpoolError):
+            spool.append(entries, 0, Recorded("1234", 3, "2026-12-01"))
+        release(filler)
+        replayed = spool.claim(100)
+        spool.close()
+    assert replayed is None or replayed.entries == []

@@ -141,12 +141,87 @@ def disk(doing: str) -> Iterator[None]:
         raise SpoolError(f"can't {doing}: {reason}", full=full) from exc
 
 
-def vanished(handle: IO[bytes]) -> bool:
-    """Has the file behind ``handle`` been removed (its last name unlinked)?"""
-    try:
-        return os.fstat(handle.fileno()).st_nlink == 0
-    except OSError:
-        return True
+class SegmentFile:
+    """A segment open for appending: each append durable, or not there at all."""
+
+    def __init__(self, path: Path, handle: IO[bytes], first: int, size: int) -> None:
+        self.path = path
+        self.handle = handle
+        #: The number the next entry appended must have (a segment holds one run).
+        self.next = first
+        self.size = size
+
+    @classmethod
+    def start(cls, path: Path, destination: Destination, first: int) -> SegmentFile:
+        """A new segment at ``path``, its header written and its name made durable."""
+        opening = destination.header_line()
+        with disk("start a spool segment"):
+            handle = path.open("ab", buffering=0)  # no buffer to flush after a failed write
+            try:
+                write_all(handle.fileno(), opening)
+                sync_directory(path.parent)
+            except BaseException:
+                handle.close()
+                path.unlink(missing_ok=True)
+                raise
+        return cls(path, handle, first, len(opening))
+
+    def append(self, data: bytes, count: int, pending: Recorded | None) -> None:
+        """Write ``data`` (``count`` entries) and fsync, then record ``pending`` if given;
+        on any failure cut the file back to what it held (SpoolError): replayed lines the
+        caller was told weren't kept would be written twice."""
+        descriptor = self.handle.fileno()
+        with disk("write to the spool"):
+            try:
+                write_all(descriptor, data)
+                os.fsync(descriptor)
+                if pending is not None:
+                    write_progress(self.path, 0, pending)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(descriptor, self.size)
+                    os.fsync(descriptor)
+                if pending is not None:
+                    self.path.with_suffix(".done").unlink(missing_ok=True)
+                raise
+        self.next += count
+        self.size += len(data)
+
+    def vanished(self) -> bool:
+        """Has the file been removed under us (its last name unlinked)?"""
+        try:
+            return os.fstat(self.handle.fileno()).st_nlink == 0
+        except OSError:
+            return True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.handle.close()
+
+    def abandon(self) -> None:
+        """In a forked child: let go of the descriptor without flushing anything."""
+        with contextlib.suppress(OSError):
+            os.close(self.handle.fileno())
+
+
+def read_segment(segment: Path) -> tuple[dict[str, Any] | None, list[Entry], int]:
+    """A segment's header (None for an older segment without one), its entries, and
+    how many torn lines it holds (a crash mid-append: never acknowledged, so skipped).
+    OSError as from ``open``."""
+    found: dict[str, Any] | None = None
+    entries: list[Entry] = []
+    torn = 0
+    with segment.open("rb") as handle:
+        for number, text in enumerate(handle):
+            if number == 0 and text.startswith(b"{"):
+                found = header(text)
+                continue
+            entry = parse(text)
+            if entry is None:
+                torn += 1
+            else:
+                entries.append(entry)
+    return found, entries, torn
 
 
 def line(entry: Captured) -> bytes:

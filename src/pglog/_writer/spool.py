@@ -35,7 +35,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
 
 from pglog._capture.entry import Captured, Entry
 from pglog._writer.ledger import Run
@@ -43,17 +42,14 @@ from pglog._writer.owners import Owners
 from pglog._writer.segments import (
     Destination,
     Recorded,
+    SegmentFile,
     SegmentName,
     SpoolError,
     disk,
-    header,
     key_for,
     line,
-    parse,
     read_progress,
-    sync_directory,
-    vanished,
-    write_all,
+    read_segment,
     write_progress,
 )
 
@@ -97,13 +93,6 @@ class _Own:
     done: int = 0
 
 
-@dataclass
-class _Active:
-    path: Path
-    handle: IO[bytes]
-    next: int
-
-
 class Spool:
     """The spool of one process for one destination; used by its spiller, its writer
     and close(), one at a time."""
@@ -121,7 +110,7 @@ class Spool:
         self._owners = Owners(self.directory, self.token)
         self._lock = threading.RLock()
         self._started = time.time_ns()
-        self._active: _Active | None = None
+        self._active: SegmentFile | None = None
         self._replaying: _Segment | None = None
         self._own: dict[Path, _Own] = {}
         self._lost: list[Run] = []
@@ -158,8 +147,7 @@ class Spool:
     def abandon(self) -> None:
         """In a forked child: drop the inherited files without releasing the parent's locks."""
         if self._active is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._active.handle.fileno())
+            self._active.abandon()
             self._active = None
         self._owners.abandon()
 
@@ -181,57 +169,34 @@ class Spool:
                     f"{self.directory} holds its limit of {self.max_bytes} bytes", full=True
                 )
             self.open()  # again, if the directory vanished
-            active = self._active
-            if active is not None and vanished(active.handle):
-                self._lose(active.path)  # removed under us: what it held is gone
+            if self._active is not None and self._active.vanished():
+                self._lose(self._active.path)  # removed under us: what it held is gone
             elif pending is not None:
                 self._seal()  # a recorded transaction starts a segment of its own
             if self._active is None or self._active.next != first:
                 self._seal()  # a new segment for a new run of numbers
             active = self._segment(first)
-            descriptor = active.handle.fileno()
-            with disk("write to the spool"):
-                before = os.fstat(descriptor).st_size
-                try:
-                    write_all(descriptor, data)
-                    os.fsync(descriptor)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        os.ftruncate(descriptor, before)
-                    self._seal()
-                    raise
-                if pending is not None:
-                    write_progress(active.path, 0, pending)
+            try:
+                active.append(data, len(entries), pending)
+            except BaseException:
+                self._seal()
+                raise
             self._own[active.path].count += len(entries)
             self._size += len(data)
-            active.next = first + len(entries)
-            if before + len(data) >= SEGMENT_BYTES or pending is not None:
+            if active.size >= SEGMENT_BYTES or pending is not None:
                 self._seal()
 
-    def _segment(self, first: int) -> _Active:
+    def _segment(self, first: int) -> SegmentFile:
         if self._active is None:
-            path = (
-                self.directory / f"{self.key}-{self._started:020d}-{self.token}-{first:012d}.rows"
-            )
-            with disk("start a spool segment"):
-                handle = path.open("ab", buffering=0)  # no buffer to flush after a failed write
-                try:
-                    opening = self.destination.header_line()
-                    write_all(handle.fileno(), opening)
-                    sync_directory(self.directory)
-                except BaseException:
-                    handle.close()
-                    path.unlink(missing_ok=True)
-                    raise
-            self._active = _Active(path, handle, first)
-            self._own[path] = _Own(first)
-            self._size += len(opening)
+            name = f"{self.key}-{self._started:020d}-{self.token}-{first:012d}.rows"
+            self._active = SegmentFile.start(self.directory / name, self.destination, first)
+            self._own[self._active.path] = _Own(first)
+            self._size += self._active.size
         return self._active
 
     def _seal(self) -> None:
         if self._active is not None:
-            with contextlib.suppress(OSError):
-                self._active.handle.close()
+            self._active.close()
             self._active = None
 
     # -- replaying ------------------------------------------------------------------------------
@@ -373,24 +338,14 @@ class Spool:
         own = name.token == self.token
         if own and self._active is not None and self._active.path == segment:
             self._seal()
-        entries: list[Entry] = []
-        found: dict[str, Any] | None = None
         try:
-            with segment.open("rb") as handle:
-                for number, text in enumerate(handle):
-                    if number == 0 and text.startswith(b"{"):
-                        found = header(text)
-                        continue
-                    entry = parse(text)
-                    if entry is None:  # torn by a crash mid-append: never acknowledged
-                        self.corrupt += 1
-                    else:
-                        entries.append(entry)
+            found, entries, torn = read_segment(segment)
         except FileNotFoundError:  # removed under us: what it held is gone
             self._lose(segment)
             return None
         except OSError as exc:  # a failing disk: try again when the spool has rested
             raise SpoolError(f"can't read the spool: {exc.strerror}") from exc
+        self.corrupt += torn
         if not own and found is not None and not self.destination.accepts(found):
             self._strangers.add(segment)
             if not any(
@@ -414,7 +369,7 @@ class Spool:
         """Own segments we still count on that are no longer on disk."""
         for path in [p for p in self._own if not p.exists()]:
             self._lose(path)
-        if self._active is not None and vanished(self._active.handle):
+        if self._active is not None and self._active.vanished():
             self._lose(self._active.path)
 
     def _finish(self, replay: _Segment) -> None:
