@@ -81,11 +81,6 @@ def test_the_option_takes_plain_values_in_python_and_in_the_yaml(
         load_config(str(config))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the writer passes the handler's static fields to to_row once the lead wires it"
-    " (see the report of issue 15)",
-)
 def test_a_handler_writes_its_static_fields_into_every_record(
     make_handler: HandlerFactory, logger: logging.Logger, db: psycopg.Connection[Any], table: str
 ) -> None:
