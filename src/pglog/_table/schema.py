@@ -24,8 +24,9 @@ LEGACY_ERRORS = sql.SQL(
     )
 )
 
-#: The indexes: name suffix -> indexed expression. The first five are DESIGN.md's; the
-#: others came with schema 3, each partial, so only errors pay for them: ``pglog errors``
+#: The indexes: name suffix -> indexed expression. The first five serve the reader's
+#: filters (time, level, logger, host, and the three together); the others came with
+#: schema 3, each partial, so only errors pay for them: ``pglog errors``
 #: finds a range's errors by ``errors``, a kind's rows and its first sighting by
 #: ``fingerprint``, and the errors stored before schema 3 by ``legacy_errors`` (which no
 #: newer row enters). The search index is ``search``'s: it needs an extension.
