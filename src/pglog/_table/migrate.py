@@ -3,7 +3,8 @@
 The schema version lives in the table's comment, on a line of its own
 (``pglog:schema=3``), so it travels with dumps and restores and leaves any comment of
 the user's alone. A table without that line was made by hand from the documented
-columns (README "The table"), or by a pglog from before versions: either way it is adopted if its columns fit.
+columns (README "The table"), or by a pglog from before versions: either way it is
+adopted if its columns fit.
 
 Every step is idempotent and runs in one transaction under the table's advisory lock,
 so two processes starting at once don't trip over each other. Steps only touch the
