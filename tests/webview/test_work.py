@@ -1,7 +1,7 @@
-# ruff: noqa: F811 - the fixtures imported from test_web_browser are parameters by name
+# ruff: noqa: F811 - the fixtures imported from webview.test_browser are parameters by name
 """The web view as a place to work, in headless Chromium: search, the Errors view, fields
 that filter, a record's context and permalink, a frozen share link, downloads, the
-reader's zone and theme, and the keyboard. Fixtures are test_web_browser's."""
+reader's zone and theme, and the keyboard. Fixtures are webview.test_browser's."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
-from test_web_browser import (  # noqa: F401 - the fixtures are used by name
+
+from webview.test_browser import (  # noqa: F401 - the fixtures are used by name
     ROWS,
     SCREENSHOT,
     Logs,
@@ -70,7 +71,7 @@ def test_the_errors_view_groups_kinds_marks_the_new_and_leads_to_their_records(
     groups = page.locator("#errors-list li.group")
     expect(groups).to_have_count(2)
     expect(groups.locator(".count")).to_have_text(["3", "2"])
-    expect(groups.first.locator(".kind")).to_have_text("ValueError in tests/test_web_work.py, _pay")
+    expect(groups.first.locator(".kind")).to_have_text("ValueError in webview/test_work.py, _pay")
     expect(groups.locator(".badge")).to_have_text(["new", "new"])
     expect(groups.first.locator(".trend rect")).not_to_have_count(0)
     expect(page.locator("#errors-summary")).to_contain_text("5 error records of 2 kinds")
