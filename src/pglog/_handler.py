@@ -33,7 +33,6 @@ from pglog._writer.fallback import resolve as resolve_fallback
 from pglog._writer.notices import INTERNAL_LOGGER
 from pglog._writer.pipeline import Pipeline
 from pglog._writer.process import OWN_THREADS
-from pglog._writer.queue import weight
 from pglog._writer.sink import PostgresSink
 
 if TYPE_CHECKING:
@@ -121,7 +120,7 @@ class DatabaseLogHandler(logging.Handler):
         if entry[ARGS] is not None and type(entry[EXTRAS]) is not str:  # see queue.is_light
             accepted = pipeline.queue.put(entry)
         else:
-            accepted = pipeline.queue.put_weighed(entry, weight(entry))
+            accepted = pipeline.queue.put_weighed(entry)
         if not accepted:
             self._after_close(entry)
 
@@ -154,7 +153,7 @@ class DatabaseLogHandler(logging.Handler):
         application's."""
         if not (process.stopping() or self._closing):
             pipeline = self._start()
-            if pipeline.queue.put_weighed(entry, weight(entry)):
+            if pipeline.queue.put_weighed(entry):
                 return
         name = entry[2]
         if name == INTERNAL_LOGGER.name or name.startswith(INTERNAL_LOGGER.name + "."):
