@@ -30,7 +30,7 @@ from pglog._table.schema import TableName
 from pglog._writer import process
 from pglog._writer.fallback import Fallback
 from pglog._writer.fallback import resolve as resolve_fallback
-from pglog._writer.notices import INTERNAL_LOGGER
+from pglog._writer.notices import INTERNAL_LOGGER, Notice
 from pglog._writer.pipeline import Pipeline
 from pglog._writer.process import OWN_THREADS
 from pglog._writer.sink import PostgresSink
@@ -103,7 +103,8 @@ class DatabaseLogHandler(logging.Handler):
         try:
             entry = capture(record)
             thread = entry[4]  # the record's thread
-            if thread in OWN_THREADS or (thread is None and get_ident() in OWN_THREADS):
+            own = thread in OWN_THREADS or (thread is None and get_ident() in OWN_THREADS)
+            if own and not isinstance(record, Notice):  # a Notice is given to be shown
                 return record  # logged by pglog's own threads (psycopg, pglog): never loop
             self._put(entry)
         except Exception:
