@@ -30,10 +30,9 @@ from pglog._table.schema import TableName
 from pglog._writer import process
 from pglog._writer.fallback import Fallback
 from pglog._writer.fallback import resolve as resolve_fallback
-from pglog._writer.notices import INTERNAL_LOGGER
+from pglog._writer.notices import INTERNAL_LOGGER, Notice
 from pglog._writer.pipeline import Pipeline
 from pglog._writer.process import OWN_THREADS
-from pglog._writer.queue import weight
 from pglog._writer.sink import PostgresSink
 
 if TYPE_CHECKING:
@@ -104,7 +103,8 @@ class DatabaseLogHandler(logging.Handler):
         try:
             entry = capture(record)
             thread = entry[4]  # the record's thread
-            if thread in OWN_THREADS or (thread is None and get_ident() in OWN_THREADS):
+            own = thread in OWN_THREADS or (thread is None and get_ident() in OWN_THREADS)
+            if own and not isinstance(record, Notice):  # a Notice is given to be shown
                 return record  # logged by pglog's own threads (psycopg, pglog): never loop
             self._put(entry)
         except Exception:
@@ -121,7 +121,7 @@ class DatabaseLogHandler(logging.Handler):
         if entry[ARGS] is not None and type(entry[EXTRAS]) is not str:  # see queue.is_light
             accepted = pipeline.queue.put(entry)
         else:
-            accepted = pipeline.queue.put_weighed(entry, weight(entry))
+            accepted = pipeline.queue.put_weighed(entry)
         if not accepted:
             self._after_close(entry)
 
@@ -154,7 +154,7 @@ class DatabaseLogHandler(logging.Handler):
         application's."""
         if not (process.stopping() or self._closing):
             pipeline = self._start()
-            if pipeline.queue.put_weighed(entry, weight(entry)):
+            if pipeline.queue.put_weighed(entry):
                 return
         name = entry[2]
         if name == INTERNAL_LOGGER.name or name.startswith(INTERNAL_LOGGER.name + "."):

@@ -323,7 +323,8 @@ class Options(TypedDict, total=False):
             10.0,
             SECONDS,
             "seconds a batch's `COPY` and `COMMIT` may take before the connection is given up"
-            " as stalled (what became of the batch is then looked up)",
+            " as stalled (what became of the batch is then looked up, and the next"
+            " transactions carry half as many rows, growing back while they are quick)",
         ),
     ]
     handle_sigterm: Annotated[

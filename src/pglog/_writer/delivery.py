@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 import re
+import time
 from collections.abc import Callable
 
 from pglog._capture.capture import render
@@ -24,9 +25,10 @@ from pglog._writer.fallback import Fallback
 from pglog._writer.inflight import Abandoned, Batch, InFlight
 from pglog._writer.ledger import Outcome
 from pglog._writer.notices import Notices
+from pglog._writer.pace import Pace
 from pglog._writer.retry import Disposition, cause, classify
 from pglog._writer.segments import SpoolError
-from pglog._writer.sink import CommitUnknown, PostgresSink, Transaction
+from pglog._writer.sink import CommitUnknown, PostgresSink, Stalled, Transaction
 from pglog._writer.spool import Spool
 
 #: After this many rows in a row are refused even in escaped form, for the same reason,
@@ -84,6 +86,7 @@ class Delivery:
         self._static = static
         self.spool = spool
         self._fallback_outcome = fallback_outcome
+        self._pace = Pace(sink.write_timeout)
         self.last_failure: BaseException | None = None
 
     def deliver(self, batch: Batch) -> Result:
@@ -133,8 +136,9 @@ class Delivery:
 
     def _write_isolating(self, batch: Batch) -> None:
         """Write the rows in flight; when the server refuses some row, split the batch
-        around it (COPY names the line) or in halves, until it stands alone."""
-        parts = [len(batch.rows)]  # sizes of the parts still to write, the next one last
+        around it (COPY names the line) or in halves, until it stands alone. Only as
+        many rows as the pace allows go in one transaction; the caller sends the rest."""
+        parts = [self._pace.rows(len(batch.rows))]  # sizes of the parts to write, next last
         refusals: list[str] = []
         while parts:
             size = parts.pop()
@@ -170,13 +174,17 @@ class Delivery:
             def before_commit(transaction: Transaction) -> None:
                 spool.prepare_commit(source, count, transaction.xid, transaction.server_started)
 
+        started = time.monotonic()
         try:
             self._sink.write(batch.rows[:count], self._inflight.began, before_commit)
-        except CommitUnknown:
+        except CommitUnknown as lost:
+            if isinstance(lost.cause, Stalled):
+                self._slow(count)
             raise  # the batch stays claimed until the server says what became of it
         except BaseException:
             self._inflight.ended()
             raise
+        self._pace.wrote(count, time.monotonic() - started)
         self.settle(batch, count, "written")
         failing_for = self._counters.failing_for()
         if self._counters.wrote():
@@ -184,6 +192,17 @@ class Delivery:
             self._notices.always(
                 f"pglog writes to {self._sink.table} again, after {failing_for or 0:.0f} s",
                 level=logging.INFO,
+            )
+
+    def _slow(self, count: int) -> None:
+        """A transaction of ``count`` rows outlived write_timeout: the next carry fewer."""
+        if self._pace.timed_out(count):
+            self._notices.say(
+                "pace",
+                "timed out",
+                f"pglog writes at most {self._pace.limit} rows per transaction to"
+                f" {self._sink.table} for now: a transaction of {count} outlived"
+                f" write_timeout ({self._sink.write_timeout:g} s)",
             )
 
     def settle(self, batch: Batch, count: int, outcome: Outcome) -> None:
