@@ -113,10 +113,10 @@ class Delivery:
                 self.last_failure = trouble
                 return Result.DISK
             except Exception as exc:
-                self.failed(exc)
                 error, disposition = exc, classify(exc)
                 if had_connection and not self._sink.connected:
                     disposition = Disposition.RETRY  # whatever it said, it broke the connection
+                self.failed(exc, retried=disposition is Disposition.RETRY)
             if disposition is Disposition.RECREATE and self._sink.create_table and not recreated:
                 recreated = True  # once per batch: a table that exists can't be created again
                 if self._recreate():
@@ -264,16 +264,17 @@ class Delivery:
             plain = entry._replace(message=ascii(message), args=None, exception=None, extras=None)
             return to_row(plain, self._hostname, self._static)
 
-    def failed(self, error: BaseException) -> None:
+    def failed(self, error: BaseException, *, retried: bool = True) -> None:
         """An attempt failed: count it, and say so at once, then once a minute while it
-        lasts (a wrong password must not be a single line scrolled away)."""
+        lasts (a wrong password must not be a single line scrolled away). ``retried``
+        False: the records go elsewhere next, which the next notice says."""
         self.last_failure = error
         described = self._sink.describe_error(error)
         why = cause(error)
         if self._counters.failed(described):
             message = (
-                f"pglog can't write to {self._sink.table}: {why} ({described});"
-                " records are kept and retried"
+                f"pglog can't write to {self._sink.table}: {why} ({described})"
+                + ("; records are kept and retried" if retried else "")
             )
         else:
             message = (
