@@ -272,9 +272,8 @@ class Delivery:
         described = self._sink.describe_error(error)
         why = cause(error)
         if self._counters.failed(described):
-            message = (
-                f"pglog can't write to {self._sink.table}: {why} ({described})"
-                + ("; records are kept and retried" if retried else "")
+            message = f"pglog can't write to {self._sink.table}: {why} ({described})" + (
+                "; records are kept and retried" if retried else ""
             )
         else:
             message = (
