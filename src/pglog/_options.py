@@ -23,6 +23,7 @@ from pglog._capture import static
 from pglog._table.filters import LEVELS
 from pglog._table.partitions import PERIODS
 from pglog._table.schema import MAX_IDENTIFIER_BYTES
+from pglog._text import shown
 from pglog._writer.queue import OVERFLOW_POLICIES
 
 
@@ -39,19 +40,6 @@ class Kind:
 
 class OptionError(ValueError):
     """A value an option can't take; the message says what was expected."""
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """A value as an error message shows it: its repr, cut short, with its type."""
-    if value is None:
-        return "nothing"
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__}>"
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return f"{text} ({type(value).__name__})"
 
 
 def count(minimum: int = 1) -> Kind:
@@ -384,7 +372,8 @@ def resolve(given: Mapping[str, object]) -> dict[str, Any]:
     option given that doesn't exist or can't take its value (never showing a DSN)."""
     unknown = [name for name in given if name not in SPEC]
     if unknown:
-        raise ValueError(f"unknown option {unknown[0]!r}; options are: {', '.join(SPEC)}")
+        shown_name = shown(unknown[0], typed=False)
+        raise ValueError(f"unknown option {shown_name}; options are: {', '.join(SPEC)}")
     resolved = dict(DEFAULTS)
     for name, value in given.items():
         try:

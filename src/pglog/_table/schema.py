@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from pglog._table.columns import COLUMNS, WRITTEN_NAMES
+from pglog._text import shown
 
 #: PostgreSQL truncates longer identifiers, which would make two tables' index names collide.
 MAX_IDENTIFIER_BYTES = 63
@@ -54,12 +55,13 @@ class TableName:
     def __post_init__(self) -> None:
         for option, value in (("schema", self.schema), ("table", self.name)):
             if not isinstance(value, str) or not value:
-                raise ValueError(f"{option} must be a non-empty string, got {value!r}")
+                raise ValueError(f"{option} must be a non-empty string, got {shown(value)}")
             if "\x00" in value:
                 raise ValueError(f"{option} must not contain NUL characters")
             if len(value.encode()) > MAX_IDENTIFIER_BYTES:
                 raise ValueError(
-                    f"{option} {value!r} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes"
+                    f"{option} {shown(value, typed=False)} is longer than PostgreSQL's"
+                    f" {MAX_IDENTIFIER_BYTES} bytes"
                 )
 
     @property
