@@ -100,3 +100,9 @@ class TerminalSafe:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def underlying(stream: TextIO) -> TextIO:
+    """The stream beneath a TerminalSafe one (else ``stream``): for rich, which writes
+    colour codes of its own around text that is already escaped."""
+    return stream.inner if isinstance(stream, TerminalSafe) else stream
