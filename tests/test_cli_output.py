@@ -132,13 +132,19 @@ def test_rows_on_a_terminal_show_markup_as_text_and_a_message_as_one_line(
     assert "    Traceback (most recent call last):" in shown.splitlines()
 
 
-def test_an_error_line_shows_what_it_quotes_escaped(pg_dsn: str, table: str) -> None:
-    """An error that names what was given (here a table) prints it escaped, on one line."""
+def test_an_error_line_shows_what_it_quotes_escaped_and_cut_short(pg_dsn: str) -> None:
+    """An error that names what was given (here a table) prints it escaped, on one line;
+    a name of 10,000 characters is cut short."""
     result = pglog("query", "--dsn", pg_dsn, "--table", f"t{HOSTILE}\nx")
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
     assert not ACTIVE.search(line)
     assert "does not exist" in line
+    result = pglog("query", "--dsn", pg_dsn, "--table", "t" * 10_000)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "longer than PostgreSQL's 63 bytes" in line
+    assert len(line) < 200
 
 
 @pytest.mark.parametrize("command", ["query", "export"])
