@@ -178,21 +178,30 @@ def _known(value: Any) -> Any:
 
 
 def _json_safe(value: Any, path: str, notes: Notes, depth: int, active: set[int]) -> Any:
-    """A JSON-safe copy of ``value``, noting each change under its path."""
+    """A JSON-safe copy of ``value``, noting each change under its path. Never raises: a
+    value that can't even be looked at (its isinstance() raises) is stored as its repr."""
+    try:
+        return _json_safe_value(value, path, notes, depth, active)
+    except Exception as exc:
+        notes.add(path, f"could not be looked at ({type(exc).__name__}); stored its repr")
+        return clean_text(safe_repr(value), MAX_TEXT, path, notes)
+
+
+def _json_safe_value(value: Any, path: str, notes: Notes, depth: int, active: set[int]) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
-        try:
-            str(value)
-        except ValueError:  # more digits than int->str conversion allows
-            notes.add(path, f"integer of {value.bit_length()} bits stored as text")
-            return f"<int of {value.bit_length()} bits>"
-        return value
+        number = int.__index__(value)  # the number itself, whatever a subclass's __str__ does
+        if not -_BIG_INT < number < _BIG_INT:  # more digits than int->str conversion allows
+            notes.add(path, f"integer of {number.bit_length()} bits stored as text")
+            return f"<int of {number.bit_length()} bits>"
+        return number
     if isinstance(value, float):
-        if math.isfinite(value):
-            return value
+        real = float.__float__(value)
+        if math.isfinite(real):
+            return real
         notes.add(path, "non-finite float stored as text")
-        return repr(value)
+        return float.__repr__(real)
     if isinstance(value, str):
         return clean_text(value, MAX_TEXT, path, notes)
     if isinstance(value, bytes | bytearray | memoryview):
