@@ -74,6 +74,7 @@ def test_a_huge_string_extra_is_cut_to_its_share(
     assert len(nested["request"]["body"]) == MAX_VALUE
     assert nested["request"]["small"] == "kept"
     assert "extra.request.body" in notes_of(nested)
+    assert fallback.records == []
 
 
 def test_the_caller_stops_encoding_a_huge_extra_at_the_budget(
@@ -117,13 +118,14 @@ def test_extra_data_as_a_whole_stays_within_its_width(
     assert "part49" not in flat
     assert len(nested["parts"]) < 50
     assert "the rest dropped" in notes_of(nested)["extra.parts"]
+    assert fallback.records == []
 
 
 def test_keys_nesting_and_messages_follow_the_same_policy(
     logged: tuple[logging.Logger, ListHandler, Any], db: psycopg.Connection[Any], table: str
 ) -> None:
-    """A long key is cut to MAX_KEY, nesting past MAX_DEPTH is kept as text, a message and a
-    traceback are cut to their column's width: each noted."""
+    """A long key is cut to MAX_KEY, nesting past MAX_DEPTH is kept as text, a message is
+    cut to its column's width: each noted."""
     logger, fallback, handler = logged
     deep: Any = "bottom"
     for _ in range(MAX_DEPTH + 50):
@@ -137,6 +139,7 @@ def test_keys_nesting_and_messages_follow_the_same_policy(
     notes = notes_of(extra)
     assert "cut to" in notes["message"]
     assert any("nested deeper than" in note for note in notes.values())
+    assert fallback.records == []
 
 
 @pytest.mark.parametrize(
