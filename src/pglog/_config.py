@@ -269,6 +269,11 @@ class _Reader:
                 return kind.read(
                     {name: self.interpolate(item, _path(key, name)) for name, item in value.items()}
                 )
+            if kind.many and isinstance(value, list):
+                items = [self.interpolate(item, f"{key}[{i}]") for i, item in enumerate(value)]
+                if not all(isinstance(item, str) for item in items):
+                    raise OptionError("expected a list of single values")
+                return kind.read(items)
             if not isinstance(value, str):
                 raise OptionError(f"expected a single value, got {_kind(value)}")
             return kind.read(value)

@@ -30,12 +30,15 @@ from pglog._writer.queue import OVERFLOW_POLICIES
 @dataclass(frozen=True)
 class Kind:
     """A kind of value: how to check one given in Python, and how to read one from the text
-    an operator wrote in the YAML. Both raise OptionError saying what was expected."""
+    an operator wrote in the YAML (a list of texts, for a kind that takes ``many``). Both
+    raise OptionError saying what was expected."""
 
     check: Callable[[object], object]
     read: Callable[[Any], object]
     #: Written in the YAML as a mapping (``read`` gets it, its values as written).
     mapping: bool = False
+    #: May be written in the YAML as a list of texts (``read`` gets the list).
+    many: bool = False
 
 
 class OptionError(ValueError):
@@ -152,6 +155,38 @@ def _read_level(text: str) -> int:
 
 
 LEVEL = Kind(_check_level, _read_level)
+
+
+def _texts(value: object, each: Callable[[object], str]) -> tuple[str, ...]:
+    """A list (or tuple) of texts, each checked by ``each``; a single text is a list of one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise OptionError(f"expected a list of strings, got {shown(value)}")
+    return tuple(each(item) for item in value)
+
+
+def _check_pattern(value: object) -> str:
+    pattern = _check_text(value)
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise OptionError(f"{shown(pattern)} is not a regular expression ({exc})") from None
+    return pattern
+
+
+def _check_patterns(value: object) -> tuple[str, ...]:
+    return _texts(value, _check_pattern)
+
+
+def _check_names(value: object) -> tuple[str, ...]:
+    return _texts(value, _check_text)
+
+
+#: Regular expressions, as a list.
+PATTERNS = Kind(_check_patterns, _check_patterns, many=True)
+#: Names (of keys), as a list.
+NAMES = Kind(_check_names, _check_names, many=True)
 
 
 def _check_fallback(value: object) -> object:
@@ -331,6 +366,36 @@ class Options(TypedDict, total=False):
             "fields every record of the handler carries in `extra_data`, under its own"
             ' (`{"service": "shop", "environment": "prod"}`); made JSON once',
             optional=True,
+        ),
+    ]
+    scrub: Annotated[
+        bool,
+        Option(
+            True,
+            BOOLEAN,
+            "replace secrets with `[scrubbed]` before they are stored: the values of keys"
+            " such as `password` or `authorization` in the extras, and secret-shaped text"
+            " (`Bearer ...`, JWTs, `password=...`) in extras, messages and tracebacks (see"
+            ' "Secrets")',
+        ),
+    ]
+    scrub_patterns: Annotated[
+        list[str] | tuple[str, ...],
+        Option(
+            (),
+            PATTERNS,
+            "more regular expressions to scrub (any case): a key one matches has its value"
+            " scrubbed, and text one matches is scrubbed where it matches",
+            shown_default="none",
+        ),
+    ]
+    scrub_keep: Annotated[
+        list[str] | tuple[str, ...],
+        Option(
+            (),
+            NAMES,
+            "keys whose values are stored as logged, whatever their name (any case)",
+            shown_default="none",
         ),
     ]
 

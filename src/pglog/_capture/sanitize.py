@@ -16,7 +16,7 @@ import enum
 import json
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from itertools import islice
 from pathlib import PurePath
@@ -60,10 +60,18 @@ class Notes(dict[str, str]):
         else:
             self.dropped += 1
 
-    def as_marker(self) -> dict[str, Any]:
-        marker: dict[str, Any] = {"sanitized": dict(self)}
+    def as_marker(self, scrubbed: Sequence[str] = ()) -> dict[str, Any]:
+        """What goes under MARKER_KEY: these notes, and the paths of the values ``scrub``
+        replaced (MAX_NOTES of them at most)."""
+        marker: dict[str, Any] = {}
+        if self:
+            marker["sanitized"] = dict(self)
         if self.dropped:
             marker["more_notes_omitted"] = self.dropped
+        if scrubbed:
+            marker["scrubbed"] = [path[:MAX_NOTE] for path in scrubbed[:MAX_NOTES]]
+            if len(scrubbed) > MAX_NOTES:
+                marker["more_scrubbed"] = len(scrubbed) - MAX_NOTES
         return marker
 
 
@@ -150,20 +158,25 @@ _encode_string = json.encoder.encode_basestring
 _BIG_INT = 10**4000  # int->str refuses past 4300 digits
 
 
-def with_notes(text: str, notes: Notes) -> str:
-    """JSON object ``text`` with ``notes`` merged in under MARKER_KEY; past MAX_EXTRA (the
-    notes themselves can take it there), kept as the text of its beginning."""
-    if notes:
+def with_notes(text: str, notes: Notes, scrubbed: Sequence[str] = ()) -> str:
+    """JSON object ``text`` with ``notes`` (and the ``scrubbed`` paths) merged in under
+    MARKER_KEY; past MAX_EXTRA (the notes themselves can take it there), kept as the text
+    of its beginning."""
+    if notes or scrubbed:
         merged = json.loads(text)
         previous = merged.get(MARKER_KEY)
-        if isinstance(previous, dict) and isinstance(previous.get("sanitized"), dict):
-            for field, what in previous["sanitized"].items():
-                notes.add(field, what)
-        merged[MARKER_KEY] = notes.as_marker()
+        if isinstance(previous, dict):
+            if isinstance(previous.get("sanitized"), dict):
+                for field, what in previous["sanitized"].items():
+                    notes.add(field, str(what))
+            if isinstance(previous.get("scrubbed"), list):
+                scrubbed = [*map(str, previous["scrubbed"]), *scrubbed]
+        merged[MARKER_KEY] = notes.as_marker(scrubbed)
         text = dumps(merged)
     if len(text) > MAX_EXTRA:
         notes.add("extra", f"JSON of {len(text)} characters cut to {MAX_VALUE}")
-        text = dumps({MARKER_KEY: notes.as_marker(), "truncated_json": text[:MAX_VALUE]})
+        marker = notes.as_marker(scrubbed)
+        text = dumps({MARKER_KEY: marker, "truncated_json": text[:MAX_VALUE]})
     return text
 
 
