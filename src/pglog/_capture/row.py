@@ -32,6 +32,7 @@ from pglog._capture.sanitize import (
     scalar_json,
     to_json,
     with_notes,
+    with_scrubbed,
 )
 from pglog._capture.scrub import DEFAULT, Scrubber
 from pglog._capture.sizes import MAX_VALUES
@@ -55,6 +56,7 @@ _UTC = dt.timezone.utc
 #: logging's registry of level names (see ``levels``): the fast path's one lookup.
 _LEVELS = logging._nameToLevel
 _EMPTY_JSON = "{}"
+_NOTHING: list[str] = []
 #: A message or traceback is scrubbed up to a little past what is kept of it.
 _SCRUBBED_TEXT = MAX_TEXT + 4096
 
@@ -112,8 +114,17 @@ def to_row(
         and type(thread) is int
         and 0 <= thread <= _INT8[1]
     ):
-        if scrubber.enabled and _suspect(scrubber, message, args, template, extras):
-            return _careful_row(entry, hostname, static, scrubber=scrubber)
+        scrubbed: list[str] = _NOTHING
+        if scrubber.enabled:
+            if _suspect(scrubber, message, args, template):
+                return _careful_row(entry, hostname, static, scrubber=scrubber)
+            if type(extras) is dict:
+                checked = scrubber.scalars(extras) if len(extras) <= MAX_VALUES else None
+                if checked is None:
+                    return _careful_row(entry, hostname, static, scrubber=scrubber)
+                extras, scrubbed = checked
+            elif isinstance(extras, str) and scrubber.suspects_json(extras):
+                return _careful_row(entry, hostname, static, scrubber=scrubber)
         if args:
             try:
                 template, message = message, message % args
@@ -146,7 +157,11 @@ def to_row(
             elif isinstance(extras, str):
                 extra_data = extras  # made storable JSON by capture()
             else:
-                extra_data = scalar_json(extras) or to_json(extras)
+                encoded = scalar_json(extras)
+                if encoded is None:
+                    extra_data = with_notes(to_json(extras), Notes(), scrubbed)
+                else:
+                    extra_data = with_scrubbed(encoded, scrubbed) if scrubbed else encoded
             if static is not None:
                 extra_data = static.under(extra_data)
             return (
@@ -172,23 +187,20 @@ def to_row(
     return _careful_row(entry, hostname, static, scrubber=scrubber)
 
 
-def _suspect(scrubber: Scrubber, message: str, args: Any, template: Any, extras: Any) -> bool:
-    """Whether the scrubber's first tests flag a row that could take the fast path: its
-    format string (remembered) and text arguments, or its message (and the template the
-    caller's thread kept of it), and its extras."""
+def _suspect(scrubber: Scrubber, message: str, args: Any, template: Any) -> bool:
+    """Whether the scrubber's first tests flag the text of a row that could take the fast
+    path: its format string (remembered) and text arguments, or its message (and the
+    template the caller's thread kept of it)."""
     if args:
         if scrubber.suspects_format(message):
             return True
-        for arg in args:
+        for arg in args:  # noqa: SIM110 - a loop costs less than any() over a generator
             if type(arg) is str and scrubber.suspects(arg):
                 return True
-    elif (type(template) is str and scrubber.suspects_format(template)) or scrubber.suspects(
-        message
-    ):
+        return False
+    if type(template) is str and scrubber.suspects_format(template):
         return True
-    if type(extras) is dict and len(extras) > MAX_VALUES:
-        return True  # the careful path cuts them to the budget first
-    return extras is not None and scrubber.suspects_extras(extras)
+    return scrubber.suspects(message)
 
 
 def _careful_row(

@@ -180,6 +180,13 @@ def with_notes(text: str, notes: Notes, scrubbed: Sequence[str] = ()) -> str:
     return text
 
 
+def with_scrubbed(text: str, scrubbed: Sequence[str]) -> str:
+    """The JSON of plain scalar extras (``scalar_json``'s, which holds no marker) with the
+    ``scrubbed`` paths added under MARKER_KEY: spliced in, not parsed again."""
+    marker = dumps({MARKER_KEY: Notes().as_marker(scrubbed)})
+    return marker if text == "{}" else f"{text[:-1]},{marker[1:]}"
+
+
 def _strict_dumps(value: Any) -> str | None:
     """The fast path: plain data and well-known types, or None if anything needs care."""
     try:
@@ -204,7 +211,11 @@ def _strict_encoder() -> Callable[[Any], str]:
 
 def dumps(value: Any) -> str:
     """Compact JSON; ``value`` must already be JSON-safe."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _DUMPS(value)
+
+
+#: json.dumps builds an encoder per call: this one is built once.
+_DUMPS = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 def _storable_json(text: str) -> bool:

@@ -186,24 +186,33 @@ class Scrubber:
             self._keys[key] = found
         return found
 
-    def suspects_extras(self, extras: dict[str, Any] | str) -> bool:
-        """Whether extras (a dict of scalars, or the text of their JSON) may hold a secret."""
-        if isinstance(extras, str):  # JSON: its keys are in it, and "=" and '":' always are
-            return (
-                _shape_hint(extras)
-                or _key_hint(extras.lower())
-                or (self._extra is not None and self._extra.search(extras) is not None)
-            )
-        known, texts = self._keys, []
+    def suspects_json(self, text: str) -> bool:
+        """Whether the JSON text of extras may hold a secret (its keys are in it, and so
+        are ``=`` and ``":``: the key words are looked for in all of it)."""
+        return (
+            _shape_hint(text)
+            or _key_hint(text.lower())
+            or (self._extra is not None and self._extra.search(text) is not None)
+        )
+
+    def scalars(self, extras: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
+        """A dict of plain scalars (the common extras) scrubbed on the spot: the values of
+        secret keys replaced, and their paths; the same dict and no path when it holds no
+        secret. None when a text value may hold a secret shape: that takes a careful look.
+        """
+        known, texts, scrubbed, paths = self._keys, [], extras, []
         for key, value in extras.items():
             secret = known.get(key)
             if secret or (secret is None and self.secret_key(key)):
-                return True
-            if type(value) is str:
+                if scrubbed is extras:
+                    scrubbed = dict(extras)
+                scrubbed[key] = SCRUBBED
+                paths.append(f"extra.{key}")
+            elif type(value) is str:
                 texts.append(value)
-        if not texts:
-            return False
-        return self.suspects(texts[0] if len(texts) == 1 else "\n".join(texts))
+        if texts and self.suspects(texts[0] if len(texts) == 1 else "\n".join(texts)):
+            return None
+        return scrubbed, paths
 
     # -- scrubbing -----------------------------------------------------------------------
 
@@ -231,7 +240,7 @@ class Scrubber:
     def extras(self, text: str, marker: str, scrubbed: list[str]) -> str:
         """The JSON text of extras with the values of secret keys and secret shapes replaced
         (its ``marker`` key, pglog's notes, left alone); the same text if nothing was."""
-        if not self.suspects_extras(text):
+        if not self.suspects_json(text):
             return text
         value = json.loads(text)
         found: list[str] = []
