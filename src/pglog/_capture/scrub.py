@@ -22,9 +22,11 @@ under ``extra_data._pglog.scrubbed``: each value's path (``extra.headers.Authori
 scrubs their value, and in text, which scrubs what it matches), and keys can be kept as
 logged.
 
-The caller pays nothing: this runs where the row is made. A row is first looked at with
-a few substring tests (whose answers for a message's format string and for an extra's key
-are remembered); only a row they flag is searched with the regular expressions.
+The caller pays nothing: this runs where the row is made (``row.to_row``, in the writer's
+thread). A row is first looked at with a few substring tests (whose answers for a
+message's format string and for an extra's key are remembered); only a row they flag is
+searched with the regular expressions. The handler makes its scrubber from its options
+(``Scrubber.of``) for its writer to hand to ``to_row``, whose default is ``DEFAULT``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ SCRUBBED = "[scrubbed]"
 #: What may stand between the words of a key: ``private_key``, ``api-key``, ``apiKey``.
 _SEP = r"[-_. ]?"
 #: Keys whose values are secrets (searched anywhere in a key, in any case).
-SECRET_KEYS = (
+SECRET_KEY_WORDS = (
     r"passw(?:or)?d",
     r"(?<![a-z])pwd(?![a-z])",
     r"secret",
@@ -77,7 +79,7 @@ def _key_hint(low: str) -> bool:
     )
 
 
-_KEY_WORDS = "|".join(SECRET_KEYS)
+_KEY_WORDS = "|".join(SECRET_KEY_WORDS)
 #: A credential after its scheme: 8 or more token characters, with a digit, a +, / or =,
 #: or a capital after a small letter: "Basic dXNlcjpwYXNz" is one, "Basic Authentication"
 #: is not.
