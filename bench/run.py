@@ -596,7 +596,9 @@ def run(quick: bool) -> dict[str, Any]:
         results["search_index"] = search_index_cost(dsn, records, rounds + 1)
 
         step("scrubbing")
-        results["scrubbing"] = scrubbing.measure(dsn, fresh_table(dsn, "bench_scrub"), calls)
+        results["scrubbing"] = scrubbing.measure(
+            dsn, fresh_table(dsn, "bench_scrub"), calls, _discard
+        )
     return results
 
 
@@ -609,7 +611,9 @@ def run_only(section: str, quick: bool) -> dict[str, Any]:
             results["search_index"] = search_index_cost(dsn, 200_000, 3)
         else:
             calls = 20_000 if quick else 100_000
-            results["scrubbing"] = scrubbing.measure(dsn, fresh_table(dsn, "bench_scrub"), calls)
+            results["scrubbing"] = scrubbing.measure(
+                dsn, fresh_table(dsn, "bench_scrub"), calls, _discard
+            )
     return results
 
 
@@ -811,7 +815,7 @@ def _later_sections(
     results: dict[str, Any],
 ) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
     """Sections 7 and 8, those of them ``results`` holds (``--only`` runs one alone)."""
-    found = []
+    found: list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]] = []
     if "search_index" in results:
         cost = results["search_index"]
         rates = cost["records_per_s"]
