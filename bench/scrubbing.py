@@ -191,7 +191,7 @@ def tables(found: dict[str, Any]) -> list[tuple[str, tuple[str, ...], list[tuple
             rows,
         ),
         (
-            "7b. ... and in the caller: logger.info() with a 3-key extra, burst",
+            "8b. ... and in the caller: logger.info() with a 3-key extra, burst",
             ("extras", "ns/call", "instructions/call"),
             [
                 (_CALLER_ROWS[which], c["median_ns"], c.get("instructions", "-"))
