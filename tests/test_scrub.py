@@ -243,23 +243,60 @@ def test_the_options_are_checked_and_read_from_the_yaml(tmp_path: Path) -> None:
     assert "not a regular expression" in caught.value.problem
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the writer does not pass the handler's Scrubber to to_row yet (see the wiring"
-    " note in _capture/scrub.py): the defaults apply; remove this mark once it does",
+@pytest.mark.parametrize(
+    "case",
+    [
+        ({"scrub": False}, {"password": "hunter2-pw", "api_key": "k3y-v4lue", "pin": "1234"}),
+        ({"scrub_keep": ["PASSWORD"]}, {"password": "hunter2-pw", "api_key": SCRUBBED}),
+        ({"scrub_patterns": ["^pin$"]}, {"password": SCRUBBED, "pin": SCRUBBED}),
+    ],
 )
-@pytest.mark.parametrize("options", [{"scrub": False}, {"scrub_keep": ["password"]}])
 def test_the_handlers_scrub_options_reach_the_writer(
     make_handler: HandlerFactory,
     logger: logging.Logger,
     db: psycopg.Connection[Any],
     table: str,
-    options: dict[str, Any],
+    case: tuple[dict[str, Any], dict[str, str]],
 ) -> None:
-    """scrub=False, and a kept key, store the value as logged."""
-    handler = make_handler(**options)
+    """The writer scrubs with the handler's own scrubber, beside its static fields: scrub=False
+    stores every value as logged, a kept key is stored as logged while the other secrets are
+    still scrubbed, a pattern scrubs a key pglog wouldn't."""
+    options, stored = case
+    handler = make_handler(static_fields={"service": "shop"}, **options)
     logger.addHandler(handler)
-    logger.info("login", extra={"password": "hunter2-pw"})
+    logger.info("login", extra={"password": "hunter2-pw", "api_key": "k3y-v4lue", "pin": "1234"})
     assert handler.flush(10)
     ((extra,),) = fetch(db, table, "extra_data")
-    assert extra["password"] == "hunter2-pw"
+    assert extra["service"] == "shop"
+    for key, value in stored.items():
+        assert extra[key] == value, key
+
+
+def test_the_yamls_scrub_keys_reach_the_table(
+    pg_dsn: str, table: str, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """scrub_patterns and scrub_keep written in the YAML, through LoggerManager and a real
+    handler: the pattern's key is scrubbed, the kept key is stored as logged, the other
+    secrets are scrubbed, and the row says which paths were."""
+    path = tmp_path / "pglog.yml"
+    path.write_text(
+        "logging:\n"
+        "  console: {enabled: false}\n"
+        "  database:\n"
+        f"    table: {table}\n"
+        "    scrub_patterns: ['^pin$']\n"
+        "    scrub_keep: [session_count]\n"
+        "database:\n"
+        f"  dsn: '{pg_dsn}'\n"
+    )
+    assert pglog.initialize_logger(str(path)) is True
+    try:
+        pglog.get_logger("shop").info(
+            "login", extra={"pin": "1234", "session_count": 3, "api_key": "k3y-v4lue"}
+        )
+    finally:
+        pglog.shutdown_logging()
+    ((extra,),) = fetch(db, table, "extra_data")
+    assert extra["pin"] == extra["api_key"] == SCRUBBED
+    assert extra["session_count"] == 3
+    assert sorted(extra["_pglog"]["scrubbed"]) == ["extra.api_key", "extra.pin"]

@@ -25,8 +25,9 @@ logged.
 The caller pays nothing: this runs where the row is made (``row.to_row``, in the writer's
 thread). A row is first looked at with a few substring tests (whose answers for a
 message's format string and for an extra's key are remembered); only a row they flag is
-searched with the regular expressions. The handler makes its scrubber from its options
-(``Scrubber.of``) for its writer to hand to ``to_row``, whose default is ``DEFAULT``.
+searched with the regular expressions. The writer's pipeline makes the handler's scrubber
+from its options once (``Scrubber.of``), and delivery hands it to ``to_row`` with each
+entry, as it does the static fields.
 """
 
 from __future__ import annotations
