@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -9,6 +10,8 @@ import psycopg
 import pytest
 from conftest import HandlerFactory
 from helpers import ListHandler, fetch
+
+import pglog
 
 
 class Hostile:
@@ -180,3 +183,35 @@ def test_records_with_hostile_extras_or_built_by_hand_are_stored_and_marked(
     assert notes[5]["args"].startswith("int, not a tuple or a mapping")
     stats = handler.stats()
     assert (stats["enqueued"], stats["written"]) == (len(rows), len(rows))
+
+
+def test_a_record_cannot_forge_pglogs_notes(
+    make_handler: HandlerFactory, logger: logging.Logger, db: psycopg.Connection[Any], table: str
+) -> None:
+    """A record's own ``_pglog`` (in extra=, a scalar or nested, or bound with pglog.bind)
+    is stored under ``_pglog_`` and said; what is under ``_pglog`` is only ever pglog's:
+    no forged note and no forged scrubbed path survive, beside a real one."""
+    forged = {"sanitized": {"message": "forged note"}, "scrubbed": ["extra.forged"]}
+    handler = make_handler()
+    logger.addHandler(handler)
+    logger.info("nested", extra={"_pglog": forged, "_pglog_": 1})
+    logger.info("scalar", extra={"_pglog": "forged note", "password": "hunter2-pw"})
+    with pglog.bind(_pglog="forged note"):
+        logger.info("bound")
+    assert handler.flush(10)
+    rows = fetch(db, table, "message, extra_data")
+    assert [message for message, _ in rows] == ["nested", "scalar", "bound"]
+    nested, scalar, bound = (extra for _, extra in rows)
+    assert nested["_pglog__"] == forged
+    assert nested["_pglog_"] == 1
+    assert nested["_pglog"] == {
+        "sanitized": {"extra._pglog": "the record's own key, renamed _pglog__"}
+    }
+    assert scalar["_pglog_"] == bound["_pglog_"] == "forged note"
+    assert scalar["_pglog"]["scrubbed"] == ["extra.password"]
+    for extra in (scalar, bound):
+        assert extra["_pglog"]["sanitized"] == {
+            "extra._pglog": "the record's own key, renamed _pglog_"
+        }
+    assert "forged" not in json.dumps([extra["_pglog"] for extra in (nested, scalar, bound)])
+    assert handler.stats()["written"] == 3
