@@ -42,12 +42,14 @@ def test_a_table_with_a_percent_in_its_name_takes_records_and_serves_every_reade
     pg_dsn: str,
     table: str,
 ) -> None:
-    """The handler creates and fills it (making its partitions), and query, tail, stats,
-    export, prune and health read it, as do the four endpoints of the web view."""
+    """The handler creates and fills it (making its partitions), and query (with its
+    search), tail, errors, stats, export, prune, health and migrate read it, as do the
+    endpoints of the web view (the Errors view and a record's context included)."""
     handler = make_handler()
     logger.addHandler(handler)
-    for n in range(3):
-        logger.warning("record %d", n, extra={"n": n})
+    for n in range(2):
+        logger.warning("record %d", n, extra={"n": n, "request_id": "r-1"})
+    logger.error("record %d", 2, extra={"n": 2, "request_id": "r-1"})
     assert handler.flush(10)
     assert handler.stats()["written"] == 3
     assert [m for (m,) in fetch(db, table, "message")] == [f"record {n}" for n in range(3)]
@@ -60,12 +62,19 @@ def test_a_table_with_a_percent_in_its_name_takes_records_and_serves_every_reade
         "record 1",
         "record 2",
     ]
+    found = pglog("query", *target, "--format", "jsonl", "--grep", "RECORD 1", "--request", "r-1")
+    assert found.returncode == 0, found.stderr
+    assert [json.loads(line)["message"] for line in found.stdout.splitlines()] == ["record 1"]
+    errors = pglog("errors", *target, "--format", "jsonl")
+    assert errors.returncode == 0, errors.stderr
+    assert [json.loads(line)["count"] for line in errors.stdout.splitlines()] == [1]
     for command in (
         ("tail", "-n", "1"),
         ("stats",),
         ("export", "--format", "jsonl"),
         ("prune", "--older-than", "30d"),
         ("health",),
+        ("migrate",),
     ):
         result = pglog(*command, *target)
         assert result.returncode == 0, f"{command}: {result.stdout} {result.stderr}"
@@ -76,10 +85,14 @@ def test_a_table_with_a_percent_in_its_name_takes_records_and_serves_every_reade
             ("/api/live", {"after": 0}),
             ("/api/volume", {"since": "15m"}),
             ("/api/facts", {}),
+            ("/api/errors", {"since": "1h"}),
+            ("/api/context", {"id": 1, "around": "request"}),
         ):
             answer = site.get(path, **params)
             assert answer.status == 200, (path, answer.body)
         assert len(site.get("/api/rows").json()["rows"]) == 3
+        assert len(site.get("/api/rows", grep="record 2").json()["rows"]) == 1
+        assert site.get("/api/errors", since="1h").json()["records"] == 1
         assert site.get("/api/facts").json()["estimated_rows"] == 3
 
 
