@@ -96,10 +96,11 @@ def assert_safe(output: str) -> None:
     assert "\\x1b]0;owned\\x07" in output
 
 
-@pytest.mark.parametrize(
-    "command",
-    [("tail", "-n", "5"), ("query",), ("stats",), ("health",)],
-)
+#: Every command that shows what the logs hold.
+SHOWING = [("tail", "-n", "5"), ("query",), ("errors",), ("stats",), ("health",)]
+
+
+@pytest.mark.parametrize("command", SHOWING)
 def test_no_command_passes_a_control_sequence_into_a_pipe(
     pg_dsn: str, hostile: str, command: tuple[str, ...]
 ) -> None:
@@ -111,7 +112,7 @@ def test_no_command_passes_a_control_sequence_into_a_pipe(
     assert "\\x1b]0;owned\\x07" in result.stdout
 
 
-@pytest.mark.parametrize("command", [("tail", "-n", "5"), ("query",), ("stats",), ("health",)])
+@pytest.mark.parametrize("command", SHOWING)
 def test_no_command_passes_a_control_sequence_to_a_terminal(
     pg_dsn: str, hostile: str, command: tuple[str, ...]
 ) -> None:
