@@ -108,3 +108,28 @@ def test_a_short_password_is_blanked_where_it_stands_alone_only() -> None:
     line = error_line(caught.value, dsn)
     assert '"cd"' not in line
     assert line == 'missing "=" after "***" in connection info string'
+
+
+@pytest.mark.parametrize(
+    "yaml_text",
+    [
+        f"database:\n  host: db.internal\n  password: {SECRET}: more\n",
+        f"database:\n  host: db.internal\n  password: [{SECRET}]\n",
+        f"database:\n  host: db.internal\n  password: '{SECRET}\n",
+        f"database:\n  host: db.internal\n  password: {{{SECRET}: 1}}\n",
+    ],
+    ids=["syntax error on its line", "a list", "unterminated quote", "a mapping"],
+)
+def test_the_cli_names_a_broken_yaml_password_without_showing_it(
+    yaml_text: str, tmp_path: Path
+) -> None:
+    """A YAML syntax error on the password's line, or a password of the wrong type: the
+    command says which file (and key) is wrong, in one line, exit 2, and never the
+    password."""
+    config = tmp_path / "pglog.yml"
+    config.write_text(yaml_text)
+    result = pglog("query", "--table", "logs", "--config", str(config), env={"PGLOG_DSN": ""})
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert str(config) in line
+    assert SECRET not in line
