@@ -23,35 +23,26 @@ from pglog._capture import static
 from pglog._table.filters import LEVELS
 from pglog._table.partitions import PERIODS
 from pglog._table.schema import MAX_IDENTIFIER_BYTES
+from pglog._text import shown
 from pglog._writer.queue import OVERFLOW_POLICIES
 
 
 @dataclass(frozen=True)
 class Kind:
     """A kind of value: how to check one given in Python, and how to read one from the text
-    an operator wrote in the YAML. Both raise OptionError saying what was expected."""
+    an operator wrote in the YAML (a list of texts, for a kind that takes ``many``). Both
+    raise OptionError saying what was expected."""
 
     check: Callable[[object], object]
     read: Callable[[Any], object]
     #: Written in the YAML as a mapping (``read`` gets it, its values as written).
     mapping: bool = False
+    #: May be written in the YAML as a list of texts (``read`` gets the list).
+    many: bool = False
 
 
 class OptionError(ValueError):
     """A value an option can't take; the message says what was expected."""
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """A value as an error message shows it: its repr, cut short, with its type."""
-    if value is None:
-        return "nothing"
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__}>"
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return f"{text} ({type(value).__name__})"
 
 
 def count(minimum: int = 1) -> Kind:
@@ -164,6 +155,38 @@ def _read_level(text: str) -> int:
 
 
 LEVEL = Kind(_check_level, _read_level)
+
+
+def _texts(value: object, each: Callable[[object], str]) -> tuple[str, ...]:
+    """A list (or tuple) of texts, each checked by ``each``; a single text is a list of one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise OptionError(f"expected a list of strings, got {shown(value)}")
+    return tuple(each(item) for item in value)
+
+
+def _check_pattern(value: object) -> str:
+    pattern = _check_text(value)
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise OptionError(f"{shown(pattern)} is not a regular expression ({exc})") from None
+    return pattern
+
+
+def _check_patterns(value: object) -> tuple[str, ...]:
+    return _texts(value, _check_pattern)
+
+
+def _check_names(value: object) -> tuple[str, ...]:
+    return _texts(value, _check_text)
+
+
+#: Regular expressions, as a list.
+PATTERNS = Kind(_check_patterns, _check_patterns, many=True)
+#: Names (of keys), as a list.
+NAMES = Kind(_check_names, _check_names, many=True)
 
 
 def _check_fallback(value: object) -> object:
@@ -346,6 +369,36 @@ class Options(TypedDict, total=False):
             optional=True,
         ),
     ]
+    scrub: Annotated[
+        bool,
+        Option(
+            True,
+            BOOLEAN,
+            "replace secrets with `[scrubbed]` before they are stored: the values of keys"
+            " such as `password` or `authorization` in the extras, and secret-shaped text"
+            " (`Bearer ...`, JWTs, `password=...`) in extras, messages and tracebacks (see"
+            ' "Secrets")',
+        ),
+    ]
+    scrub_patterns: Annotated[
+        list[str] | tuple[str, ...],
+        Option(
+            (),
+            PATTERNS,
+            "more regular expressions to scrub (any case): a key one matches has its value"
+            " scrubbed, and text one matches is scrubbed where it matches",
+            shown_default="none",
+        ),
+    ]
+    scrub_keep: Annotated[
+        list[str] | tuple[str, ...],
+        Option(
+            (),
+            NAMES,
+            "keys whose values are stored as logged, whatever their name (any case)",
+            shown_default="none",
+        ),
+    ]
 
 
 def _check_dsn(value: object) -> str:
@@ -385,7 +438,8 @@ def resolve(given: Mapping[str, object]) -> dict[str, Any]:
     option given that doesn't exist or can't take its value (never showing a DSN)."""
     unknown = [name for name in given if name not in SPEC]
     if unknown:
-        raise ValueError(f"unknown option {unknown[0]!r}; options are: {', '.join(SPEC)}")
+        shown_name = shown(unknown[0], typed=False)
+        raise ValueError(f"unknown option {shown_name}; options are: {', '.join(SPEC)}")
     resolved = dict(DEFAULTS)
     for name, value in given.items():
         try:

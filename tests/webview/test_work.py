@@ -180,6 +180,35 @@ def test_share_freezes_the_range_and_download_gives_what_is_shown(
     expect(page.locator("body")).to_have_attribute("data-live", "off")
 
 
+def test_the_csv_download_is_safe_to_open_in_a_spreadsheet(
+    page: Page, web: str, logs: Logs
+) -> None:
+    """Cells a spreadsheet would run as a formula (=, +, -, @, tab or CR first) start with
+    a ' in the CSV the page downloads, as in ``pglog export`` (OWASP's advice); other
+    cells, and the JSON lines, are as stored."""
+    formulas = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tx"]
+    shop = logs.get("=cmd|'/c calc'!A1")
+    for text in formulas:
+        shop.error(text, extra={"cell": text})
+    shop.error("a plain message")
+    logs.flush()
+    page.goto(f"{web}/?since=1h")
+    expect(page.locator(ROWS)).to_have_count(len(formulas) + 1)
+    with page.expect_download() as waited:
+        page.click("#download-csv")
+    text = Path(waited.value.path()).read_text()
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert [row["message"] for row in reversed(table)] == [
+        *("'" + formula for formula in formulas),
+        "a plain message",
+    ]
+    assert {row["logger_name"] for row in table} == {"'=cmd|'/c calc'!A1"}
+    with page.expect_download() as waited:
+        page.click("#download-jsonl")
+    lines = [json.loads(line) for line in Path(waited.value.path()).read_text().splitlines()]
+    assert [line["extra_data"].get("cell") for line in reversed(lines)] == [*formulas, None]
+
+
 def test_times_are_local_or_utc_and_labelled(browser: Browser, web: str, logs: Logs) -> None:
     """In Tokyo the page shows Tokyo time and says so; the Times button switches to UTC."""
     logs.get("app").info("what time is it")

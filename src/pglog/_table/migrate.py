@@ -29,6 +29,7 @@ from pglog._table.columns import BASE, WRITTEN, Column
 from pglog._table.schema import (
     INDEX_SUFFIXES,
     INDEXES,
+    Name,
     TableName,
     create_table_statements,
     free_name,
@@ -311,7 +312,7 @@ def _build_indexes(conn: Connection, table: TableName, *, concurrently: bool) ->
                     if concurrently
                     else "DROP INDEX IF EXISTS {}"
                 )
-                conn.execute(sql.SQL(drop).format(sql.Identifier(table.schema, invalid)))
+                conn.execute(sql.SQL(drop).format(Name(table.schema, invalid)))
             name = invalid or free_name(conn, table.schema, table.index_name(what))
             if what == search.INDEX:
                 done += _search_index(conn, table, name, concurrently=concurrently)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pglog._capture.capture import render
 from pglog._capture.entry import Entry
 from pglog._capture.row import Row, escaped_row, to_row
+from pglog._capture.scrub import Scrubber
 from pglog._capture.static import Static
 from pglog._writer.counters import Counters
 from pglog._writer.fallback import Fallback
@@ -74,6 +75,7 @@ class Delivery:
         *,
         hostname: str,
         static: Static | None,
+        scrubber: Scrubber,
         spool: Spool | None,
         fallback_outcome: Callable[[], Outcome],
     ) -> None:
@@ -84,6 +86,7 @@ class Delivery:
         self._counters = counters
         self._hostname = hostname
         self._static = static
+        self._scrubber = scrubber
         self.spool = spool
         self._fallback_outcome = fallback_outcome
         self._pace = Pace(sink.write_timeout)
@@ -253,7 +256,7 @@ class Delivery:
 
     def row_of(self, entry: Entry) -> Row:
         try:
-            return to_row(entry, self._hostname, self._static)
+            return to_row(entry, self._hostname, self._static, scrubber=self._scrubber)
         except Exception as exc:  # to_row is written not to raise; if it does, keep the record
             self._notices.say(
                 "row",
@@ -262,7 +265,7 @@ class Delivery:
             )
             message, _ = render(entry)
             plain = entry._replace(message=ascii(message), args=None, exception=None, extras=None)
-            return to_row(plain, self._hostname, self._static)
+            return to_row(plain, self._hostname, self._static, scrubber=self._scrubber)
 
     def failed(self, error: BaseException, *, retried: bool = True) -> None:
         """An attempt failed: count it, and say so at once, then once a minute while it

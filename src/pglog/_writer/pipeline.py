@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pglog._capture.entry import Entry, named
+from pglog._capture.scrub import Scrubber
 from pglog._capture.static import Static
 from pglog._table.reports import Identity
 from pglog._table.schema import TableName
@@ -100,6 +101,7 @@ class Pipeline:
             self.counters,
             hostname=hostname,
             static=Static.of(settings["static_fields"]),
+            scrubber=Scrubber.of(settings),
             spool=None,
             fallback_outcome=self.fallback_outcome,
         )
