@@ -25,17 +25,8 @@ from typing import Any
 import yaml
 from psycopg.conninfo import make_conninfo
 
-from pglog._options import (
-    BOOLEAN,
-    DEFAULTS,
-    LEVEL,
-    SPEC,
-    TEXT,
-    Kind,
-    OptionError,
-    choice,
-    count,
-)
+from pglog._kinds import BOOLEAN, LEVEL, TEXT, Kind, OptionError, choice, count
+from pglog._options import DEFAULTS, SPEC
 from pglog._text import SECRET_KEYS, shown
 
 DEFAULT_CONSOLE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
