@@ -17,7 +17,6 @@ import logging
 import socket
 import threading
 import time
-from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -32,7 +31,6 @@ from pglog._writer.fallback import Fallback
 from pglog._writer.fallback import resolve as resolve_fallback
 from pglog._writer.notices import INTERNAL_LOGGER
 from pglog._writer.pipeline import Pipeline
-from pglog._writer.process import OWN_THREADS
 from pglog._writer.queue import weight
 from pglog._writer.sink import PostgresSink
 
@@ -87,7 +85,6 @@ class DatabaseLogHandler(logging.Handler):
             hostname=self.hostname,
             fallback=self._fallback,
             name=f"pglog-writer-{next(_writer_names)}",
-            threads=OWN_THREADS,
         )
 
     # -- the caller's side --------------------------------------------------------------------
@@ -103,8 +100,7 @@ class DatabaseLogHandler(logging.Handler):
                 record = accepted
         try:
             entry = capture(record)
-            thread = entry[4]  # the record's thread
-            if thread in OWN_THREADS or (thread is None and get_ident() in OWN_THREADS):
+            if process.is_own(entry[4]):  # the record's thread
                 return record  # logged by pglog's own threads (psycopg, pglog): never loop
             self._put(entry)
         except Exception:

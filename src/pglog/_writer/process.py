@@ -32,10 +32,11 @@ import signal
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Protocol
 
-#: Idents of pglog's own threads (writers, spillers, the watchdog, fallback handing): a
-#: record logged in one of them (psycopg's debug output, say) is never queued by pglog.
+#: Idents of pglog's threads running now (see ``own_thread``): a record logged in one of
+#: them (psycopg's debug output, say) is never queued by pglog.
 OWN_THREADS: set[int] = set()
 
 
@@ -64,6 +65,30 @@ _exit = _Exit()
 def stopping() -> bool:
     """Has the interpreter begun to exit (no thread may start now)?"""
     return _exit.begun
+
+
+def own_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """A daemon thread of pglog's whose records pglog never queues. Its ident is pglog's
+    only while ``target`` runs, added and removed by the thread itself: an ident outlives
+    its thread (the C library hands it to the next one), and a stale one would mute an
+    application thread, silently."""
+
+    def run() -> None:
+        ident = threading.get_ident()
+        OWN_THREADS.add(ident)
+        try:
+            target()
+        finally:
+            OWN_THREADS.discard(ident)
+
+    return threading.Thread(target=run, name=name, daemon=True)
+
+
+def is_own(thread: int | None) -> bool:
+    """Was a record of ``thread`` (its ``record.thread``; None when ``logging.logThreads``
+    is off: then the calling thread's) logged by one of pglog's own threads? On every
+    logging call: kept to one set lookup."""
+    return (threading.get_ident() if thread is None else thread) in OWN_THREADS
 
 
 def register(handler: Closable) -> None:
