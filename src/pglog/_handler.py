@@ -74,6 +74,9 @@ class DatabaseLogHandler(logging.Handler):
         #: A close() is under way: records that meet it (a caller it released from a full
         #: queue, say) go to the fallback; only after it does a record open the handler.
         self._closing = False
+        #: The last close() did not wait (logging's lock was held): its writer finishes in
+        #: the background, and the next close() that may wait finishes it (the exit's).
+        self._finishing = False
         self._pipeline = self._build()
         process.register(self)
 
@@ -139,7 +142,7 @@ class DatabaseLogHandler(logging.Handler):
                     pipeline.queue.close()
             elif pipeline.queue.closed and not self._closing:
                 pipeline.reopen()
-                self._closed = False
+                self._closed = self._finishing = False
                 process.register(self)
             return pipeline
 
@@ -187,21 +190,25 @@ class DatabaseLogHandler(logging.Handler):
 
         Called while logging's module lock is held (``dictConfig`` replacing handlers),
         it waits for nothing: the writer finishes in the background, since it may itself
-        need that lock.
+        need that lock; a later close() (the exit's) waits for it.
         """
-        with self._state_lock:  # decides: who closes
-            closing, self._closed = not self._closed, True
+        wait = not process.logging_lock_held()
+        with self._state_lock:  # decides: who closes (and who finishes a close left behind)
+            closing = not self._closed or (self._finishing and wait and not self._closing)
+            self._closed = True
             self._closing = closing or self._closing
         if not closing:
             return
         try:
             deadline = self._deadline()
-            self._pipeline.close(
-                deadline, deadline - self._reserve, wait=not process.logging_lock_held()
-            )
+            self._pipeline.close(deadline, deadline - self._reserve, wait=wait)
         finally:
-            self._closing = False
-            process.unregister(self)
+            with self._state_lock:  # decides: closed, or left finishing
+                self._closing, self._finishing = False, not wait
+            if wait:
+                process.unregister(self)
+            else:
+                process.left_finishing(self)
             super().close()
 
     def _deadline(self) -> float:
@@ -248,7 +255,10 @@ class DatabaseLogHandler(logging.Handler):
     # -- fork ---------------------------------------------------------------------------------
 
     def after_fork_in_child(self) -> None:
-        """Start clean: the parent writes what it had queued; its sockets are not ours."""
+        """Start clean, as if just built, whatever the parent was doing with this handler
+        (closing it, in a thread the child doesn't have): the parent writes what it had
+        queued; its sockets are not ours."""
         self._pipeline.abandon()
         self._state_lock = threading.Lock()
+        self._closed = self._closing = self._finishing = False
         self._pipeline = self._build()

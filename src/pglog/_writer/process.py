@@ -1,6 +1,7 @@
 """Process: what pglog's handlers do when the process forks, exits, or is told to stop.
 
-- **Fork.** A child starts clean: every live handler builds a new pipeline (empty queue,
+- **Fork.** A child starts clean: every handler, open or closed (even one closing at the
+  fork, in another thread), is as if just built: open, with a new pipeline (empty queue,
   no connection, no threads); the parent writes what it had queued.
 - **Exit.** When the interpreter starts to stop its threads (before ``atexit``, and also
   at the end of a ``multiprocessing`` child, which leaves through ``os._exit``), every
@@ -19,7 +20,9 @@
   pglog, holding a lock the closing needs.
 - **Reconfiguration.** ``logging.config.dictConfig`` closes handlers while holding
   logging's module lock; a writer may need that lock to log (psycopg logs at DEBUG
-  inside it). ``logging_lock_held`` tells close() not to wait then.
+  inside it). ``logging_lock_held`` tells close() not to wait then; such a handler stays
+  known here (held, even if the application lets go of it) until a close that may wait
+  finishes it: at exit, the exit's close does.
 """
 
 from __future__ import annotations
@@ -58,7 +61,13 @@ class _Exit:
     begun = False
 
 
+#: Every handler built: a forked child renews them all.
+_every: weakref.WeakSet[Closable] = weakref.WeakSet()
+#: Handlers the exit must close: open ones, and those whose close did not wait.
 _live: weakref.WeakSet[Closable] = weakref.WeakSet()
+#: Handlers whose close did not wait, held until a close finishes them: their writer may
+#: still hold records, and nothing else may refer to them (dictConfig dropped them).
+_finishing: set[Closable] = set()
 _exit = _Exit()
 
 
@@ -93,13 +102,23 @@ def is_own(thread: int | None) -> bool:
 
 def register(handler: Closable) -> None:
     """A handler now open; installs the SIGTERM hook if it wants one and it's possible."""
+    _every.add(handler)
     _live.add(handler)
+    _finishing.discard(handler)
     if handler.handle_sigterm:
         _install_sigterm()
 
 
+def left_finishing(handler: Closable) -> None:
+    """A close that did not wait: the exit still closes ``handler``, and waits then."""
+    _live.add(handler)
+    _finishing.add(handler)
+
+
 def unregister(handler: Closable) -> None:
+    """``handler`` is closed, and its writer done or given up on."""
     _live.discard(handler)
+    _finishing.discard(handler)
 
 
 def deadline(own: float) -> float:
@@ -140,8 +159,10 @@ def _after_fork_in_child() -> None:
     from pglog._writer.deadline import WATCHDOG
 
     WATCHDOG.after_fork()
-    for handler in list(_live):
+    _finishing.clear()
+    for handler in list(_every):
         handler.after_fork_in_child()
+        _live.add(handler)
 
 
 # -- SIGTERM ---------------------------------------------------------------------------------
