@@ -68,8 +68,8 @@ class DatabaseLogHandler(logging.Handler):
         self.handle_sigterm: bool = settings["handle_sigterm"]
         self.hostname = socket.gethostname()
         self._fallback = Fallback(resolve_fallback(settings["fallback"]))
-        #: Decides starting, closing and opening again.
-        self._state_lock = threading.Lock()
+        #: Decides starting, closing and opening again (reentrant: see ``caller_locks``).
+        self._state_lock = threading.RLock()
         self._closed = False
         #: A close() is under way: records that meet it (a caller it released from a full
         #: queue, say) go to the fallback; only after it does a record open the handler.
@@ -211,6 +211,12 @@ class DatabaseLogHandler(logging.Handler):
                 process.left_finishing(self)
             super().close()
 
+    @property
+    def caller_locks(self) -> tuple[object, ...]:
+        """The locks a caller's thread takes in here: a signal may interrupt the main
+        thread holding one, and the SIGTERM hook lets go of them (see ``process``)."""
+        return (self._state_lock, self._pipeline.ledger.lock)
+
     def _deadline(self) -> float:
         """``close_timeout`` from now, or what is left of the exit's deadline."""
         return process.deadline(time.monotonic() + self.close_timeout)
@@ -259,6 +265,6 @@ class DatabaseLogHandler(logging.Handler):
         (closing it, in a thread the child doesn't have): the parent writes what it had
         queued; its sockets are not ours."""
         self._pipeline.abandon()
-        self._state_lock = threading.Lock()
+        self._state_lock = threading.RLock()
         self._closed = self._closing = self._finishing = False
         self._pipeline = self._build()

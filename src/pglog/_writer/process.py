@@ -15,9 +15,11 @@
   is the default: a container being stopped, ``kill``, ``uvicorn`` re-raising it after
   its own shutdown), pglog installs a handler that closes every handler within the exit
   deadline, then restores the default and raises the signal again, so the process ends
-  as it would have. A handler the application installed is never replaced. The closing
-  runs in a thread of its own: the signal may have interrupted the main thread inside
-  pglog, holding a lock the closing needs.
+  as it would have. A handler the application installed is never replaced. The signal
+  may have interrupted the main thread inside logging (``dictConfig`` holds its module
+  lock throughout) or inside pglog, holding a lock the closing needs: the closing runs
+  in a thread of its own, and the main thread lets go of those locks while it waits
+  (see ``locks``); it never goes back to what it was doing.
 - **Reconfiguration.** ``logging.config.dictConfig`` closes handlers while holding
   logging's module lock; a writer may need that lock to log (psycopg logs at DEBUG
   inside it). ``logging_lock_held`` tells close() not to wait then; such a handler stays
@@ -38,6 +40,8 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
+from pglog._writer.locks import held_here, let_go
+
 #: Idents of pglog's threads running now (see ``own_thread``): a record logged in one of
 #: them (psycopg's debug output, say) is never queued by pglog.
 OWN_THREADS: set[int] = set()
@@ -46,6 +50,9 @@ OWN_THREADS: set[int] = set()
 class Closable(Protocol):
     close_timeout: float
     handle_sigterm: bool
+
+    @property
+    def caller_locks(self) -> tuple[object, ...]: ...
 
     def flush(self, timeout: float | None = None) -> bool: ...
 
@@ -128,8 +135,7 @@ def deadline(own: float) -> float:
 
 def logging_lock_held() -> bool:
     """Does this thread hold logging's module lock (as dictConfig does while closing)?"""
-    owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
-    return bool(owned is not None and owned())
+    return held_here(getattr(logging, "_lock", None))
 
 
 def _begin_exit() -> None:
@@ -184,10 +190,15 @@ def _on_sigterm(signum: int, frame: object) -> None:
     _begin_exit()
     wanted = [h for h in list(_live) if h.handle_sigterm]
     closer = threading.Thread(target=_close_all, args=(wanted,), name="pglog-sigterm", daemon=True)
-    closer.start()
-    closer.join(max(0.0, (_exit.deadline or time.monotonic()) - time.monotonic()) + 0.5)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+    held = [
+        getattr(logging, "_lock", None),
+        *(lock for h in list(_live) for lock in h.caller_locks),
+    ]
+    with let_go(held):
+        closer.start()
+        closer.join(max(0.0, (_exit.deadline or time.monotonic()) - time.monotonic()) + 0.5)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _close_all(handlers: list[Closable]) -> None:
