@@ -205,10 +205,10 @@ class DatabaseLogHandler(logging.Handler):
         finally:
             with self._state_lock:  # decides: closed, or left finishing
                 self._closing, self._finishing = False, not wait
-            if wait:
-                process.unregister(self)
-            else:
-                process.left_finishing(self)
+                if wait:
+                    process.unregister(self)
+                else:
+                    process.left_finishing(self)
             super().close()
 
     @property
