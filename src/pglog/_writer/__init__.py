@@ -20,4 +20,5 @@ Modules, in reading order:
 - ``notices``: pglog's own reports: at once, then at a bounded rate
 - ``counters``: how the writer is doing, beyond the ledger
 - ``process``: fork, exit and SIGTERM; pglog's own threads
+- ``locks``: does this thread hold a lock, and letting go of it (for SIGTERM)
 """

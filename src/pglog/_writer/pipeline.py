@@ -64,14 +64,12 @@ class Pipeline:
         hostname: str,
         fallback: Fallback,
         name: str,
-        threads: set[int],
     ) -> None:
         self.name = name
         self.table = table
         self._settings = settings
         self._dsn = dsn
         self._fallback = fallback
-        self._threads = threads
         self.notices = Notices(fallback.handler)
         self.ledger = Ledger()
         self.queue = RecordQueue(
@@ -135,7 +133,6 @@ class Pipeline:
             opening=self._open_spool,
             finishing=self.save_rest,
             ending=self._ended,
-            threads=self._threads,
         )
 
     # -- starting -----------------------------------------------------------------------------
@@ -173,9 +170,6 @@ class Pipeline:
         spiller = self.name.replace("writer", "spiller")
         self.spill = Spill(self.queue, self.inflight, spool, self.notices, spiller)
         self.spill.start()
-        ident = self.spill.ident
-        if ident is not None:
-            self._threads.add(ident)
         return self.spill
 
     # -- flushing and closing -----------------------------------------------------------------
