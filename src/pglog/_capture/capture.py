@@ -56,11 +56,11 @@ STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | {"message", "asctime"}
 #: A plain LogRecord sets its attributes first; ``extra=`` keys are added after them.
 _PLAIN_SIZE = len(vars(_PLAIN))
 del _PLAIN
-#: Extra keys the short path leaves to the careful one: the standard attributes (a
-#: Formatter's, here), loguru's nested ``extra``, and pglog's own marker, which a record
-#: must not be able to forge.
-_NOT_PLAIN_KEYS = STANDARD_ATTRIBUTES | {"extra", MARKER_KEY}
-_LENGTH = operator.length_hint
+#: Keys past a plain record's own that the short path leaves to the careful one: what a
+#: Formatter adds, loguru's nested ``extra``, and pglog's own marker, which a record must
+#: not be able to forge. ``extra=`` can't name a standard attribute (``makeRecord``
+#: refuses), so these are the only ones that may come after them.
+_LATE_KEYS = frozenset({"message", "asctime", "extra", MARKER_KEY})
 
 _ALL_SLOTS = operator.itemgetter(*RECORD_SLOTS)
 _HEAD = operator.itemgetter(*RECORD_FIELDS, "msg", "args")
@@ -108,19 +108,29 @@ def capture(record: logging.LogRecord) -> Captured:
             ):
                 extras = dict(_ISLICE(attributes.items(), _PLAIN_SIZE, None))
                 head = _HEAD(attributes)
+                text = head[11]
                 if (
-                    type(head[11]) is str
+                    type(text) is str
                     and type(head[12]) is tuple
                     and _SCALAR_TYPES(map(type, head[12]))
-                    and _SCALAR_TYPES(map(type, extras.values()))
-                    and _NOT_PLAIN_KEYS.isdisjoint(extras)
-                    and len(head[11]) + sum(map(_LENGTH, extras.values())) <= LIGHT_TEXT_EXTRAS
+                    and extras.keys().isdisjoint(_LATE_KEYS)
                 ):
-                    if bound is not None:
-                        if type(bound.extras) is not dict:
-                            return _capture_carefully(record, attributes, bound)
-                        extras = {**bound.extras, **extras}
-                    return (*head, None, extras, None)
+                    length = len(text)
+                    for value in extras.values():  # one pass: kinds, and the text they hold
+                        kind = type(value)
+                        if kind not in SCALARS:
+                            break
+                        if kind is str:
+                            length += len(value)
+                    else:
+                        if length <= LIGHT_TEXT_EXTRAS:
+                            if bound is not None:
+                                if type(bound.extras) is not dict:
+                                    return _capture_carefully(record, attributes, bound)
+                                merged = bound.extras.copy()
+                                merged.update(extras)
+                                extras = merged
+                            return (*head, None, extras, None)
         return _capture_carefully(record, attributes, bound)
     except Exception:  # the careful path finds out what is missing, and says so
         return _capture_carefully(record, _attributes_of(record), bound)
