@@ -241,6 +241,30 @@ def test_the_spiller_takes_the_batch_in_flight_only_while_the_writer_leaves_it_i
     assert balanced(counts)
 
 
+def test_an_idle_batch_in_flight_leaves_room_while_spilling_is_on() -> None:
+    """A batch in flight as big as the spill mark, beside a queue at the mark: memory is
+    full, and the newcomer would be dropped before the spiller could wake. While the
+    writer leaves the batch idle (the spiller takes it first) it leaves room; not while
+    an attempt is under way, nor when spilling is off (a resting spool)."""
+    queue = make_queue(10, "drop_oldest", batch_size=5)
+    queue.set_spill_mark(5)
+    for n in range(5):
+        queue.put(entry(n))
+    inflight = in_flight(queue, 5)
+    for n in range(5, 10):
+        queue.put(entry(n))
+    inflight.begin()
+    queue.put(entry(10))
+    assert queue.counts()["dropped"] == 1
+    inflight.idle()
+    queue.put(entry(11))
+    assert queue.counts()["dropped"] == 1
+    queue.set_spill_mark(None)
+    queue.put(entry(12))
+    assert queue.counts()["dropped"] == 3  # back within the bound: 11 over, and room for 12
+    assert balanced(queue.counts())
+
+
 def test_entries_taken_to_be_handed_on_are_the_takers_alone() -> None:
     """Entries taken to be handed on leave the batch at once: close() then takes over
     only the rest, and they stay pending (handing) until handed."""

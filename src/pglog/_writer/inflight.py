@@ -103,8 +103,11 @@ class InFlight:
         """The writer leaves the batch (to try it again later, or while it connects): until
         ``begin``, the spiller may take it to the spool."""
         with self._ledger.lock:
-            if self.batch is not None:
-                self.batch.busy = False
+            batch = self.batch
+            if batch is not None:
+                batch.busy = False
+                spillable = batch.source is None and batch.unknown is None and not batch.taken
+                self._ledger.idle = len(batch) if spillable else 0
 
     def begin(self) -> Batch:
         """Claim the batch for an attempt; Abandoned if close() took it meanwhile."""
@@ -113,6 +116,7 @@ class InFlight:
             if batch is None or batch.taken:
                 raise Abandoned
             batch.sending, batch.busy, batch.transaction = True, True, None
+            self._ledger.idle = 0
             return batch
 
     def began(self, transaction: Transaction) -> None:
@@ -204,7 +208,7 @@ class InFlight:
                 or batch.taken
             ):
                 return None
-            self.batch = None
+            self.batch, self._ledger.idle = None, 0
             self._ledger.release(Place.IN_FLIGHT, batch.run)
             self._ledger.hold(Place.SPILLING, batch.run)
             return batch
@@ -213,7 +217,7 @@ class InFlight:
         """For close(): the batch, taken from the writer whatever it is doing; None if
         there is none. Its records stay held as in flight until the caller moves them."""
         with self._ledger.lock:
-            batch, self.batch = self.batch, None
+            batch, self.batch, self._ledger.idle = self.batch, None, 0
             if batch is not None:
                 batch.taken = True
             return batch
