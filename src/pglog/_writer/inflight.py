@@ -106,7 +106,7 @@ class InFlight:
             batch = self.batch
             if batch is not None:
                 batch.busy = False
-                spillable = batch.source is None and batch.unknown is None and not batch.taken
+                spillable = batch.source is None and batch.unknown is None
                 self._ledger.idle = len(batch) if spillable else 0
 
     def begin(self) -> Batch:
