@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pglog._capture.entry import Captured, named
-from pglog._writer.inflight import Batch, InFlight
+from pglog._writer.inflight import Abandoned, Batch, InFlight
 from pglog._writer.ledger import Ledger, Place, Run
 from pglog._writer.queue import RecordQueue
 from pglog._writer.sink import Transaction
@@ -114,7 +114,7 @@ def test_block_waits_for_space_then_proceeds() -> None:
     assert inflight.batch is not None
     assert [e.message for e in inflight.batch.entries] == ["0", "1"]
     assert not done.is_set()  # in flight still counts against the bound
-    inflight.settle(2, "written")
+    inflight.settle(2)
     caller.join(10)
     assert done.is_set()
     assert messages(queue.take(2)[1]) == ["2"]
@@ -143,9 +143,12 @@ def test_the_ledger_balances_through_every_transition() -> None:
         assert balanced(queue.counts())
     inflight = in_flight(queue, 4)
     assert balanced(queue.counts())
-    inflight.settle(2, "written")
+    inflight.settle(2)
     assert balanced(queue.counts())
-    inflight.settle(2, "fallback")
+    portion = inflight.take(2)
+    assert portion is not None
+    assert balanced(queue.counts())
+    inflight.handed(portion, "fallback")
     assert balanced(queue.counts())
     run, rest = hand_over(queue)
     assert len(rest) == 6
@@ -167,8 +170,8 @@ def test_flush_is_not_fooled_by_drops_behind_the_batch_in_flight() -> None:
         queue.put(entry(n))  # drops 2, 3, 4, 5 from the queue
     assert queue.counts()["dropped"] == 4
     assert queue.flush(time.monotonic() + 0.05) is False
-    inflight.settle(2, "written")
-    in_flight(queue, 2).settle(2, "written")
+    inflight.settle(2)
+    in_flight(queue, 2).settle(2)
     assert queue.flush(time.monotonic() + 5)
 
 
@@ -204,12 +207,83 @@ def test_close_takes_over_a_batch_mid_attempt_and_the_writer_lets_go() -> None:
         True,
         ["0", "1"],
     )
-    assert inflight.settle(2, "written") == []  # the writer's COMMIT came back too late
+    assert inflight.settle(2) == 0  # the writer's COMMIT came back too late
     with queue.ledger.lock:
         queue.ledger.release(Place.IN_FLIGHT, taken.run)
         queue.ledger.end("fallback", 2)
     counts = queue.counts()
     assert (counts["written"], counts["fallback"], counts["in_flight"]) == (0, 2, 0)
+    assert balanced(counts)
+
+
+def test_the_spiller_takes_the_batch_in_flight_only_while_the_writer_leaves_it_idle() -> None:
+    """From the start of an attempt until the writer has dealt with its failure (said it,
+    chosen the fallback) the batch is the writer's: the spiller may take it only once the
+    writer leaves it idle (backing off, or connecting for the next attempt)."""
+    queue = make_queue(10, "drop_oldest", batch_size=2)
+    for n in range(4):
+        queue.put(entry(n))
+    inflight = in_flight(queue, 2)
+    inflight.begin()
+    inflight.ended()
+    assert inflight.take_idle() is None  # the failed attempt is still being dealt with
+    inflight.idle()
+    inflight.begin()
+    assert inflight.take_idle() is None
+    inflight.idle()
+    taken = inflight.take_idle()
+    assert taken is not None
+    with pytest.raises(Abandoned):
+        inflight.begin()
+    assert inflight.take(2) is None  # nothing left for the writer to hand on
+    counts = queue.counts()
+    assert (counts["in_flight"], queue.ledger.held(Place.SPILLING)) == (0, 2)
+    assert balanced(counts)
+
+
+def test_an_idle_batch_in_flight_leaves_room_while_spilling_is_on() -> None:
+    """A batch in flight as big as the spill mark, beside a queue at the mark: memory is
+    full, and the newcomer would be dropped before the spiller could wake. While the
+    writer leaves the batch idle (the spiller takes it first) it leaves room; not while
+    an attempt is under way, nor when spilling is off (a resting spool)."""
+    queue = make_queue(10, "drop_oldest", batch_size=5)
+    queue.set_spill_mark(5)
+    for n in range(5):
+        queue.put(entry(n))
+    inflight = in_flight(queue, 5)
+    for n in range(5, 10):
+        queue.put(entry(n))
+    inflight.begin()
+    queue.put(entry(10))
+    assert queue.counts()["dropped"] == 1
+    inflight.idle()
+    queue.put(entry(11))
+    assert queue.counts()["dropped"] == 1
+    queue.set_spill_mark(None)
+    queue.put(entry(12))
+    assert queue.counts()["dropped"] == 3  # back within the bound: 11 over, and room for 12
+    assert balanced(queue.counts())
+
+
+def test_entries_taken_to_be_handed_on_are_the_takers_alone() -> None:
+    """Entries taken to be handed on leave the batch at once: close() then takes over
+    only the rest, and they stay pending (handing) until handed."""
+    queue = make_queue(10, "drop_oldest", batch_size=3)
+    for n in range(3):
+        queue.put(entry(n))
+    inflight = in_flight(queue, 3)
+    portion = inflight.take(1)
+    assert portion is not None
+    rest = inflight.take_over()
+    assert rest is not None
+    assert ([e.message for e in portion.entries], [e.message for e in rest.entries]) == (
+        ["0"],
+        ["1", "2"],
+    )
+    assert queue.flush(time.monotonic() + 0.01) is False
+    inflight.handed(portion, "fallback")
+    counts = queue.counts()
+    assert (counts["fallback"], counts["in_flight"], counts["pending"]) == (1, 2, 2)
     assert balanced(counts)
 
 

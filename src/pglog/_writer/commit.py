@@ -72,7 +72,7 @@ class CommitLookup:
             return verdict
         batch.unknown = None
         if verdict is Verdict.WRITTEN:
-            self._delivery.settle(batch, lost.count, "written")
+            self._delivery.settle(batch, lost.count)
             self._counters.wrote()
             return verdict
         self._counters.retries += 1  # the rows will be written again

@@ -105,7 +105,7 @@ class Delivery:
             except Abandoned:
                 return Result.ABANDONED
             except _TableRefuses as refusal:
-                self.hand_to_fallback(batch, len(batch.entries), refusal.reason, "refuses")
+                self.hand_to_fallback(len(batch.entries), refusal.reason, "refuses")
                 return Result.DONE
             except CommitUnknown as lost:
                 self.failed(lost.cause)
@@ -126,7 +126,7 @@ class Delivery:
                     continue
             if disposition in (Disposition.RECREATE, Disposition.REJECT):
                 reason = f"can't write to {self._sink.table}: {self._sink.describe_error(error)}"
-                self.hand_to_fallback(batch, len(batch.entries), reason, _code(error))
+                self.hand_to_fallback(len(batch.entries), reason, _code(error))
                 return Result.DONE
             self._counters.retries += 1  # Disposition.RETRY; ISOLATE is handled below
             if had_connection and not stale_retried:
@@ -168,7 +168,8 @@ class Delivery:
 
     def attempt(self, batch: Batch, count: int) -> None:
         """Write the first ``count`` rows in flight in one transaction; settle them if it does."""
-        self._sink.connect()  # may take connect_timeout; until sending, close() may take it
+        self._inflight.idle()  # connecting may take connect_timeout: the spiller may take it
+        self._sink.connect()  # and close() too, until sending
         self._inflight.begin()
         source, spool = batch.source, self.spool
         before_commit = None
@@ -188,7 +189,7 @@ class Delivery:
             self._inflight.ended()
             raise
         self._pace.wrote(count, time.monotonic() - started)
-        self.settle(batch, count, "written")
+        self.settle(batch, count)
         failing_for = self._counters.failing_for()
         if self._counters.wrote():
             self._notices.forget("write")
@@ -208,12 +209,12 @@ class Delivery:
                 f" write_timeout ({self._sink.write_timeout:g} s)",
             )
 
-    def settle(self, batch: Batch, count: int, outcome: Outcome) -> None:
-        """The first ``count`` entries reached ``outcome``; the spool learns it too."""
+    def settle(self, batch: Batch, count: int) -> None:
+        """The first ``count`` entries are written; the spool learns it too."""
         source = batch.source
-        settled = self._inflight.settle(count, outcome)
+        settled = self._inflight.settle(count)
         if settled and source is not None and self.spool is not None:
-            self.spool.advance(source, len(settled))
+            self.spool.advance(source, settled)
 
     def _quarantine(self, batch: Batch, error: BaseException) -> str | None:
         """The first row in flight was refused alone: store it escaped, saying why.
@@ -225,20 +226,30 @@ class Delivery:
         except Exception as exc:
             if classify(exc) is not Disposition.ISOLATE:
                 raise
-            self.hand_to_fallback(batch, 1, f"row refused by the server ({reason})", _code(exc))
+            self.hand_to_fallback(1, f"row refused by the server ({reason})", _code(exc))
             return getattr(exc, "sqlstate", None) or reason
         self._notices.say(
             "quarantine", _code(error), f"pglog stored a row the server refused, escaped: {reason}"
         )
         return None
 
-    def hand_to_fallback(self, batch: Batch, count: int, reason: str, why: str) -> None:
-        """Hand the first ``count`` entries in flight to the fallback, then settle them;
-        said once a minute for each ``why`` (an error's SQLSTATE, say)."""
+    def hand_to_fallback(self, count: int, reason: str, why: str) -> None:
+        """Hand the first ``count`` entries in flight to the fallback; said once a minute
+        for each ``why`` (an error's SQLSTATE, say). They are taken out of flight first, so
+        that only the writer hands them on: close() may take the batch over meanwhile."""
+        portion = self._inflight.take(count)
+        if portion is None:
+            return
         outcome = self._fallback_outcome()
-        self._fallback.hand_over(batch.entries[:count])
-        self.settle(batch, count, outcome)
-        self._notices.say("rejected", why, f"pglog: {reason}; {count} records to the {outcome}")
+        try:
+            self._fallback.hand_over(portion.entries)
+        finally:
+            self._inflight.handed(portion, outcome)
+        if portion.source is not None and self.spool is not None:
+            self.spool.advance(portion.source, len(portion))
+        self._notices.say(
+            "rejected", why, f"pglog: {reason}; {len(portion)} records to the {outcome}"
+        )
 
     def _recreate(self) -> bool:
         try:

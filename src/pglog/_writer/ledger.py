@@ -92,6 +92,10 @@ class Ledger:
         #: bound (see IN_MEMORY). Read without the lock by
         #: the hot path, which tolerates a value one step old.
         self.in_memory = 0
+        #: Records of the batch in flight that the spiller may take now (the writer left
+        #: it idle): while spilling is on they don't count against the queue's bound, as a
+        #: chunk being spilled doesn't (the spiller takes them first).
+        self.idle = 0
 
     def hold(self, place: Place, run: Run) -> None:
         """Records numbered ``run`` are now in ``place``."""

@@ -146,8 +146,13 @@ class RecordQueue:
 
     def _full(self, size: int) -> bool:
         """No room for one more entry of ``size`` weighed bytes? An entry bigger than
-        max_bytes alone still gets in once no other weighed entry is queued."""
-        if len(self._entries) + self.ledger.in_memory >= self.maxsize:
+        max_bytes alone still gets in once no other weighed entry is queued. A batch in
+        flight that the spiller will take (see ``Ledger.idle``) leaves room: otherwise,
+        with a batch as big as the spill mark, memory would be full as the spiller wakes."""
+        held = self.ledger.in_memory
+        if self._spill_at is not None:
+            held -= self.ledger.idle
+        if len(self._entries) + held >= self.maxsize:
             return True
         return size > 0 and self._bytes > 0 and self._bytes + size > self.max_bytes
 

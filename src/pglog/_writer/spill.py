@@ -179,8 +179,9 @@ class Spill:
         return Batch(entries, run, source=claimed)
 
     def unload(self, batch: Batch) -> None:
-        """A batch read back from the spool goes back there unsettled (it is still on
-        disk), to be claimed again."""
+        """A batch read back from the spool, out of flight now (put back by the writer, or
+        taken over by close()), goes back there unsettled (it is still on disk), to be
+        claimed again."""
         assert batch.source is not None
         if batch.own:
             with self._ledger.lock:

@@ -357,17 +357,20 @@ class Spool:
         return _Segment(segment, name.first, entries, done, pending, own)
 
     def _lose(self, segment: Path) -> None:
-        """A segment was removed under us: its records that were not settled are lost."""
+        """A segment was removed under us: its records that were not settled are lost.
+        Never the one being replayed: its entries were read into memory, and are replayed
+        from there."""
+        assert self._replaying is None or self._replaying.path != segment
         own = self._own.pop(segment, None)
         if own is not None and own.count > own.done:
             self._lost.append(Run(own.first + own.done, own.count - own.done))
         if self._active is not None and self._active.path == segment:
             self._seal()
-        self._replaying = None
 
     def _forget_vanished(self) -> None:
         """Own segments we still count on that are no longer on disk."""
-        for path in [p for p in self._own if not p.exists()]:
+        replaying = self._replaying.path if self._replaying is not None else None
+        for path in [p for p in self._own if p != replaying and not p.exists()]:
             self._lose(path)
         if self._active is not None and self._active.vanished():
             self._lose(self._active.path)

@@ -144,6 +144,7 @@ class Writer:
             )
             self._put_back()
             if not self._queue.closed:
+                self._inflight.idle()
                 self._queue.pause(self._backoff.next_delay())
 
     def _round(self) -> None:
@@ -243,7 +244,7 @@ class Writer:
                 self._queue.pause(IN_PROGRESS_POLL)
                 return False
             if verdict is Verdict.AWAY:
-                return self._away(batch, closing)
+                return self._away(closing)
             if verdict is Verdict.WRITTEN:
                 self._backoff.reset()
                 return True
@@ -252,9 +253,7 @@ class Writer:
             self._backoff.reset()
             return True
         if result is Result.UNKNOWN:
-            if batch.source is not None and self._spill is not None:
-                self._spill.unload(batch)  # its spool records the transaction, to look up
-                self._inflight.put_back()
+            self._put_back()  # one from the spool goes back there: it records the transaction
             return True  # looked up at once, next time round
         if result is Result.DISK:
             self._put_back()
@@ -263,14 +262,13 @@ class Writer:
                 self._spill.failed(trouble)  # the spool rests; meanwhile the queue is written
             return True
         if result is Result.AWAY:
-            return self._away(batch, closing)
+            return self._away(closing)
         return False  # Result.ABANDONED: close() took it
 
-    def _away(self, batch: Batch, closing: bool) -> bool:
+    def _away(self, closing: bool) -> bool:
         """The database is away: a batch from the spool goes back there (it is safe on
         disk); then back off, unless closing."""
-        if batch.source is not None:
-            self._put_back()
+        self._put_back()
         if not closing:
             self._back_off(self._backoff.next_delay())
         return False
@@ -278,10 +276,9 @@ class Writer:
     def _put_back(self) -> None:
         """Let go of the batch in flight without settling it: one read back from the
         spool goes back there; one from the queue stays in flight."""
-        batch = self._inflight.batch
-        if batch is not None and batch.source is not None and self._spill is not None:
+        batch = self._inflight.put_back()
+        if batch is not None and self._spill is not None:
             self._spill.unload(batch)
-            self._inflight.put_back()
 
     def _settle_recorded(self, spill: Spill, claimed: SpoolBatch) -> None:
         """A process stopped between recording a transaction in the spool and learning its
@@ -301,7 +298,9 @@ class Writer:
 
     def _back_off(self, delay: float) -> None:
         """Wait before trying again, saying how it is going if the server still talks to us
-        (a busy or read-only one); drops are reported as they happen, not only at the end."""
+        (a busy or read-only one); drops are reported as they happen, not only at the end.
+        Meanwhile the spiller may take the batch in flight to the spool."""
+        self._inflight.idle()
         self._upkeep.publish()
         self._queue.pause(delay)
         self.report_drops()
