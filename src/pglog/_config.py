@@ -34,6 +34,7 @@ from pglog._options import (
     Kind,
     OptionError,
     choice,
+    conflict,
     count,
     shown,
 )
@@ -356,6 +357,9 @@ def _database(read: _Reader, data: object) -> DatabaseSettings:
         name: read.value(SPEC[name].kind, value, _path(key, name), optional=SPEC[name].optional)
         for name, value in values.items()
     }
+    clash = conflict(options)
+    if clash is not None:
+        raise read.fail(f"{key}.{clash[0]}", clash[1])
     return DatabaseSettings(enabled=enabled, options=options)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict, get_type_hints
 
 from pglog._table.filters import LEVELS
+from pglog._table.layout import ENGINES
 from pglog._table.partitions import PERIODS
 from pglog._table.schema import MAX_IDENTIFIER_BYTES
 from pglog._writer.queue import OVERFLOW_POLICIES
@@ -249,6 +250,17 @@ class Options(TypedDict, total=False):
             optional=True,
         ),
     ]
+    engine: Annotated[
+        str | None,
+        Option(
+            None,
+            choice(*ENGINES),
+            '`"citus"`: create the table distributed by `hostname` over a Citus cluster (write'
+            ' through the coordinator); `"timescaledb"`: create it a compressed hypertable'
+            ' (see "Past one server"); an existing table keeps its layout',
+            optional=True,
+        ),
+    ]
     spool_dir: Annotated[
         str | os.PathLike[str] | None,
         Option(
@@ -367,7 +379,20 @@ def resolve(given: Mapping[str, object]) -> dict[str, Any]:
             resolved[name] = SPEC[name].check(value)
         except OptionError as exc:
             raise ValueError(f"{name}: {exc}") from None
+    clash = conflict(resolved)
+    if clash is not None:
+        raise ValueError(f"{clash[0]}: {clash[1]}")
     return resolved
+
+
+def conflict(values: Mapping[str, object]) -> tuple[str, str] | None:
+    """Options that can't go together: (the option to blame, why), or None."""
+    if values.get("engine") == "timescaledb" and values.get("partition") is not None:
+        return "engine", (
+            "a TimescaleDB hypertable makes its own chunks: give either partition or"
+            ' engine "timescaledb", not both'
+        )
+    return None
 
 
 def readme_table() -> str:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pglog._table import partitions, reports
+from pglog._table import layout, partitions, reports
 from pglog._table.columns import WRITTEN
+from pglog._table.layout import Engine
 from pglog._table.schema import (
     INDEXES,
     TableName,
@@ -60,6 +61,10 @@ class TableState:
     rows: int = 0  # the planner's estimate
     partitioned: bool = False
     period: str | None = None  # day, week or month, for a partitioned table pglog made
+    #: Citus or TimescaleDB, when the table is distributed or a hypertable (see ``layout``).
+    engine: Engine | None = None
+    #: The primary key's columns: never made nullable, whatever else a migration drops.
+    key: set[str] = field(default_factory=set)
 
     @property
     def missing_indexes(self) -> list[str]:
@@ -84,6 +89,15 @@ def inspect_table(conn: Connection, table: TableName) -> TableState:
     mark = _MARK.search(state.comment or "")
     state.version = int(mark.group(1)) if mark else None
     state.period = mark.group(2) if mark and state.partitioned else None
+    state.engine = layout.engine_of(conn, table)
+    state.key = {
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid"
+            " AND a.attnum = ANY (x.indkey) WHERE x.indrelid = %s AND x.indisprimary",
+            (oid,),
+        ).fetchall()
+    }
     for name, data_type, nullable in conn.execute(
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
         " WHERE table_schema = %s AND table_name = %s",
@@ -135,27 +149,40 @@ def check_writable(state: TableState, table: TableName) -> None:
         )
 
 
-def ensure_table(conn: Connection, table: TableName, partition: str | None = None) -> bool:
+def ensure_table(
+    conn: Connection,
+    table: TableName,
+    partition: str | None = None,
+    engine: Engine | None = None,
+) -> bool:
     """Make sure the table exists and is at SCHEMA_VERSION, creating it (partitioned by
-    ``partition``, if given) or migrating it; True if it was created. Leaves the connection
-    outside any transaction."""
+    ``partition``, on ``engine``, if given) or migrating it; True if it was created. An
+    existing table keeps its layout. Leaves the connection outside any transaction."""
     with conn.transaction():
         state = inspect_table(conn, table)
     if state.exists and state.version == SCHEMA_VERSION:
         check_writable(state, table)
         return False
-    steps = migrate(conn, table, build_indexes=False, partition=partition)
+    steps = migrate(conn, table, build_indexes=False, partition=partition, engine=engine)
     return bool(steps) and steps[0].startswith("created")
 
 
 def migrate(
-    conn: Connection, table: TableName, *, build_indexes: bool, partition: str | None = None
+    conn: Connection,
+    table: TableName,
+    *,
+    build_indexes: bool,
+    partition: str | None = None,
+    engine: Engine | None = None,
+    convert: bool = False,
 ) -> list[str]:
     """Create the table, or bring it to SCHEMA_VERSION; return what was done.
 
     ``build_indexes``: build missing indexes ``CONCURRENTLY`` (the connection must be
     able to leave its transaction). Without it, indexes are only built on an empty
-    table, inside the transaction.
+    table, inside the transaction. ``engine``: make a new table a Citus distributed
+    table or a TimescaleDB hypertable; with ``convert``, an existing one too (this
+    moves its rows: ``pglog init --citus`` asks for it, a handler never does).
     """
     done: list[str] = []
     with conn.transaction():
@@ -163,10 +190,16 @@ def migrate(
         state = inspect_table(conn, table)
         if state.exists:
             done += _upgrade(conn, table, state, build_indexes=build_indexes)
+            if engine is not None and state.engine != engine and convert:
+                _convert(conn, table, engine, partitioned=state.partitioned)
+                done.append(f"{table} is now {_ON[engine]}")
         else:
-            _create(conn, table, partition)
-            layout = f", partitioned by {partition}" if partition else ""
-            done.append(f"created {table} (pglog schema {SCHEMA_VERSION}{layout})")
+            _create(conn, table, partition, engine)
+            shape = f", partitioned by {partition}" if partition else ""
+            shape += f", {_ON[engine]}" if engine else ""
+            done.append(f"created {table} (pglog schema {SCHEMA_VERSION}{shape})")
+    if engine is not None and state.exists and state.engine != engine and not convert:
+        done.append(f"{table} is not {_ON[engine]}, and stays so (pglog init converts it)")
     if partition is not None and state.exists and not state.partitioned:
         done.append(
             f"{table} is not partitioned, and stays so (partitioning an existing table"
@@ -192,7 +225,18 @@ def _create_reports(conn: Connection, table: TableName) -> list[str]:
     return [f"created {reports.table_of(table)} (the writers' reports)"] if made else []
 
 
-def _create(conn: Connection, table: TableName, partition: str | None) -> None:
+#: What each engine makes of a table, for people.
+_ON = {
+    "citus": "a Citus distributed table (by hostname)",
+    "timescaledb": "a TimescaleDB hypertable (compressed after a day)",
+}
+
+
+def _create(
+    conn: Connection, table: TableName, partition: str | None, engine: Engine | None
+) -> None:
+    if engine is not None:  # before anything is made: say so plainly if it can't be
+        _convert(conn, table, engine, partitioned=partition is not None, check_only=True)
     exists = _schema_exists(conn, table.schema)
     statements = create_table_statements(
         table, schema_exists=exists, partitioned=partition is not None
@@ -206,6 +250,26 @@ def _create(conn: Connection, table: TableName, partition: str | None) -> None:
     if partition is not None:
         partitions.create_default(conn, table)
     _mark(conn, table, None, partition)
+    if engine is not None:
+        _convert(conn, table, engine, partitioned=partition is not None)
+
+
+def _convert(
+    conn: Connection,
+    table: TableName,
+    engine: Engine,
+    *,
+    partitioned: bool,
+    check_only: bool = False,
+) -> None:
+    """``layout.convert`` (or only its check), its refusals a SchemaError like the rest."""
+    try:
+        if check_only:
+            layout.require(conn, engine, partitioned=partitioned)
+        else:
+            layout.convert(conn, table, engine, partitioned=partitioned)
+    except layout.LayoutError as exc:
+        raise SchemaError(str(exc)) from None
 
 
 def _upgrade(
@@ -215,7 +279,7 @@ def _upgrade(
     check_writable(state, table)
     done = []
     for column in (column.name for column in WRITTEN if column.nullable):
-        if column in state.not_null:
+        if column in state.not_null and column not in state.key:
             conn.execute(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
                     table.identifier, sql.Identifier(column)

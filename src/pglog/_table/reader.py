@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pglog._table import layout
 from pglog._table.columns import SHOWN
 from pglog._table.filters import Filter
 from pglog._table.migrate import SCHEMA_VERSION, inspect_table
@@ -144,14 +145,6 @@ def health(conn: Connection, table: TableName) -> Health:
 
 
 def footprint(conn: Connection, table: TableName) -> tuple[int, int]:
-    """Bytes on disk (indexes and TOAST included) and the planner's row estimate, from the
-    catalog: counting a big table would take minutes. A partitioned table holds nothing
-    itself: its partitions (the leaves of its tree) are summed."""
-    found = conn.execute(
-        "SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint,"
-        " coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint"
-        " FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid"
-        " WHERE t.isleaf",
-        (table.identifier.as_string(conn),),
-    ).fetchone()
-    return (int(found[0]), int(found[1])) if found else (0, 0)
+    """Bytes on disk (indexes and TOAST included) and the row estimate, from the catalog,
+    on whatever layout the table has (see ``layout.footprint``)."""
+    return layout.footprint(conn, table, layout.engine_of(conn, table))
