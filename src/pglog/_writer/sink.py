@@ -66,6 +66,10 @@ class CommitUnknown(Exception):
         self.cause = cause
 
 
+class ConnectionLost(psycopg.OperationalError):
+    """The connection broke before a batch's transaction began: try again, reconnected."""
+
+
 class Stalled(psycopg.OperationalError):
     """The server did not answer within the deadline; the connection was given up."""
 
@@ -216,6 +220,10 @@ class PostgresSink:
         except BaseException as exc:
             if transaction is not None and (conn.broken or conn.closed):
                 raise CommitUnknown(transaction, len(rows), exc) from exc
+            if isinstance(exc, psycopg.Error) and conn.broken:
+                # Whatever the SQLSTATE says (Citus: XX000 "postmaster was shut down"), a
+                # connection that broke before the batch began lost the server, not the batch.
+                raise ConnectionLost(error_line(exc, self.dsn)) from exc
             if not (conn.broken or conn.closed):
                 try:
                     conn.rollback()
@@ -245,14 +253,19 @@ class PostgresSink:
         """Is ``row`` (a row this writer sent) in the table? None when this role may not
         look (it may only insert)."""
         values = dict(zip(WRITTEN_NAMES, row, strict=True))
+        # hostname = ...: on Citus by hostname, a query to the one shard that holds it
         query = sql.SQL(
-            'SELECT EXISTS (SELECT FROM {} WHERE "timestamp" = %s::timestamptz'
-            " AND logger_name = %s AND process_id IS NOT DISTINCT FROM %s"
+            'SELECT EXISTS (SELECT 1 FROM {} WHERE "timestamp" = %s::timestamptz'
+            " AND hostname = %s AND logger_name = %s AND process_id IS NOT DISTINCT FROM %s"
             " AND thread_id IS NOT DISTINCT FROM %s)"
         ).format(self.table.identifier)
-        params = [values[name] for name in ("timestamp", "logger_name", "process_id", "thread_id")]
+        names = ("timestamp", "hostname", "logger_name", "process_id", "thread_id")
+        params = [values[name] for name in names]
         try:
             with self.session() as conn:
+                if self.engine == "citus":  # a committed batch prepared on a worker: finish it
+                    with contextlib.suppress(psycopg.Error), conn.transaction():
+                        conn.execute("SELECT recover_prepared_transactions()")
                 found = conn.execute(query, params).fetchone()
         except psycopg.errors.InsufficientPrivilege:
             return None
