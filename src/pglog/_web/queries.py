@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pglog._table import layout
 from pglog._table.columns import SHOWN
 from pglog._table.filters import LEVELS, Filter
 from pglog._table.migrate import inspect_table
@@ -122,8 +123,12 @@ def page(
 
     Walks the time range down the timestamp index and looks at ``budget`` rows at most,
     so a filter that matches little over a long range can't make a request slow: it
-    returns what it found and where it stopped.
+    returns what it found and where it stopped. On Citus: see ``spread``.
     """
+    if _spread(conn, table):
+        from pglog._web import spread
+
+        return spread.page(conn, table, where, limit=limit, before=before)
     bounds, params = Filter(since=where.since, until=where.until).clause()
     hit, conditions = replace(where, since=None, until=None).clause()
     params.update(conditions)
@@ -175,8 +180,13 @@ def arrivals(
     """Rows matching ``where`` that landed after ``after_id``, newest first: the live tail.
 
     By id, not by timestamp: a row that arrives late (a spool replayed after an outage)
-    still shows up. Looks at ``budget`` rows at most, down the primary key index.
+    still shows up. Looks at ``budget`` rows at most, down the primary key index. On
+    Citus: see ``spread``.
     """
+    if _spread(conn, table):
+        from pglog._web import spread
+
+        return spread.arrivals(conn, table, where, after_id=after_id, limit=limit)
     clause, params = where.clause()
     query = sql.SQL(
         "SELECT {columns}, pglog_hit, pglog_n FROM ("
@@ -236,6 +246,10 @@ def volume(
     """
     if where.since is None or where.until is None:
         raise ValueError("the volume chart needs both ends of the time range")
+    if _spread(conn, table):  # Citus refuses the LATERAL ... LIMIT below (0A000)
+        from pglog._web import spread
+
+        return spread.volume(conn, table, where, bars=bars)
     since, until = where.since, where.until
     step = bar_width(until - since, bars)
     first = since - (since - _EPOCH) % step
@@ -333,13 +347,17 @@ def facts(conn: Connection, table: TableName, *, count_limit: int = COUNT_LIMIT)
     ).fetchall()
     estimated = sum(max(0, int(tuples)) for _, _, tuples, _ in leaves)
     unknown = any(float(tuples) < 0 for _, _, tuples, _ in leaves)  # never analysed
+    total_bytes = sum(int(size) for *_, size in leaves)
+    engine = layout.engine_of(conn, table)
+    if engine is not None:  # the rows are in shards or chunks, not in these leaves
+        total_bytes, estimated = layout.footprint(conn, table, engine)
     ends = conn.execute(
         sql.SQL('SELECT max("timestamp"), min("timestamp") FROM {}').format(table.identifier)
     ).fetchone()
     newest, oldest = ends if ends else (None, None)
     result = Facts(
         schema_version=inspect_table(conn, table).version,
-        total_bytes=sum(int(size) for *_, size in leaves),
+        total_bytes=total_bytes,
         estimated_rows=estimated,
         newest=newest,
         oldest=oldest,
@@ -413,6 +431,11 @@ def _with_counts(
     result.by_logger = sorted(loggers.items(), key=lambda item: (-item[1], item[0]))[:TOP_LOGGERS]
     result.basis = basis
     return result
+
+
+def _spread(conn: Connection, table: TableName) -> bool:
+    """Is the table spread over a Citus cluster (whose queries take other forms)?"""
+    return layout.engine_of(conn, table) == "citus"
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:
