@@ -58,6 +58,9 @@ def minimal_row(record: logging.LogRecord) -> tuple[Any, ...]:
         record.filename,
         record.lineno,
         record.pathname,
+        record.msg if record.args else None,
+        record.levelno,
+        None,
         "{}",
     )
 

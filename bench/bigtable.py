@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import publish
@@ -41,7 +40,7 @@ from pglog import DatabaseLogHandler
 from pglog._table import reader
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-from pglog._web import queries
+from pglog._web import facts, queries, volume
 
 TABLE = TableName("public", "logs")
 SPAN = dt.timedelta(days=30)
@@ -107,7 +106,7 @@ def load(deployment: Deployment, total: int, start: dt.datetime) -> float:
         for first in range(0, total, CHUNK):
             last = min(total, first + CHUNK) - 1
             params = {"start": start, "total": total, "span": SPAN, "first": first, "last": last}
-            conn.execute(GENERATE, params)  # type: ignore[arg-type]
+            conn.execute(GENERATE, params)
             print(f"  {deployment.layout}: {last + 1:,} rows", flush=True)
         if deployment.layout == "timescaledb":
             conn.execute(
@@ -161,8 +160,8 @@ def reads(conn: psycopg.Connection[Any], now: dt.datetime) -> dict[str, Callable
         "web live poll": lambda: queries.arrivals(
             conn, TABLE, chosen(), after_id=newest - 1000, limit=200
         ),
-        "web volume, 24 h": lambda: queries.volume(conn, TABLE, chosen(**day)),
-        "web facts": lambda: queries.facts(conn, TABLE),
+        "web volume, 24 h": lambda: volume.volume(conn, TABLE, chosen(**day)),
+        "web facts": lambda: facts.facts(conn, TABLE),
     }
 
 

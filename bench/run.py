@@ -596,7 +596,73 @@ def run(quick: bool) -> dict[str, Any]:
         step("retention")
         size = 500_000 if quick else 2_000_000
         results["retention"] = [retention(dsn, size, layout) for layout in (None, "day")]
+
+        step("the search index's cost")
+        results["search_index"] = search_index_cost(dsn, records, rounds + 1)
     return results
+
+
+def search_only() -> dict[str, Any]:
+    """Section 7 alone (``--only search-index``)."""
+    with database() as dsn:
+        return {"search_index": search_index_cost(dsn, 200_000, 3)}
+
+
+# -- 7. the search index's cost to writing ------------------------------------------------
+
+
+def search_index_cost(dsn: str, records: int, rounds: int) -> dict[str, Any]:
+    """Records per second into a table with the search index (pg_trgm) and into the same
+    table without it, through pglog (one thread) and by direct COPY, with the records a
+    service logs (a formatted message, three extras), interleaved round by round."""
+    made = logging.getLogger("bench.search")
+    batch = [
+        made.makeRecord(
+            made.name,
+            logging.INFO,
+            __file__,
+            1,
+            "GET /orders/%d -> 200 in %d ms",
+            (i, i % 97),
+            None,
+            extra={**EXTRA, "user_id": i % 5000},
+        )
+        for i in range(records)
+    ]
+    measured: dict[str, list[float]] = {
+        f"{how}, {index}": [] for how in ("pglog", "direct COPY") for index in ("with", "without")
+    }
+    for _ in range(rounds):
+        for index in ("with", "without"):
+            table = fresh_table(dsn, "bench_search")
+            if index == "without":
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(
+                        sql.SQL("DROP INDEX {}").format(sql.Identifier(f"idx_{table}_search"))
+                    )
+            began = time.perf_counter()
+            copy_directly(dsn, table, batch, 500)
+            measured[f"direct COPY, {index}"].append(records / (time.perf_counter() - began))
+            handler = DatabaseLogHandler(dsn, table=table, fallback=None, overflow="block")
+            log = bench_logger("search", handler)
+            began = time.perf_counter()
+            for i in range(records):
+                log.info(
+                    "GET /orders/%d -> 200 in %d ms",
+                    i,
+                    i % 97,
+                    extra={**EXTRA, "user_id": i % 5000},
+                )
+            assert handler.flush(600)
+            measured[f"pglog, {index}"].append(records / (time.perf_counter() - began))
+            _close(handler)
+    rates = {name: round(statistics.median(values)) for name, values in measured.items()}
+    return {
+        "records": records,
+        "records_per_s": rates,
+        "pglog_cost": round(1 - rates["pglog, with"] / rates["pglog, without"], 3),
+        "copy_cost": round(1 - rates["direct COPY, with"] / rates["direct COPY, without"], 3),
+    }
 
 
 def step(name: str) -> None:
@@ -713,13 +779,30 @@ def report(results: dict[str, Any]) -> str:
             for r in results["retention"]
         ],
     )
+    cost = results["search_index"]
+    rates = cost["records_per_s"]
+    table(
+        "7. The search index's cost to writing (pg_trgm over message, exception and extras)",
+        ("path", "with the index/s", "without/s", "cost"),
+        [
+            (how, f"{rates[f'{how}, with']:,}", f"{rates[f'{how}, without']:,}", f"{share:.0%}")
+            for how, share in (("pglog", cost["pglog_cost"]), ("direct COPY", cost["copy_cost"]))
+        ],
+    )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
+    parser.add_argument(
+        "--only", choices=["search-index"], help="one section alone: the search index's cost"
+    )
     args = parser.parse_args()
+    if args.only:
+        found = search_only()
+        print(json.dumps(found, indent=2))
+        return
     results = run(args.quick)
     publish(results, report(results))
 

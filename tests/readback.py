@@ -98,9 +98,9 @@ def read_back(dsn: str, table: str) -> dict[str, Any]:
         reverse=True,
     )
     found["all"] = [row["id"] for row in rows]
-    for label, options in QUERIES.items():
+    for label, options in QUERIES.items():  # printed oldest first
         answer = _ok(pglog("query", *target, *options, "--format", "jsonl", "--limit", "5000"))
-        found[label] = [json.loads(line)["id"] for line in answer.splitlines()]
+        found[label] = [json.loads(line)["id"] for line in reversed(answer.splitlines())]
     found["tail"] = _ok(pglog("tail", *target, "-n", "3")).splitlines()
     stats = _ok(pglog("stats", *target))
     found["stats"] = stats

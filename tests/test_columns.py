@@ -37,17 +37,24 @@ DDL_SINCE_SCHEMA_1 = """CREATE TABLE IF NOT EXISTS "public"."logs" (
     created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
     PRIMARY KEY (id)
 )"""
+#: What schema 3 added, after the columns of schema 1: where a migration adds them too.
+SCHEMA_3 = """    template TEXT,
+    levelno INTEGER,
+    fingerprint VARCHAR(255),
+"""
+DDL = DDL_SINCE_SCHEMA_1.replace("    PRIMARY KEY", SCHEMA_3 + "    PRIMARY KEY")
 
 
 def test_the_generated_ddl_is_the_table_pglog_always_made(db: object) -> None:
     """CREATE TABLE made from the column spec is, to the character, the one written by hand
-    before the spec existed: tables made by older releases and by this one are alike."""
+    before the spec existed, with the columns of schema 3 at its end, where a migration
+    adds them: tables made by older releases and by this one are alike."""
     create = create_table_statements(TableName("public", "logs"), schema_exists=True)[0]
-    assert create.as_string(db) == DDL_SINCE_SCHEMA_1  # type: ignore[arg-type]
+    assert create.as_string(db) == DDL  # type: ignore[arg-type]
     partitioned = create_table_statements(
         TableName("public", "logs"), schema_exists=True, partitioned=True
     )[0]
-    expected = DDL_SINCE_SCHEMA_1.replace("PRIMARY KEY (id)", 'PRIMARY KEY (id, "timestamp")')
+    expected = DDL.replace("PRIMARY KEY (id)", 'PRIMARY KEY (id, "timestamp")')
     assert partitioned.as_string(db) == expected + ' PARTITION BY RANGE ("timestamp")'  # type: ignore[arg-type]
 
 

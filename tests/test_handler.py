@@ -356,7 +356,7 @@ def test_hostile_identifiers_are_quoted(
             "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
             (schema, table),
         ).fetchone()
-        assert indexes == (6,)  # the primary key and the five of DESIGN.md
+        assert indexes == (10,)  # the primary key, the five of DESIGN.md, schema 3's and search
     finally:
         handler.close()
         db.execute('DROP SCHEMA "evil""; DROP TABLE x; --" CASCADE')
@@ -365,7 +365,8 @@ def test_hostile_identifiers_are_quoted(
 def test_table_and_indexes_are_created_as_designed(
     make_handler: HandlerFactory, logger: logging.Logger, db: psycopg.Connection[Any], table: str
 ) -> None:
-    """create_table=True makes the DESIGN.md columns and the five named indexes."""
+    """create_table=True makes the DESIGN.md columns (and schema 3's), the five named
+    indexes, and the indexes of errors and of search."""
     handler = make_handler()
     logger.addHandler(handler)
     logger.info("create")
@@ -393,6 +394,9 @@ def test_table_and_indexes_are_created_as_designed(
         "pathname",
         "extra_data",
         "created_at",
+        "template",
+        "levelno",
+        "fingerprint",
     ]
     assert dict(columns)["extra_data"] == "jsonb"
     indexes = {
@@ -403,7 +407,10 @@ def test_table_and_indexes_are_created_as_designed(
     }
     assert indexes == {f"{table}_pkey"} | {
         f"idx_{table}_{what}"
-        for what in ("timestamp", "level", "logger_name", "hostname", "timestamp_level_logger")
+        for what in (
+            *("timestamp", "level", "logger_name", "hostname", "timestamp_level_logger"),
+            *("errors", "fingerprint", "legacy_errors", "search"),
+        )
     }
 
 

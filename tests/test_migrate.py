@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -11,10 +12,13 @@ import psycopg
 import pytest
 from conftest import HandlerFactory
 from helpers import ListHandler, at_once, count, fetch
+from psycopg import sql
 
 from pglog import DatabaseLogHandler
+from pglog._table.errors import errors
+from pglog._table.filters import Filter
 from pglog._table.migrate import SCHEMA_VERSION, SchemaError, inspect_table, migrate
-from pglog._table.schema import INDEXES, TableName
+from pglog._table.schema import INDEX_SUFFIXES, TableName
 
 #: The table as DESIGN.md describes it, the way a user would create it by hand.
 HAND_MADE = """
@@ -66,7 +70,7 @@ def test_a_hand_made_table_is_adopted_and_its_rows_kept(
     assert state.version == SCHEMA_VERSION
     assert "exception" not in state.not_null
     # a table that holds rows gets its indexes from `pglog migrate`, built concurrently
-    assert sorted(state.missing_indexes) == sorted(INDEXES)
+    assert sorted(state.missing_indexes) == sorted(INDEX_SUFFIXES)
 
 
 def test_pglog_migrate_builds_the_indexes_of_a_table_with_rows(
@@ -79,7 +83,7 @@ def test_pglog_migrate_builds_the_indexes_of_a_table_with_rows(
     with psycopg.connect(pg_dsn) as conn:
         steps = migrate(conn, TableName("public", table), build_indexes=True)
         again = migrate(conn, TableName("public", table), build_indexes=True)
-    assert sum("built" in step for step in steps) == len(INDEXES)
+    assert sum("built" in step for step in steps) == len(INDEX_SUFFIXES)
     assert again == []
     state = inspect_table(db, TableName("public", table))
     assert state.missing_indexes == []
@@ -194,3 +198,80 @@ def test_retention_days_prunes_in_the_background(
         assert time.monotonic() < deadline, handler.stats()
         threading.Event().wait(0.01)
     assert [m for (m,) in fetch(db, table, "message")] == ["today", "also today"]
+
+
+def as_schema_1(db: psycopg.Connection[Any], table: str, partition: str | None) -> TableName:
+    """A table as pglog 0.1 (schema 1) made it, with an old error and an old warning."""
+    name = TableName("public", table)
+    migrate(db, name, build_indexes=False, partition=partition)
+    for what in ("errors", "fingerprint", "legacy_errors", "search"):
+        db.execute(f'DROP INDEX IF EXISTS "{name.index_name(what)}"')
+    db.execute(
+        f'ALTER TABLE "{table}" DROP COLUMN template, DROP COLUMN levelno, DROP COLUMN fingerprint'
+    )
+    mark = "pglog:schema=1" + (f" partition={partition}" if partition else "")
+    db.execute(f"COMMENT ON TABLE \"{table}\" IS '{mark}'")
+    db.execute(
+        f'INSERT INTO "{table}" (timestamp, level, logger_name, message, exception)'
+        " VALUES (now() - interval '2 hours', 'ERROR', 'old.shop', 'payment 7 failed',"
+        ' \'Traceback (most recent call last):\n  File "/srv/shop.py", line 3, in pay\n'
+        "ValueError: bad'), (now() - interval '2 hours', 'WARNING', 'old.shop', 'slow', NULL)"
+    )
+    return name
+
+
+@pytest.mark.parametrize("partition", [None, "day"])
+def test_a_schema_1_table_becomes_schema_3_and_its_rows_keep_working(
+    partition: str | None, pg_dsn: str, db: psycopg.Connection[Any], table: str
+) -> None:
+    """pglog migrate adds the columns (NULL in old rows) and the indexes, plain or
+    partitioned; old rows are still found by level and counted among the errors, and new
+    rows get their level number and kind."""
+    name = as_schema_1(db, table, partition)
+    steps = migrate(db, name, build_indexes=True)
+    assert "added template, levelno, fingerprint (NULL in older rows)" in steps
+    assert f"public.{table}: schema 1 -> pglog schema 3" in steps
+    state = inspect_table(db, name)
+    assert state.version == SCHEMA_VERSION == 3
+    assert state.missing_indexes == []
+    assert state.period == partition
+    handler = DatabaseLogHandler(pg_dsn, table=table, flush_interval=0.05)
+    log = logging.getLogger(f"new.{table}")
+    log.addHandler(handler)
+    log.error("payment %s failed", 8)
+    assert handler.flush(10)
+    handler.close()
+    assert fetch(db, table, "level, levelno, template", "logger_name <> 'old.shop'") == [
+        ("ERROR", 40, "payment %s failed")
+    ]
+    clause, params = Filter.parse(level="WARNING", since="1d").clause()
+    found = db.execute(
+        sql.SQL("SELECT message FROM {} WHERE {} ORDER BY id").format(name.identifier, clause),
+        params,
+    ).fetchall()
+    assert found == [("payment 7 failed",), ("slow",), ("payment 8 failed",)]
+    now = dt.datetime.now(dt.timezone.utc)
+    kinds = errors(db, name, Filter(since=now - dt.timedelta(days=1), until=now))
+    assert {(group.kind, group.count, group.new) for group in kinds.groups} == {
+        ("old.shop: payment 7 failed", 1, None),
+        (f"new.{table}: payment %s failed", 1, True),
+    }
+
+
+def test_a_schema_1_table_without_create_table_is_refused_clearly(
+    make_handler: HandlerFactory, logger: logging.Logger, db: psycopg.Connection[Any], table: str
+) -> None:
+    """A handler that may not migrate finds a schema 1 table: it changes nothing, its
+    records go to the fallback, and the reason says what to run."""
+    as_schema_1(db, table, None)
+    fallback = ListHandler()
+    handler = make_handler(create_table=False, fallback=fallback)
+    logger.addHandler(handler)
+    logger.info("not yet")
+    handler.flush(10)
+    assert fallback.messages(logger.name) == ["not yet"]
+    assert (
+        "lacks the columns of pglog schema 3 (template, levelno, fingerprint):"
+        " `pglog migrate` adds them" in handler.stats()["last_error"]
+    )
+    assert inspect_table(db, TableName("public", table)).version == 1

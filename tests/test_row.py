@@ -140,3 +140,44 @@ def test_a_mutating_container_is_survived() -> None:
 
     extra = extra_of(row_for(data=Exploding(a=1)))
     assert "could not be read" in extra["_pglog"]["sanitized"]["extra.data"]
+
+
+def _schema_3(row: tuple[Any, ...]) -> tuple[Any, Any, Any]:
+    return stored(row, "template"), stored(row, "levelno"), stored(row, "fingerprint")
+
+
+def test_the_template_and_the_level_number_are_kept_on_every_path() -> None:
+    """A record with arguments keeps its ``%`` string, whether the writer formats it (the
+    common record), the row is built column by column (non-ASCII text), or the caller's
+    thread formatted it (another handler formatted the record first); without arguments
+    there is no template."""
+    log = logging.getLogger("row.template")
+    for message, args in (("order %s placed", (7,)), ("Bestellung %s aufgegeben ✓", (7,))):
+        record = log.makeRecord(log.name, logging.INFO, __file__, 1, message, args, None)
+        assert _schema_3(to_row(entry_of(record), "host")) == (message, 20, None)
+        formatted = log.makeRecord(log.name, logging.INFO, __file__, 1, message, args, None)
+        logging.Formatter().format(formatted)  # the console handler went first
+        entry = entry_of(formatted)
+        assert entry.args is None
+        assert _schema_3(to_row(entry, "host")) == (message, 20, None)
+        assert _schema_3(to_row(entry, "host")) == (message, 20, None)  # and on the fast path
+    plain = log.makeRecord(log.name, logging.INFO, __file__, 1, "no arguments", (), None)
+    assert _schema_3(to_row(entry_of(plain), "host")) == (None, 20, None)
+
+
+def test_a_custom_level_is_stored_with_its_number_and_errors_with_their_kind() -> None:
+    """``FATAL`` at 60 stores 60 (logging's own FATAL is 50); an error without a traceback
+    gets its logger and template as its kind."""
+    log = logging.getLogger("row.levels")
+    logging.addLevelName(60, "FATAL")
+    try:
+        record = log.makeRecord(log.name, 60, __file__, 1, "disk %s gone", ("sda",), None)
+        assert _schema_3(to_row(entry_of(record), "host")) == (
+            "disk %s gone",
+            60,
+            "row.levels: disk %s gone",
+        )
+    finally:
+        logging.addLevelName(50, "FATAL")
+        logging.addLevelName(50, "CRITICAL")
+        del logging._levelToName[60]

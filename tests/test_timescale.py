@@ -21,6 +21,8 @@ from psycopg import sql
 from readback import assert_read_back, read_back, seed, truth
 from test_cli import pglog
 
+from pglog._table.migrate import SCHEMA_VERSION
+
 
 @pytest.fixture
 def hyper(timescale: TimescaleServer) -> Iterator[str]:
@@ -32,7 +34,7 @@ def hyper(timescale: TimescaleServer) -> Iterator[str]:
 
 
 def one(conn: psycopg.Connection[Any], query: str, *params: Any) -> Any:
-    found = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    found = conn.execute(query, params).fetchone()
     return found[0] if found else None
 
 
@@ -73,8 +75,8 @@ def test_init_makes_a_compressed_hypertable_with_its_policies(
                  "--config", str(config))  # fmt: skip
     assert made.returncode == 0, made.stderr
     assert made.stdout.splitlines() == [
-        f"created public.{hyper} (pglog schema 1, a TimescaleDB hypertable (compressed after"
-        " a day))",
+        f"created public.{hyper} (pglog schema {SCHEMA_VERSION}, a TimescaleDB hypertable"
+        " (compressed after a day))",
         "retention: chunks older than 30 days dropped",
     ]
     with timescale.connect() as conn:

@@ -32,7 +32,7 @@ from starlette.applications import Starlette
 
 from pglog._table.migrate import ensure_table
 from pglog._table.schema import TableName
-from pglog._web import queries
+from pglog._web import facts
 from pglog._web.app import Settings, create_app
 from pglog._web.guard import Guard, cookie_name
 from pglog._web.server import check_exposure, running
@@ -250,7 +250,7 @@ def test_a_bug_is_a_500_of_kind_internal_logged_once_without_a_traceback(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OverflowError("date value out of range, with /secret/paths")
 
-    monkeypatch.setattr(queries, "facts", broken)
+    monkeypatch.setattr(facts, "facts", broken)
     answer = site.get("/api/facts")
     assert answer.status == 500
     assert answer.json() == {"error": "pglog serve failed: its log says why", "kind": "internal"}
@@ -405,7 +405,7 @@ def test_a_role_with_the_readmes_grants_can_use_every_endpoint(
         assert site.get("/api/live", after=0).json()["last_id"] == rows[0]["id"] + 1
         assert site.get("/api/facts").json()["by_level"] == [["WARNING", 3]]
     with psycopg.connect(reader) as conn:
-        big = queries.facts(conn, logs, count_limit=2)  # as if the table were big
+        big = facts.facts(conn, logs, count_limit=2)  # as if the table were big
     # the partitions' statistics are not the reader's to see: it counts the newest rows
     assert (big.basis, big.by_level) == (
         ("statistics", [("WARNING", 3)]) if partition is None else ("newest", [("WARNING", 2)])

@@ -512,7 +512,8 @@ def test_a_bad_filter_shows_the_servers_message_and_no_outage(
     expect(page.locator("#error")).to_contain_text("invalid regular expression")
     page.goto(f"{web}/?level=LOUD")
     expect(page.locator("#error")).to_have_text(
-        "unknown level 'LOUD'; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+        "unknown level 'LOUD'; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL,"
+        " or a level's number"
     )
     expect(page.locator("#banner")).to_be_hidden()
 

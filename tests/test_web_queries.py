@@ -16,7 +16,7 @@ from pglog._table.filters import Filter
 from pglog._table.migrate import ensure_table
 from pglog._table.reader import rows as reader_rows
 from pglog._table.schema import TableName
-from pglog._web import queries
+from pglog._web import facts, queries, volume
 from pglog._web.queries import Cursor
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -88,20 +88,30 @@ def test_pages_walk_the_range_newest_first_without_gaps_or_repeats(
     assert len(seen) == 210
 
 
+RARE = {100, 350, 351, 700, 999}
+
+
+def with_rare(
+    db: psycopg.Connection[Any], logs: TableName, *, column: int, value: str
+) -> list[Row]:
+    """1,000 rows over 50 minutes, the rows RARE with ``value`` in ``column``."""
+    rows = spread(1000, dt.timedelta(minutes=50))
+    changed = [
+        tuple(value if i in RARE and n == column else item for n, item in enumerate(row))
+        for i, row in enumerate(rows)
+    ]
+    insert(db, logs, changed)  # type: ignore[arg-type]
+    return rows
+
+
 def test_a_walk_stops_at_its_budget_and_says_where_to_go_on(
     db: psycopg.Connection[Any], table: str
 ) -> None:
-    """A rare match costs at most ``budget`` rows a request; following ``next`` finds
-    every match, newest first."""
+    """A rare match the search index can't find costs at most ``budget`` rows a request;
+    following ``next`` finds every match, newest first."""
     logs = make_table(db, table)
-    rows = spread(1000, dt.timedelta(minutes=50))
-    rare = {100, 350, 351, 700, 999}
-    insert(
-        db,
-        logs,
-        [(*row[:3], "needle" if i in rare else row[3], row[4]) for i, row in enumerate(rows)],
-    )
-    where = last_hour(grep="needle")
+    rows = with_rare(db, logs, column=2, value="needle")
+    where = last_hour(logger="needle")
     first = queries.page(db, logs, where, limit=100, budget=120)
     assert [row["extra_data"] for row in first.rows] == ['{\n    "n": 999\n}']
     assert first.next is not None
@@ -114,8 +124,25 @@ def test_a_walk_stops_at_its_budget_and_says_where_to_go_on(
         if page.next is None:
             break
         before = page.next
-    assert found == sorted(rare, reverse=True)
+    assert found == sorted(RARE, reverse=True)
     assert requests == 9  # 1000 rows, 120 a request
+
+
+def test_a_search_the_budget_doesnt_satisfy_goes_on_through_the_search_index(
+    db: psycopg.Connection[Any], table: str
+) -> None:
+    """A rare word: the walk's budget finds one match, the search index the rest of the
+    range, in the same request; a common word fills its page from the walk alone."""
+    logs = make_table(db, table)
+    with_rare(db, logs, column=3, value="a needle")
+    first = queries.page(db, logs, last_hour(grep="NEEDLE"), limit=100, budget=120)
+    assert [json.loads(row["extra_data"])["n"] for row in first.rows] == sorted(RARE, reverse=True)
+    assert first.next is None
+    two = queries.page(db, logs, last_hour(grep="NEEDLE"), limit=2, budget=120)
+    assert [json.loads(row["extra_data"])["n"] for row in two.rows] == [999, 700]
+    assert two.next is not None
+    rest = queries.page(db, logs, last_hour(grep="needle"), limit=5, before=two.next, budget=120)
+    assert [json.loads(row["extra_data"])["n"] for row in rest.rows] == [351, 350, 100]
 
 
 def test_arrivals_are_the_rows_after_an_id_newest_first(
@@ -146,7 +173,7 @@ def test_volume_counts_exactly_per_level_when_the_range_is_quiet(
     logs = make_table(db, table)
     rows = spread(300, dt.timedelta(minutes=59))
     insert(db, logs, rows)
-    found = queries.volume(db, logs, last_hour(logger="app.part1"))
+    found = volume.volume(db, logs, last_hour(logger="app.part1"))
     assert found.step == dt.timedelta(minutes=1)
     assert not found.estimated
     assert all(bar.start.second == 0 and bar.start.microsecond == 0 for bar in found.bars)
@@ -165,7 +192,7 @@ def test_volume_estimates_busy_stretches_close_to_the_truth(
     """Slices busier than their budget are scaled up from the rows they start with."""
     logs = make_table(db, table)
     insert(db, logs, spread(12_000, dt.timedelta(minutes=60)))
-    found = queries.volume(db, logs, last_hour(), budget=40)
+    found = volume.volume(db, logs, last_hour(), budget=40)
     assert found.estimated
     total = sum(sum(bar.counts.values()) for bar in found.bars)
     assert 12_000 * 0.9 < total < 12_000 * 1.1
@@ -182,7 +209,7 @@ def test_facts_count_a_small_table_and_estimate_a_big_one(
     logs = make_table(db, table, partition)
     rows = spread(400, dt.timedelta(minutes=50))
     insert(db, logs, rows)
-    small = queries.facts(db, logs)
+    small = facts.facts(db, logs)
     assert small.basis == "counted"
     assert small.estimated_rows == 400
     assert dict(small.by_level) == dict(Counter(row[1] for row in rows))
@@ -193,7 +220,7 @@ def test_facts_count_a_small_table_and_estimate_a_big_one(
     assert small.schema_version is not None
 
     db.execute(sql.SQL("ANALYZE {}").format(logs.identifier))
-    big = queries.facts(db, logs, count_limit=100)
+    big = facts.facts(db, logs, count_limit=100)
     assert big.basis == "statistics"
     assert 360 <= big.estimated_rows <= 440
     assert dict(big.by_level).keys() == dict(small.by_level).keys()
@@ -249,8 +276,8 @@ def test_a_cursor_that_is_not_one_is_refused() -> None:
 
 def test_bars_have_round_widths() -> None:
     """About sixty bars, each of a width people read at a glance."""
-    assert queries.bar_width(dt.timedelta(minutes=15), 60) == dt.timedelta(seconds=15)
-    assert queries.bar_width(dt.timedelta(hours=1), 60) == dt.timedelta(minutes=1)
-    assert queries.bar_width(dt.timedelta(hours=24), 60) == dt.timedelta(minutes=30)
-    assert queries.bar_width(dt.timedelta(days=31), 60) == dt.timedelta(days=1)
-    assert queries.bar_width(dt.timedelta(days=400), 60) == dt.timedelta(days=7)
+    assert volume.bar_width(dt.timedelta(minutes=15), 60) == dt.timedelta(seconds=15)
+    assert volume.bar_width(dt.timedelta(hours=1), 60) == dt.timedelta(minutes=1)
+    assert volume.bar_width(dt.timedelta(hours=24), 60) == dt.timedelta(minutes=30)
+    assert volume.bar_width(dt.timedelta(days=31), 60) == dt.timedelta(days=1)
+    assert volume.bar_width(dt.timedelta(days=400), 60) == dt.timedelta(days=7)

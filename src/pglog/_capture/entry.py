@@ -14,10 +14,15 @@ Its first eleven slots are the LogRecord's own attributes under their LogRecord 
 ``exc_text``, ``exc_info`` and ``stack_info``: for the common record (no exception, no
 extras, arguments that are immutable scalars) one ``operator.itemgetter`` call over the
 record's ``__dict__`` reads all sixteen, and that tuple, named, is the entry. So
-``message`` holds the format string while ``args`` is not None (the writer formats it),
-and the three last read None there: ``exception``, ``extras`` and ``stack``. ``stack``
-stays None in every entry (a stack is part of ``exception`` text once captured): it is
-the place the common record's ``stack_info`` lands.
+``message`` holds the format string while ``args`` is not None (the writer formats it,
+and keeps that string as the record's template), and the three last read None there:
+``exception``, ``extras`` and ``template``.
+
+``template`` is where the careful path (see ``capture``), which formats the message in
+the caller's thread, leaves the ``%`` format string of a record that had arguments; it
+is None in every other entry, and always None where the common record's ``stack_info``
+lands (a record with a stack takes the careful path). The template of an entry is
+therefore ``message`` while ``args`` holds arguments, else ``template`` (``template_of``).
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ class Entry(NamedTuple):
     #: The traceback and stack as text, or None.
     exception: str | None
     extras: Extras
-    stack: None
+    #: The ``%`` format string of a message the caller's thread formatted, or None.
+    template: str | None
 
 
 #: The LogRecord attributes an entry opens with, in slot order.
@@ -86,6 +92,11 @@ MESSAGE, ARGS, EXCEPTION, EXTRAS = (
 Captured: TypeAlias = tuple[Any, ...]
 
 _new = tuple.__new__
+
+
+def template_of(entry: Entry) -> str | None:
+    """The ``%`` format string the record's message was made from, if it had arguments."""
+    return entry.message if entry.args else entry.template
 
 
 def named(values: Captured) -> Entry:

@@ -3,16 +3,22 @@
 A pure function of its input. A row's values are in the order of ``columns.WRITTEN``,
 ready for ``COPY ... FROM STDIN``; each column says which entry slot fills it and how
 wide it may be. Most rows take the fast path, written out by hand for speed; every
-other row is built from the column spec itself, value by value.
+other row is built from the column spec itself, value by value. The columns of schema
+3 are derived here, in the writer: the template (see ``entry.template_of``), the level's
+number (``levels``) and the fingerprint of an error (``fingerprint``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any, TypeAlias
 
 from pglog._capture.capture import capture, render
-from pglog._capture.entry import Entry, named
+from pglog._capture.correlation import watch
+from pglog._capture.entry import Entry, named, template_of
+from pglog._capture.fingerprint import ERROR_LEVEL, fingerprint
+from pglog._capture.levels import number_of
 from pglog._capture.sanitize import (
     MARKER_KEY,
     Notes,
@@ -24,6 +30,7 @@ from pglog._capture.sanitize import (
     to_json,
     with_notes,
 )
+from pglog._capture.static import Static
 from pglog._table.columns import MAX_TEXT, WRITTEN, Column, width
 
 #: The values of one table row, in ``columns.WRITTEN`` order.
@@ -40,6 +47,8 @@ _CLEAN_MAX = 10_000
 _INT4 = (-(1 << 31), (1 << 31) - 1)
 _INT8 = (-(1 << 63), (1 << 63) - 1)
 _UTC = dt.timezone.utc
+#: logging's registry of level names (see ``levels``): the fast path's one lookup.
+_LEVELS = logging._nameToLevel
 _EMPTY_JSON = "{}"
 
 
@@ -48,13 +57,15 @@ def record_to_row(record: Any, hostname: str) -> Row:
     return to_row(named(capture(record)), hostname)
 
 
-def to_row(entry: Entry, hostname: str) -> Row:
+def to_row(entry: Entry, hostname: str, static: Static | None = None) -> Row:
     """The values of one table row, in ``columns.WRITTEN`` order, each one storable.
 
-    ``hostname`` must already be storable. Most rows take the fast path: the names a
+    ``hostname`` must already be storable; ``static``: the handler's static fields, under
+    the record's extras in extra_data. Most rows take the fast path: the names a
     record carries (level, logger, thread, function, module, file, path) recur in every
     record from the same place, so once seen to need no change they are only looked up.
     """
+    watch()  # has OpenTelemetry been loaded since? (see correlation)
     (
         created,
         level,
@@ -71,7 +82,7 @@ def to_row(entry: Entry, hostname: str) -> Row:
         args,
         exception,
         extras,
-        _,
+        template,
     ) = entry
     if (
         type(level) is str
@@ -93,16 +104,39 @@ def to_row(entry: Entry, hostname: str) -> Row:
     ):
         if args:
             try:
-                message = message % args
+                template, message = message, message % args
             except Exception:
-                return _careful_row(entry, hostname)
-        if message.isascii() and "\x00" not in message and len(message) <= MAX_TEXT:
+                return _careful_row(entry, hostname, static)
+        if (
+            message.isascii()
+            and "\x00" not in message
+            and len(message) <= MAX_TEXT
+            and (
+                template is None
+                or (
+                    type(template) is str
+                    and template.isascii()
+                    and "\x00" not in template
+                    and len(template) <= MAX_TEXT
+                )
+            )
+        ):
+            levelno = _LEVELS.get(level)
+            if levelno is None:
+                levelno = number_of(level)
+            known = None
+            if levelno is not None and levelno >= ERROR_LEVEL:
+                known = fingerprint(name, levelno, template, message, None)
+                if known is not None and not known.isascii():
+                    return _careful_row(entry, hostname, static)
             if extras is None:
                 extra_data = _EMPTY_JSON
             elif isinstance(extras, str):
                 extra_data = extras  # made storable JSON by capture()
             else:
                 extra_data = scalar_json(extras) or to_json(extras)
+            if static is not None:
+                extra_data = static.under(extra_data)
             return (
                 dt.datetime.fromtimestamp(created, _UTC),
                 level,
@@ -118,12 +152,15 @@ def to_row(entry: Entry, hostname: str) -> Row:
                 filename,
                 lineno,
                 pathname,
+                template,
+                levelno,
+                known,
                 extra_data,
             )
-    return _careful_row(entry, hostname)
+    return _careful_row(entry, hostname, static)
 
 
-def _careful_row(entry: Entry, hostname: str) -> Row:
+def _careful_row(entry: Entry, hostname: str, static: Static | None = None) -> Row:
     """Every value checked and, where need be, changed, column by column; the names found
     storable as they were are remembered for the fast path."""
     message, format_note = render(entry)
@@ -139,10 +176,27 @@ def _careful_row(entry: Entry, hostname: str) -> Row:
         entry.filename,
         entry.pathname,
     )
-    filled = {**entry._asdict(), "message": message, "hostname": hostname}
+    template = template_of(entry)
+    levelno = number_of(entry.levelname) if type(entry.levelname) is str else None
+    filled = {
+        **entry._asdict(),
+        "message": message,
+        "hostname": hostname,
+        "template": template,
+        "levelno": levelno,
+        "fingerprint": fingerprint(
+            str(entry.name),
+            levelno,
+            template,
+            message,
+            entry.exception if isinstance(entry.exception, str) else None,
+        ),
+    }
     values = [_store(column, filled[str(column.source)], notes) for column in WRITTEN[:-1]]
     extras = entry.extras
     extra_data = to_json(extras) if isinstance(extras, dict) else (extras or _EMPTY_JSON)
+    if static is not None:
+        extra_data = static.under(extra_data)
     values.append(with_notes(extra_data, notes) if notes else extra_data)
     return tuple(values)
 

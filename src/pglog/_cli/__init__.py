@@ -5,8 +5,9 @@ Modules, in reading order:
 - ``parser``: the commands and their options
 - ``target``: where the table is, and the rows chosen
 - ``reading``: tail, query, export
+- ``errors``: errors, grouped by kind
 - ``tending``: init, migrate, stats, prune, health, serve
-- ``output``: rows and figures as people read them
+- ``output``: rows and figures as people read them; ``clock``: times, in one zone
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import psycopg
 
-from pglog._cli import reading, tending
+from pglog._cli import errors, reading, tending
 from pglog._cli.parser import build_parser
 from pglog._cli.target import CommandError, Target
 from pglog._config import ConfigError
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 table=args.table,
                 schema=args.schema,
                 out=sys.stdout,
+                keep=args.keep,
             )
         target = Target.resolve(args)
         dsn_for_errors = target.dsn
@@ -52,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CommandError(
                 f"{target.table} does not exist at {describe(target.dsn)}:"
                 " `pglog init` creates it, or give --table/--schema"
+            ) from None
+        except psycopg.errors.UndefinedColumn:
+            raise CommandError(
+                f"{target.table} is older than this pglog's schema: `pglog migrate` brings it"
+                " there (it adds columns, without rewriting the table)"
             ) from None
     except (ConfigError, ValueError) as exc:
         return _fail(str(exc), EXIT_USAGE)
@@ -75,6 +82,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Target], int]] = {
     "migrate": tending.migrate,
     "tail": reading.tail,
     "query": reading.query,
+    "errors": errors.errors,
     "stats": tending.stats,
     "export": reading.export,
     "prune": tending.prune,

@@ -7,12 +7,13 @@ import json
 import os
 from typing import Any, ClassVar, TextIO
 
+from pglog._cli.clock import shown
 from pglog._table.reports import SILENT_AFTER, Report
 
 
 class Printer:
-    """One line per row; colour by level on a terminal (with the ``cli`` extra), never when
-    piped or when NO_COLOR is set."""
+    """One line per row, its time in ``zone`` (None: local) and labelled; colour by level on
+    a terminal (with the ``cli`` extra), never when piped or when NO_COLOR is set."""
 
     COLOURS: ClassVar[dict[str, str]] = {
         "DEBUG": "dim",
@@ -21,8 +22,9 @@ class Printer:
         "CRITICAL": "bold red",
     }
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, zone: dt.tzinfo | None = None) -> None:
         self.stream = stream
+        self.zone = zone
         self.console: Any = None
         if stream.isatty() and not os.environ.get("NO_COLOR"):
             try:
@@ -32,7 +34,7 @@ class Printer:
             self.console = Console(file=stream, highlight=False, soft_wrap=True)
 
     def row(self, row: dict[str, Any]) -> None:
-        when = row["timestamp"].astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        when = shown(row["timestamp"], self.zone)
         extra = row["extra_data"]
         tail = f"  {json.dumps(extra, ensure_ascii=False)}" if extra else ""
         text = f"{when} {row['level']:<8} {row['logger_name']}: {row['message']}{tail}"
@@ -67,8 +69,16 @@ def describe_writer(report: Report) -> str:
         f" ({stats.get('rows_per_second', 0):,.1f} rows/s), batches {stats.get('batches', 0):,},"
         f" retries {stats.get('retries', 0):,}, dropped {stats.get('dropped', 0):,},"
         f" fallback {stats.get('fallback', 0):,}, spool {size_text(stats.get('spool_bytes', 0))},"
-        f" last write {wrote}, last error: {stats.get('last_error') or 'none'}"
+        f" last write {wrote}{_trouble(stats)}"
     )
+
+
+def _trouble(stats: dict[str, Any]) -> str:
+    """The writer's last error while it is failing; once it wrote again, that it recovered."""
+    error = stats.get("last_error")
+    if stats.get("failing_for_s") is not None:
+        return f", failing: {error or 'no error recorded'}"
+    return ", recovered from earlier errors" if error else ", no errors"
 
 
 def size_text(total: int) -> str:

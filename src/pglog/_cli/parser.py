@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 from pglog import __version__
 from pglog._table.partitions import PERIODS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--dsn", help="libpq connection string or URI (default: $PGLOG_DSN)")
     common.add_argument("--config", help="the YAML configuration file (default: $PGLOG_CONFIG)")
     common.add_argument("--table", help="the log table (default: from the config, else logs)")
     common.add_argument("--schema", help="the table's schema (default: public)")
 
-    chosen = argparse.ArgumentParser(add_help=False)
+    chosen = _Parser(add_help=False)
     chosen.add_argument("--level", help="this level or worse (DEBUG, INFO, WARNING, ...)")
     chosen.add_argument("--logger", help="this logger and its children")
-    chosen.add_argument("--since", help="not before: 10m, 2h, 7d, or an ISO time")
-    chosen.add_argument("--until", help="before: 10m, 2h, 7d, or an ISO time")
-    chosen.add_argument("--grep", help="text in the message (case-insensitive)")
+    chosen.add_argument(
+        "--since", help="not before: 10m, 2h, 7d, or an ISO time (local if it has no zone)"
+    )
+    chosen.add_argument(
+        "--until", help="before: 10m, 2h, 7d, or an ISO time (local if it has no zone)"
+    )
+    chosen.add_argument(
+        "--grep", help="text in the message, the exception or extra_data (any case)"
+    )
+    chosen.add_argument("--request", help="the records of a request: its bound request_id")
+    chosen.add_argument("--trace", help="the records of an OpenTelemetry trace: its trace id")
+    chosen.add_argument("--kind", help="errors of this kind, as `pglog errors` names it")
+    chosen.add_argument(
+        "--utc", action="store_true", help="show and read times in UTC (default: the local zone)"
+    )
     chosen.add_argument(
         "--where",
         action="append",
@@ -29,17 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="a condition on extra_data: extra.user_id=42, extra.http.status>=500 (repeatable)",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pglog",
         description="Python logging into PostgreSQL: set up, read and tend the log table.",
     )
     parser.add_argument("--version", action="version", version=f"pglog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
         parents=[common],
         help="log a realistic mix into a table and show what landed"
         " (a throwaway embedded PostgreSQL when no DSN is given)",
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the embedded PostgreSQL running with the demo's rows, to try the CLI and"
+        " pglog serve on (it prints the DSN and how to stop it)",
     )
     init = commands.add_parser("init", parents=[common], help="create the table and its indexes")
     init.add_argument(
@@ -68,11 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", parents=[common], help="bring the table to this pglog's schema (or adopt it)"
     )
     tail = commands.add_parser("tail", parents=[common, chosen], help="the newest rows")
-    tail.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    tail.add_argument("-n", type=_count(0), default=20, help="how many (default 20)")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing rows as they land")
+    tail.add_argument("--format", choices=("text", "jsonl"), default="text")
     query = commands.add_parser("query", parents=[common, chosen], help="rows matching filters")
-    query.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    query.add_argument(
+        "--limit", type=_count(1), default=100, help="at most this many, the newest (default 100)"
+    )
     query.add_argument("--format", choices=("text", "jsonl"), default="text")
+    grouping = commands.add_parser(
+        "errors",
+        parents=[common, chosen],
+        help="errors grouped by kind: count, first and last seen, a sample (default: last 24 h)",
+    )
+    grouping.add_argument("--format", choices=("text", "jsonl"), default="text")
+    grouping.add_argument(
+        "--limit", type=_count(1), default=50, help="kinds shown, the most frequent (default 50)"
+    )
+
     commands.add_parser(
         "stats", parents=[common, chosen], help="rows per level, logger and hour; table size"
     )
@@ -98,6 +132,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", help="required beyond loopback (default: $PGLOG_TOKEN, which ps can't show)"
     )
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose mistakes are one line like every other error of pglog's."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """A whole number of at least ``minimum`` (a negative count is a mistake, not zero)."""
+
+    def read(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = minimum - 1
+        if number < minimum:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a count: use a whole number from {minimum}"
+            )
+        return number
+
+    return read
 
 
 def _port(text: str) -> int:

@@ -8,31 +8,41 @@ import csv
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 import psycopg
 from psycopg import sql
 
+from pglog._cli.clock import zone_of
 from pglog._cli.output import Printer, json_default
-from pglog._cli.target import Target, chosen_rows
+from pglog._cli.target import CommandError, Target, chosen_rows
 from pglog._table.columns import SHOWN
 from pglog._table.reader import follow, rows, stream
 from pglog._table.schema import TableName
 
 
 def tail(args: argparse.Namespace, target: Target) -> int:
-    where = chosen_rows(args)
-    out = Printer(sys.stdout)
+    out = _output(args)
     with target.connect() as conn:
-        newest = rows(conn, target.table, where, limit=max(0, args.n))
+        where = chosen_rows(args, conn, target)
+        newest = rows(conn, target.table, where, limit=args.n)
         conn.rollback()
         for row in reversed(newest):
-            out.row(row)
+            out(row)
         if args.follow:  # rows that land from now on, whatever their timestamps say
             for row in follow(conn, target.table, where, _last_id(conn, target.table)):
-                out.row(row)
+                out(row)
     return 0
+
+
+def _output(args: argparse.Namespace) -> Callable[[dict[str, Any]], None]:
+    """How each row is printed: a line for people, or a JSON object per line."""
+    if args.format == "jsonl":
+        return lambda row: print(
+            json.dumps(row, default=json_default, ensure_ascii=False), flush=True
+        )
+    return Printer(sys.stdout, zone_of(args)).row
 
 
 def _last_id(conn: psycopg.Connection[Any], table: TableName) -> int:
@@ -43,26 +53,35 @@ def _last_id(conn: psycopg.Connection[Any], table: TableName) -> int:
 
 
 def query(args: argparse.Namespace, target: Target) -> int:
-    where = chosen_rows(args)
+    """The newest ``--limit`` matching rows, printed oldest first (text and jsonl alike);
+    when more match, stderr says so."""
     with target.connect() as conn:
-        found = rows(conn, target.table, where, limit=max(0, args.limit))
-    if args.format == "jsonl":
-        for row in found:
-            print(json.dumps(row, default=json_default, ensure_ascii=False))
-        return 0
-    out = Printer(sys.stdout)
-    for row in reversed(found):
-        out.row(row)
+        where = chosen_rows(args, conn, target)
+        found = rows(conn, target.table, where, limit=args.limit + 1)
+    out = _output(args)
+    for row in reversed(found[: args.limit]):
+        out(row)
+    if len(found) > args.limit:
+        print(
+            f"pglog: more rows match than --limit {args.limit}: these are the newest"
+            f" {args.limit} (raise --limit, or narrow the filters)",
+            file=sys.stderr,
+        )
     return 0
 
 
 def export(args: argparse.Namespace, target: Target) -> int:
-    where = chosen_rows(args)
     with contextlib.ExitStack() as closing:
         output: TextIO = sys.stdout
         if args.output:
-            output = closing.enter_context(open(args.output, "w", newline="", encoding="utf-8"))
+            try:
+                output = closing.enter_context(open(args.output, "w", newline="", encoding="utf-8"))
+            except OSError as exc:
+                raise CommandError(
+                    f"can't write {args.output}: {exc.strerror or type(exc).__name__}"
+                ) from None
         conn = closing.enter_context(target.connect())
+        where = chosen_rows(args, conn, target)
         found = _with_progress(stream(conn, target.table, where), args.output is not None)
         count = _write_export(found, args.format, output)
     if args.output:

@@ -8,9 +8,11 @@ from typing import Any
 
 import psycopg
 
+from pglog._cli.clock import zone_of
 from pglog._config import Config, load_config
 from pglog._table.connection import resolve_dsn
-from pglog._table.filters import Filter
+from pglog._table.filters import Filter, UnknownLevel
+from pglog._table.reader import level_number
 from pglog._table.schema import TableName
 
 
@@ -35,12 +37,35 @@ class Target:
         return psycopg.connect(self.dsn, connect_timeout=10, application_name="pglog-cli")
 
 
-def chosen_rows(args: argparse.Namespace) -> Filter:
-    return Filter.parse(
-        level=args.level,
-        logger=args.logger,
-        since=args.since,
-        until=args.until,
-        grep=args.grep,
-        where=args.where,
-    )
+def chosen_rows(
+    args: argparse.Namespace,
+    conn: psycopg.Connection[Any],
+    target: Target,
+    *,
+    default_since: str | None = None,
+) -> Filter:
+    """The rows the options choose; a times without a zone is read in the CLI's (see
+    ``clock``); a level name beyond the standard five is looked up in the table."""
+
+    def parse(levels: dict[str, int] | None = None) -> Filter:
+        return Filter.parse(
+            level=args.level,
+            logger=args.logger,
+            since=args.since or default_since,
+            until=args.until,
+            grep=args.grep,
+            where=args.where,
+            request=getattr(args, "request", None),
+            trace=getattr(args, "trace", None),
+            kind=getattr(args, "kind", None),
+            zone=zone_of(args),
+            levels=levels,
+        )
+
+    try:
+        return parse()
+    except UnknownLevel as unknown:
+        number = level_number(conn, target.table, unknown.name.strip().upper())
+        if number is None:
+            raise ValueError(f"{unknown} (no row of {target.table} has that level)") from None
+        return parse({unknown.name.strip().upper(): number})

@@ -9,6 +9,7 @@ import sys
 
 import psycopg
 
+from pglog._cli.clock import shown, zone_of
 from pglog._cli.output import age_text, describe_writer, estimate_text, size_text
 from pglog._cli.target import CommandError, Target, chosen_rows
 from pglog._options import conflict
@@ -53,7 +54,7 @@ def init(args: argparse.Namespace, target: Target) -> int:
 
 def migrate(args: argparse.Namespace, target: Target) -> int:
     with target.connect() as conn:
-        steps = migrations.migrate(conn, target.table, build_indexes=True)
+        steps = migrations.migrate(conn, target.table, build_indexes=True, create=False)
     for step in steps or [f"{target.table} is up to date"]:
         print(step)
     return 0
@@ -61,7 +62,7 @@ def migrate(args: argparse.Namespace, target: Target) -> int:
 
 def stats(args: argparse.Namespace, target: Target) -> int:
     with target.connect() as conn:
-        found = reader.stats(conn, target.table, chosen_rows(args))
+        found = reader.stats(conn, target.table, chosen_rows(args, conn, target))
     print(f"{target.table}: {size_text(found.total_bytes)}, {estimate_text(found.estimated_rows)}")
     print("\nrows per level:")
     for level, count in found.by_level:
@@ -71,7 +72,7 @@ def stats(args: argparse.Namespace, target: Target) -> int:
         print(f"  {name:<40}{count:>12,}")
     print("\nrows per hour (the latest):")
     for hour, count in found.by_hour:
-        print(f"  {hour:%Y-%m-%d %H:00 %Z}  {count:>12,}")
+        print(f"  {shown(hour, zone_of(args), precise=False)}  {count:>12,}")
     return 0
 
 
@@ -111,7 +112,12 @@ def health(args: argparse.Namespace, target: Target) -> int:
     if found.exists:
         print(f"schema version: {found.schema_version or 'unmarked'}")
         print(f"size: {size_text(found.total_bytes)}, {estimate_text(found.estimated_rows)}")
-        print(f"newest row: {found.newest.isoformat() if found.newest else 'none'}")
+        print(f"newest row: {shown(found.newest, None) if found.newest else 'none'}")
+        if found.missing_indexes:
+            print(
+                f"indexes missing: {', '.join(found.missing_indexes)}"
+                " (pglog migrate builds them, without blocking writers)"
+            )
     if unreadable is not None:
         print(f"writers: not readable ({unreadable}; GRANT SELECT ON pglog_writers)")
     if reports is not None:

@@ -6,6 +6,13 @@ Everything that depends on the columns is derived from ``COLUMNS``: the DDL
 it adopts (``migrate``), and what ``pglog query``, ``tail``, ``export`` and the web view
 show (``SHOWN``). Adding a column is one entry here (with the schema version that
 brought it) and, if pglog fills it, one value in ``row``.
+
+Schema 3 brought three columns, filled by the writer (the caller pays nothing for them):
+the message's ``%`` template when the record had arguments (records of one kind share
+it), the level's number (so "WARNING and worse" orders custom levels such as ``FATAL``
+60 or ``SECURITY`` 35), and the fingerprint of an error (see ``_capture.fingerprint``),
+by which ``pglog errors`` groups them. Rows stored before have them NULL, and every
+reader copes with that.
 """
 
 from __future__ import annotations
@@ -45,8 +52,11 @@ class Column:
     width: int | None = None
     #: Its place in what query, tail, export and the web view show; None: not shown.
     shown: int | None = None
-    #: The entry slot pglog fills it from (see ``row``); "hostname": the writer's host.
+    #: The entry slot pglog fills it from (see ``row``); "hostname": the writer's host;
+    #: for the columns of schema 3, the value ``row`` derives.
     source: str | None = None
+    #: The schema version that brought the column: a migration adds the newer ones.
+    since: int = 1
 
     @property
     def accepts(self) -> frozenset[str]:
@@ -66,13 +76,23 @@ class Column:
 
 
 def _varchar(
-    name: str, width: int, source: str, *, nullable: bool = True, shown: int | None = None
+    name: str,
+    width: int,
+    source: str,
+    *,
+    nullable: bool = True,
+    shown: int | None = None,
+    since: int = 1,
 ) -> Column:
-    return Column(name, f"VARCHAR({width})", "text", nullable, None, True, width, shown, source)
+    return Column(
+        name, f"VARCHAR({width})", "text", nullable, None, True, width, shown, source, since
+    )
 
 
-def _text(name: str, source: str, *, nullable: bool = True, shown: int | None = None) -> Column:
-    return Column(name, "TEXT", "text", nullable, None, True, MAX_TEXT, shown, source)
+def _text(
+    name: str, source: str, *, nullable: bool = True, shown: int | None = None, since: int = 1
+) -> Column:
+    return Column(name, "TEXT", "text", nullable, None, True, MAX_TEXT, shown, source, since)
 
 
 COLUMNS = (
@@ -115,12 +135,21 @@ COLUMNS = (
         default="CURRENT_TIMESTAMP",
         written=False,
     ),
+    _text("template", "template", shown=13, since=3),
+    Column("levelno", "INTEGER", "int4", shown=14, source="levelno", since=3),
+    _varchar("fingerprint", 255, "fingerprint", shown=15, since=3),
 )
 
 BY_NAME = {column.name: column for column in COLUMNS}
-#: The columns a row fills, in the order of its values (and of the COPY column list).
-WRITTEN = tuple(column for column in COLUMNS if column.written)
+#: The columns a row fills, in the order of its values (and of the COPY column list):
+#: extra_data last, as it carries the notes on what the other values needed.
+WRITTEN = (
+    *(column for column in COLUMNS if column.written and column.name != "extra_data"),
+    BY_NAME["extra_data"],
+)
 WRITTEN_NAMES = tuple(column.name for column in WRITTEN)
+#: The columns of the first schema: a table without one of them can't take pglog's rows.
+BASE = tuple(column for column in WRITTEN if column.since == 1)
 #: The columns shown to people, in the order they are shown.
 SHOWN = tuple(
     column.name

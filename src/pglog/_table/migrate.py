@@ -1,15 +1,17 @@
 """Migrations: bring a log table to this pglog's schema, or adopt one made by hand.
 
 The schema version lives in the table's comment, on a line of its own
-(``pglog:schema=1``), so it travels with dumps and restores and leaves any comment of
+(``pglog:schema=3``), so it travels with dumps and restores and leaves any comment of
 the user's alone. A table without that line was made by hand from DESIGN.md, or by a
 pglog from before versions: either way it is adopted if its columns fit.
 
 Every step is idempotent and runs in one transaction under the table's advisory lock,
 so two processes starting at once don't trip over each other. Steps only touch the
-catalog (nullable columns, dropped NOT NULLs, the comment): no rewrite, no long lock.
+catalog (nullable columns added, dropped NOT NULLs, the comment): no rewrite, no long
+lock. Schema 3 added columns (see ``columns``): rows stored before keep them NULL.
 Indexes are the exception: on a table that already holds rows they are built
-``CONCURRENTLY``, outside the transaction, by ``pglog migrate``.
+``CONCURRENTLY``, outside the transaction, by ``pglog migrate``; the search index also
+needs pg_trgm (see ``search``), and without it the table works, searched more slowly.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pglog._table import layout, partitions, reports
-from pglog._table.columns import WRITTEN
+from pglog._table import layout, partitions, reports, search
+from pglog._table.columns import BASE, WRITTEN, Column
 from pglog._table.layout import Engine
 from pglog._table.schema import (
+    INDEX_SUFFIXES,
     INDEXES,
     TableName,
     create_table_statements,
@@ -32,7 +35,7 @@ from pglog._table.schema import (
     index_statement,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 _MARK = re.compile(
     rf"^pglog:schema=(\d+)(?: partition=({'|'.join(partitions.PERIODS)}))?$", re.MULTILINE
@@ -55,7 +58,8 @@ class TableState:
     comment: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     not_null: set[str] = field(default_factory=set)
-    #: Each index of INDEXES (by what it indexes) -> whether a valid one exists, and its name.
+    #: Each index of INDEX_SUFFIXES (by what it indexes) -> whether a valid one exists, and
+    #: its name.
     indexes: dict[str, bool] = field(default_factory=dict)
     index_names: dict[str, str] = field(default_factory=dict)
     rows: int = 0  # the planner's estimate
@@ -68,7 +72,7 @@ class TableState:
 
     @property
     def missing_indexes(self) -> list[str]:
-        """The indexes of INDEXES (by what they index) without a valid index on the table."""
+        """The indexes of INDEX_SUFFIXES (by what they index) without a valid one on the table."""
         return [what for what, valid in self.indexes.items() if not valid]
 
 
@@ -107,9 +111,12 @@ def inspect_table(conn: Connection, table: TableName) -> TableState:
         if nullable == "NO":
             state.not_null.add(str(name))
     # Indexes are known by what they index, not by name: a table made again after its
-    # predecessor was renamed away may have had to take other names.
+    # predecessor was renamed away may have had to take other names. The search index is
+    # known by its operator class, and an index whose definition the server words its own
+    # way (a partial index's predicate) by its name.
     by_definition = {expression.as_string(conn): what for what, expression in INDEXES.items()}
-    state.indexes = dict.fromkeys(INDEXES, False)
+    by_name = {table.index_name(what): what for what in INDEX_SUFFIXES}
+    state.indexes = dict.fromkeys(INDEX_SUFFIXES, False)
     for name, valid, definition in conn.execute(
         "SELECT i.relname, x.indisvalid, pg_get_indexdef(x.indexrelid) FROM pg_index x"
         " JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s",
@@ -117,6 +124,8 @@ def inspect_table(conn: Connection, table: TableName) -> TableState:
     ).fetchall():
         columns = _INDEXED.search(str(definition))
         what = by_definition.get(columns.group(1)) if columns else None
+        if what is None:
+            what = search.INDEX if "gin_trgm_ops" in str(definition) else by_name.get(str(name))
         if what is not None and not state.indexes[what]:
             state.indexes[what] = bool(valid)
             state.index_names[what] = str(name)
@@ -124,7 +133,20 @@ def inspect_table(conn: Connection, table: TableName) -> TableState:
 
 
 def check_writable(state: TableState, table: TableName) -> None:
-    """Raise SchemaError unless pglog can COPY its columns into the table as it is."""
+    """Raise SchemaError unless pglog can COPY all its columns into the table as it is."""
+    writable_columns(state, table)
+    missing = [column.name for column in WRITTEN if column.name not in state.columns]
+    if missing:
+        raise SchemaError(
+            f"{table} lacks the columns of pglog schema {SCHEMA_VERSION} ({', '.join(missing)}):"
+            " `pglog migrate` adds them (no rewrite), or a handler with create_table=True"
+        )
+
+
+def writable_columns(state: TableState, table: TableName) -> tuple[Column, ...]:
+    """The columns pglog can COPY into the table as it is, in a row's order: every column
+    of the first schema must be there; a newer one may be missing (not migrated yet).
+    Raise SchemaError when the table can't take pglog's rows."""
     if not state.exists:
         raise SchemaError(
             f"{table} does not exist: create it with `pglog init`, or let the handler"
@@ -135,7 +157,7 @@ def check_writable(state: TableState, table: TableName) -> None:
             f"{table} has pglog schema {state.version}, newer than this pglog's"
             f" {SCHEMA_VERSION}: upgrade pglog"
         )
-    missing = [column.name for column in WRITTEN if column.name not in state.columns]
+    missing = [column.name for column in BASE if column.name not in state.columns]
     wrong = [
         f"{column.name} is {state.columns[column.name]}"
         for column in WRITTEN
@@ -147,6 +169,7 @@ def check_writable(state: TableState, table: TableName) -> None:
             f"{table} can't take pglog's rows ({'; '.join(problems)}):"
             " drop or rename it, or add those columns (see the README's table)"
         )
+    return tuple(column for column in WRITTEN if column.name in state.columns)
 
 
 def ensure_table(
@@ -175,6 +198,7 @@ def migrate(
     partition: str | None = None,
     engine: Engine | None = None,
     convert: bool = False,
+    create: bool = True,
 ) -> list[str]:
     """Create the table, or bring it to SCHEMA_VERSION; return what was done.
 
@@ -183,6 +207,8 @@ def migrate(
     table, inside the transaction. ``engine``: make a new table a Citus distributed
     table or a TimescaleDB hypertable; with ``convert``, an existing one too (this
     moves its rows: ``pglog init --citus`` asks for it, a handler never does).
+    ``create``: False refuses a missing table (SchemaError) rather than create it: a
+    migration names a table that is there.
     """
     done: list[str] = []
     with conn.transaction():
@@ -193,11 +219,13 @@ def migrate(
             if engine is not None and state.engine != engine and convert:
                 _convert(conn, table, engine, partitioned=state.partitioned)
                 done.append(f"{table} is now {_ON[engine]}")
+        elif not create:
+            raise SchemaError(
+                f"{table} does not exist, so there is nothing to migrate: check --table and"
+                " --schema (`pglog init` creates a table)"
+            )
         else:
-            _create(conn, table, partition, engine)
-            shape = f", partitioned by {partition}" if partition else ""
-            shape += f", {_ON[engine]}" if engine else ""
-            done.append(f"created {table} (pglog schema {SCHEMA_VERSION}{shape})")
+            done += _create(conn, table, partition, engine)
     if engine is not None and state.exists and state.engine != engine and not convert:
         done.append(f"{table} is not {_ON[engine]}, and stays so (pglog init converts it)")
     if partition is not None and state.exists and not state.partitioned:
@@ -234,7 +262,7 @@ _ON = {
 
 def _create(
     conn: Connection, table: TableName, partition: str | None, engine: Engine | None
-) -> None:
+) -> list[str]:
     if engine is not None:  # before anything is made: say so plainly if it can't be
         _convert(conn, table, engine, partitioned=partition is not None, check_only=True)
     exists = _schema_exists(conn, table.schema)
@@ -250,8 +278,12 @@ def _create(
     if partition is not None:
         partitions.create_default(conn, table)
     _mark(conn, table, None, partition)
+    searching = _search_index(conn, table)
     if engine is not None:
         _convert(conn, table, engine, partitioned=partition is not None)
+    shape = f", partitioned by {partition}" if partition else ""
+    shape += f", {_ON[engine]}" if engine else ""
+    return [f"created {table} (pglog schema {SCHEMA_VERSION}{shape})", *searching]
 
 
 def _convert(
@@ -272,20 +304,41 @@ def _convert(
         raise SchemaError(str(exc)) from None
 
 
+def _search_index(
+    conn: Connection, table: TableName, name: str | None = None, *, concurrently: bool = False
+) -> list[str]:
+    """The search index, if pg_trgm can be had; otherwise a line that says why not."""
+    schema, reason = search.ensure_extension(conn)
+    if schema is None:
+        return [search.unavailable_note(table, reason or "not installed")]
+    name = name or free_name(conn, table.schema, table.index_name(search.INDEX))
+    conn.execute(search.index_statement(table, schema, name, concurrently=concurrently))
+    return [f"index {name} built (search)"]
+
+
 def _upgrade(
     conn: Connection, table: TableName, state: TableState, *, build_indexes: bool
 ) -> list[str]:
     """The steps from the table's version to SCHEMA_VERSION: catalog changes only."""
-    check_writable(state, table)
+    writable_columns(state, table)
     done = []
-    for column in (column.name for column in WRITTEN if column.nullable):
-        if column in state.not_null and column not in state.key:
+    added = [column for column in WRITTEN if column.name not in state.columns]
+    for column in added:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}").format(
+                table.identifier, sql.SQL(column.ddl)
+            )
+        )
+    if added:
+        done.append(f"added {', '.join(column.name for column in added)} (NULL in older rows)")
+    for name in (column.name for column in WRITTEN if column.nullable):
+        if name in state.not_null and name not in state.key:
             conn.execute(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
-                    table.identifier, sql.Identifier(column)
+                    table.identifier, sql.Identifier(name)
                 )
             )
-            done.append(f"{column} may now be NULL")
+            done.append(f"{name} may now be NULL")
     if state.version != SCHEMA_VERSION:
         _mark(conn, table, state.comment, state.period)
         before = "no version (made by hand, or by an early pglog)"
@@ -294,6 +347,9 @@ def _upgrade(
         done.append(f"{table}: {before} -> pglog schema {SCHEMA_VERSION}")
     if state.missing_indexes and not build_indexes and _empty(conn, table):
         for what in state.missing_indexes:
+            if what == search.INDEX:
+                done += _search_index(conn, table)
+                continue
             name = free_name(conn, table.schema, table.index_name(what))
             conn.execute(index_statement(table, name, what))
             done.append(f"index {name} created")
@@ -318,6 +374,9 @@ def _build_indexes(conn: Connection, table: TableName, *, concurrently: bool) ->
                 )
                 conn.execute(sql.SQL(drop).format(sql.Identifier(table.schema, invalid)))
             name = invalid or free_name(conn, table.schema, table.index_name(what))
+            if what == search.INDEX:
+                done += _search_index(conn, table, name, concurrently=concurrently)
+                continue
             conn.execute(index_statement(table, name, what, concurrently=concurrently))
             done.append(f"index {name} built")
     finally:

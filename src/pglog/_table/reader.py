@@ -11,7 +11,7 @@ import collections
 import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -53,6 +53,18 @@ def rows(
     params["limit"] = limit
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query, params).fetchall()
+
+
+def level_number(conn: Connection, table: TableName, name: str) -> int | None:
+    """The number of a custom level, as the table's rows of that level store it."""
+    found = conn.execute(
+        sql.SQL("SELECT levelno FROM {} WHERE level = %s AND levelno IS NOT NULL LIMIT 1").format(
+            table.identifier
+        ),
+        (name,),
+    ).fetchone()
+    conn.rollback()
+    return int(found[0]) if found else None
 
 
 #: Rows can commit after rows with higher ids (ids are taken before a transaction
@@ -147,6 +159,7 @@ class Health:
     newest: dt.datetime | None = None
     total_bytes: int = 0
     estimated_rows: int = 0
+    missing_indexes: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
@@ -165,7 +178,12 @@ class Health:
 
 def health(conn: Connection, table: TableName) -> Health:
     state = inspect_table(conn, table)
-    result = Health(connected=True, exists=state.exists, schema_version=state.version)
+    result = Health(
+        connected=True,
+        exists=state.exists,
+        schema_version=state.version,
+        missing_indexes=state.missing_indexes,
+    )
     if not state.exists:
         return result
     newest = conn.execute(
@@ -180,3 +198,28 @@ def footprint(conn: Connection, table: TableName) -> tuple[int, int]:
     """Bytes on disk (indexes and TOAST included) and the row estimate, from the catalog,
     on whatever layout the table has (see ``layout.footprint``)."""
     return layout.footprint(conn, table, layout.engine_of(conn, table))
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A relation that holds the table's rows: the table, or one of its partitions."""
+
+    schema: str
+    name: str
+    #: The planner's row estimate; -1 if never analysed.
+    tuples: int
+    bytes: int
+
+
+def leaves(conn: Connection, table: TableName) -> list[Leaf]:
+    """The relations that hold the rows: a plain table itself, or the leaves of a
+    partitioned table's tree (which holds nothing itself). PostgreSQL before 16 gives a
+    plain table no row in ``pg_partition_tree``, hence the second half."""
+    found = conn.execute(
+        "SELECT n.nspname, c.relname, c.reltuples::bigint, pg_total_relation_size(c.oid)"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.oid IN (SELECT relid FROM pg_partition_tree(%(t)s::regclass) WHERE isleaf)"
+        " OR (c.oid = %(t)s::regclass AND c.relkind = 'r')",
+        {"t": table.identifier.as_string(conn)},
+    ).fetchall()
+    return [Leaf(str(s), str(n), int(t), int(b)) for s, n, t, b in found]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,14 +15,33 @@ from pglog._table.columns import COLUMNS, WRITTEN_NAMES
 #: PostgreSQL truncates longer identifiers, which would make two tables' index names collide.
 MAX_IDENTIFIER_BYTES = 63
 
-#: The indexes of DESIGN.md: name suffix -> indexed expression.
+#: The level names that were errors before schema 3 stored the level's number.
+LEGACY_ERROR_LEVELS = ("ERROR", "CRITICAL", "FATAL")
+#: The errors of rows stored before schema 3 (no level number): see ``LEGACY_ERRORS``.
+LEGACY_ERRORS = sql.SQL(
+    "levelno IS NULL AND (exception IS NOT NULL OR level IN ({}))".format(
+        ", ".join(f"'{level}'" for level in LEGACY_ERROR_LEVELS)
+    )
+)
+
+#: The indexes: name suffix -> indexed expression. The first five are DESIGN.md's; the
+#: others came with schema 3, each partial, so only errors pay for them: ``pglog errors``
+#: finds a range's errors by ``errors``, a kind's rows and its first sighting by
+#: ``fingerprint``, and the errors stored before schema 3 by ``legacy_errors`` (which no
+#: newer row enters). The search index is ``search``'s: it needs an extension.
 INDEXES = {
     "timestamp": sql.SQL('("timestamp" DESC)'),
     "level": sql.SQL("(level)"),
     "logger_name": sql.SQL("(logger_name)"),
     "hostname": sql.SQL("(hostname)"),
     "timestamp_level_logger": sql.SQL('("timestamp", level, logger_name)'),
+    "errors": sql.SQL('("timestamp") INCLUDE (fingerprint, id) WHERE (fingerprint IS NOT NULL)'),
+    "fingerprint": sql.SQL('(fingerprint, "timestamp") WHERE (fingerprint IS NOT NULL)'),
+    "legacy_errors": sql.SQL('("timestamp") WHERE {}').format(LEGACY_ERRORS),
 }
+#: The suffix of the search index (see ``search``), and of every index pglog makes.
+SEARCH_INDEX = "search"
+INDEX_SUFFIXES = (*INDEXES, SEARCH_INDEX)
 
 
 @dataclass(frozen=True)
@@ -71,9 +91,10 @@ class TableName:
         return f"{self.schema}.{self.name}"
 
 
-def copy_statement(table: TableName) -> sql.Composed:
+def copy_statement(table: TableName, columns: Sequence[str] = WRITTEN_NAMES) -> sql.Composed:
+    """COPY into ``columns`` (by default all that pglog writes, in a row's order)."""
     return sql.SQL("COPY {} ({}) FROM STDIN").format(
-        table.identifier, sql.SQL(", ").join(map(sql.Identifier, WRITTEN_NAMES))
+        table.identifier, sql.SQL(", ").join(map(sql.Identifier, columns))
     )
 
 

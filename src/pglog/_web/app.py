@@ -1,11 +1,12 @@
 """App: the web view's HTTP side, a Starlette application over a read-only connection pool.
 
-Four JSON endpoints feed the page (``/api/rows``, ``/api/live``, ``/api/volume``,
-``/api/facts``); everything else is static files. The endpoints are plain functions
-that Starlette runs in its thread pool, each borrowing a pooled connection for one
-short read-only transaction. Every failure becomes a JSON answer with a message for
-people and a ``kind`` the page acts on: ``bad_request`` (4xx: fix the filter),
-``unavailable`` (503: the database is away; the page shows a banner and keeps trying),
+Six JSON endpoints feed the page (``/api/rows``, ``/api/live``, ``/api/volume``,
+``/api/facts``, ``/api/errors``, ``/api/context``); everything else is static files. The
+endpoints are plain functions that Starlette runs in its thread pool, each borrowing a
+pooled connection for one short read-only transaction. Every failure becomes a JSON
+answer with a message for people and a ``kind`` the page acts on: ``bad_request`` (4xx:
+fix the filter), ``unavailable`` (503: the database is away; the page shows a banner and
+keeps trying),
 ``busy`` (503: slow queries hold every connection; the same, in other words),
 ``timeout``, ``missing``, ``forbidden``, ``database`` or ``internal`` (500: a bug of
 ours, logged to the ``pglog._web`` logger). Never a traceback.
@@ -20,7 +21,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -34,11 +35,24 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pglog._table.connection import describe, error_line, with_defaults
+from pglog._table.errors import errors as grouped_errors
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-from pglog._web import queries
+from pglog._web import facts, queries, volume
+from pglog._web.context import AROUND, MAX_WINDOW, WINDOW, Around
+from pglog._web.context import context as around_record
 from pglog._web.guard import Guard
-from pglog._web.params import BadRequest, Query, read_after, read_cursor, read_filter, read_limit
+from pglog._web.params import (
+    BadRequest,
+    Query,
+    read_after,
+    read_choice,
+    read_cursor,
+    read_filter,
+    read_id,
+    read_limit,
+    read_window,
+)
 
 STATIC = Path(__file__).parent / "static"
 #: Settings of every session the pool opens: read-only whatever the role may do, a
@@ -98,6 +112,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/api/live", api.endpoint(api.live)),
             Route("/api/volume", api.endpoint(api.volume)),
             Route("/api/facts", api.endpoint(api.facts)),
+            Route("/api/errors", api.endpoint(api.errors)),
+            Route("/api/context", api.endpoint(api.context)),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(Guard, token=settings.token)],
@@ -194,7 +210,7 @@ class _Api:
     def volume(self, query: Query) -> dict[str, Any]:
         where = read_filter(query, _now())
         with self._connection() as conn:
-            found = queries.volume(conn, self.table, where)
+            found = volume.volume(conn, self.table, where)
         return {
             "step_seconds": found.step.total_seconds(),
             "estimated": found.estimated,
@@ -209,7 +225,7 @@ class _Api:
         if query:
             raise BadRequest(f"unknown parameter {sorted(query)[0]!r}: facts take none")
         with self._connection() as conn:
-            found = queries.facts(conn, self.table)
+            found = facts.facts(conn, self.table)
         return {
             "table": str(self.table),
             "database": describe(self.dsn),
@@ -221,6 +237,39 @@ class _Api:
             "by_level": found.by_level,
             "by_logger": found.by_logger,
             "basis": found.basis,
+        }
+
+    def errors(self, query: Query) -> dict[str, Any]:
+        """The range's errors by kind (see ``_table.errors``), with a trend each."""
+        where = read_filter(query, _now())
+        with self._connection() as conn:
+            found = grouped_errors(conn, self.table, where)
+        return {
+            "groups": [group.as_json() for group in found.groups],
+            "more": found.more,
+            "records": found.records,
+            "step_seconds": found.step.total_seconds(),
+            **_range(where),
+        }
+
+    def context(self, query: Query) -> dict[str, Any]:
+        """A record and what was logged near it (see ``context``): its permalink's page."""
+        unknown = sorted(set(query) - {"id", "around", "window"})
+        if unknown:
+            raise BadRequest(f"unknown parameter {unknown[0]!r}; context takes id, around, window")
+        record_id = read_id(query)
+        around = cast(Around, read_choice(query, "around", AROUND))
+        window = read_window(query, WINDOW, MAX_WINDOW)
+        with self._connection() as conn:
+            found = around_record(conn, self.table, record_id, around=around, window=window)
+        if found.record is None:
+            return {"record": None, "rows": [], "around": around, "cut": False}
+        return {
+            "record": _row(dict(found.record)),
+            "rows": [_row(row) for row in found.rows],
+            "around": around,
+            "window_seconds": found.window.total_seconds(),
+            "cut": found.cut,
         }
 
     def _database_error(self, exc: Exception) -> Response:

@@ -13,10 +13,10 @@ import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
-from pglog._table.filters import Filter
+from pglog._table.filters import Filter, parse_duration
 from pglog._web.queries import ROW_IDS, Cursor
 
-FILTER_NAMES = ("level", "logger", "since", "until", "grep", "where")
+FILTER_NAMES = ("level", "logger", "since", "until", "grep", "where", "request", "trace", "kind")
 DEFAULT_SINCE = "1h"
 #: The longest time range a request may ask for.
 MAX_RANGE = dt.timedelta(days=31)
@@ -60,6 +60,9 @@ def read_filter(query: Query, now: dt.datetime, *, extra: Collection[str] = ()) 
             until=_one(query, "until"),
             grep=_one(query, "grep"),
             where=[condition for condition in conditions if condition.strip()],
+            request=_one(query, "request"),
+            trace=_one(query, "trace"),
+            kind=_one(query, "kind"),
             now=now,
         )
     except ValueError as exc:
@@ -101,17 +104,44 @@ def read_cursor(query: Query) -> Cursor | None:
         raise BadRequest(str(exc)) from None
 
 
-def read_after(query: Query) -> int:
-    text = _one(query, "after")
+def read_id(query: Query, name: str = "id", what: str = "the id of a row") -> int:
+    """A row id, required."""
+    text = _one(query, name)
     if text is None:
-        raise BadRequest("after is missing: the id of the newest row the page has seen")
+        raise BadRequest(f"{name} is missing: {what}")
     try:
-        after = int(text)
+        number = int(text)
     except ValueError:
-        raise BadRequest(f"after must be a row id, not {text!r}") from None
-    if after not in ROW_IDS:
-        raise BadRequest(f"after must be a row id (a bigint), not {text!r}")
-    return after
+        raise BadRequest(f"{name} must be a row id, not {text!r}") from None
+    if number not in ROW_IDS:
+        raise BadRequest(f"{name} must be a row id (a bigint), not {text!r}")
+    return number
+
+
+def read_choice(query: Query, name: str, choices: Sequence[str]) -> str:
+    """One of ``choices`` (the first by default)."""
+    text = _one(query, name) or choices[0]
+    if text not in choices:
+        raise BadRequest(f"{name} must be one of {', '.join(choices)}, not {text!r}")
+    return text
+
+
+def read_window(query: Query, default: dt.timedelta, longest: dt.timedelta) -> dt.timedelta:
+    """``window``: a duration (30s, 5m, 1h), ``longest`` at most."""
+    text = _one(query, "window")
+    if text is None:
+        return default
+    try:
+        window = parse_duration(text)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if not dt.timedelta(0) < window <= longest:
+        raise BadRequest(f"window must be more than 0 and at most {_days(longest)}")
+    return window
+
+
+def read_after(query: Query) -> int:
+    return read_id(query, "after", "the id of the newest row the page has seen")
 
 
 def _one(query: Query, name: str) -> str | None:

@@ -5,9 +5,11 @@ seconds on a table of tens of millions of rows can't. So every query here walks 
 index and looks at a fixed number of rows at most, and says where it stopped: a page
 of rows walks the timestamp index from the newest row down (keyset pagination, never
 OFFSET); the live poll walks the id index down from the newest row; the volume chart
-looks at the first rows of each of its time slices and scales up the slices that are
-busier than that; table facts come from the catalog and the planner's statistics, or
-from counting a table that is small. Nothing counts the whole table.
+looks at the first rows of each of its time slices (see ``volume``; the table's facts
+are ``facts``'). Nothing counts the whole table. A search (``--grep``, or a condition
+the search index serves) that the walk's budget doesn't satisfy goes on through the
+search index when the planner expects few matches in the range, so a rare word over a
+day costs what its matches cost; a common one is met on the walk, a page's worth.
 
 Filters are :class:`pglog._table.filters.Filter`, the language ``pglog query`` speaks.
 """
@@ -15,41 +17,26 @@ Filters are :class:`pglog._table.filters.Filter`, the language ``pglog query`` s
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pglog._table import layout
+from pglog._table import layout, search
 from pglog._table.columns import SHOWN
-from pglog._table.filters import LEVELS, Filter
-from pglog._table.migrate import inspect_table
+from pglog._table.filters import Filter
 from pglog._table.schema import TableName
 
 Connection = psycopg.Connection[Any]
-Basis = Literal["counted", "statistics", "newest"]
 
 #: Rows a page or a poll looks at, at most: a rare match over a long range costs a
 #: bounded amount, and the caller goes on from the cursor it gets back.
 SCAN_BUDGET = 20_000
-#: Rows each slice of the volume chart looks at, at most.
-SLICE_BUDGET = 250
-#: A table the planner thinks is smaller than this is counted exactly for its facts.
-COUNT_LIMIT = 100_000
-#: How many loggers the facts name (the busiest).
-TOP_LOGGERS = 20
-#: Bar widths of the volume chart: bars start at round times, so they stay put as the
-#: page refreshes.
-STEPS = tuple(
-    dt.timedelta(seconds=seconds)
-    for seconds in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 10800, 21600)
-)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_TICK = dt.timedelta(microseconds=1)
+#: A search reads its rows through the search index when the planner expects this many
+#: in the range at most; more are met sooner on the walk (see ``page``).
+RARE = 5_000
 
 #: Row ids are bigint: a number outside it can't be one, and comparing the id index with
 #: it would need a cast that walks the whole index.
@@ -58,7 +45,7 @@ ROW_IDS = range(-(2**63), 2**63)
 #: SHOWN, with extra_data as indented JSON text (NULL when empty): shown as it is, with
 #: no float or big integer rounded on its way through JavaScript. (Not nullif: an empty
 #: object pretty-prints as "{\n}".)
-_COLUMNS = sql.SQL(", ").join(
+COLUMNS = sql.SQL(", ").join(
     sql.SQL(
         "CASE WHEN extra_data::jsonb = '{}'::jsonb THEN NULL"
         " ELSE jsonb_pretty(extra_data::jsonb) END AS extra_data"
@@ -145,7 +132,7 @@ def page(
         '  ORDER BY "timestamp" DESC, id DESC LIMIT %(budget)s) AS visited'
         ") AS numbered WHERE pglog_hit OR pglog_n = %(budget)s"
         ' ORDER BY "timestamp" DESC, id DESC LIMIT %(enough)s'
-    ).format(columns=_COLUMNS, hit=hit, table=table.identifier, bounds=bounds)
+    ).format(columns=COLUMNS, hit=hit, table=table.identifier, bounds=bounds)
     params.update(budget=budget, enough=limit + 1)
     with conn.cursor(row_factory=dict_row) as cur:
         found = cur.execute(query, params).fetchall()
@@ -154,9 +141,69 @@ def page(
         stop: Cursor | None = Cursor.of(hits[limit - 1])
     elif found and found[-1]["pglog_n"] == budget:  # the budget ran out first
         stop = Cursor.of(found[-1])
+        if where.searches and searchable(conn, table):
+            return _search_on(conn, table, where, [_shown(row) for row in hits], stop, limit=limit)
     else:
         stop = None
     return Page([_shown(row) for row in hits[:limit]], stop)
+
+
+def searchable(conn: Connection, table: TableName) -> bool:
+    """Whether the table has its search index (see ``_table.search``)."""
+    index = sql.Identifier(table.schema, table.index_name(search.INDEX))
+    found = conn.execute("SELECT to_regclass(%s)", (index.as_string(conn),)).fetchone()
+    return bool(found and found[0] is not None)
+
+
+def _search_on(
+    conn: Connection,
+    table: TableName,
+    where: Filter,
+    hits: list[dict[str, Any]],
+    stop: Cursor,
+    *,
+    limit: int,
+) -> Page:
+    """The rest of a page whose walk ran out of budget, from the search index: the rows
+    of the range before ``stop`` that hold the text, newest first, when the planner
+    expects few of them (at most RARE in the range); index scans are off for this query,
+    so it reads the trigram index's bitmap rather than walk the timestamp index, which
+    the walk already did. A text the planner expects often is left to the walk (the
+    next request goes on from ``stop``): its rows would cost more to gather from the
+    index, all of them, than to meet on the way."""
+    clause, params = where.clause()
+    params.update(before_ts=stop.timestamp, before_id=stop.id, enough=limit - len(hits) + 1)
+    rest = sql.SQL(
+        '{clause} AND "timestamp" <= %(before_ts)s AND ("timestamp", id) < (%(before_ts)s,'
+        " %(before_id)s)"
+    ).format(clause=clause)
+    estimate = sql.SQL("EXPLAIN (FORMAT JSON) SELECT id FROM {} WHERE {}").format(
+        table.identifier, rest
+    )
+    conn.execute("SET LOCAL enable_indexscan = off")
+    try:
+        if expected(conn, estimate, params) > RARE:
+            return Page(hits[:limit], stop)
+        query = sql.SQL(
+            'SELECT {} FROM {} WHERE {} ORDER BY "timestamp" DESC, id DESC LIMIT %(enough)s'
+        ).format(COLUMNS, table.identifier, rest)
+        with conn.cursor(row_factory=dict_row) as cur:
+            found = cur.execute(query, params).fetchall()
+    finally:
+        conn.execute("SET LOCAL enable_indexscan = on")
+    rows = hits + found
+    more = Cursor.of(rows[limit - 1]) if len(rows) > limit else None
+    return Page(rows[:limit], more)
+
+
+def expected(conn: Connection, explain: sql.Composed, params: dict[str, Any]) -> float:
+    """The rows the planner expects a query (given as its EXPLAIN) to return."""
+    found = conn.execute(explain, params).fetchone()
+    plan: Any = found[0] if found else None
+    try:
+        return float(plan[0]["Plan"]["Plan Rows"])
+    except (TypeError, KeyError, IndexError, ValueError):
+        return float("inf")
 
 
 @dataclass
@@ -195,7 +242,7 @@ def arrivals(
         "  ORDER BY id DESC LIMIT %(budget)s) AS visited"
         ") AS numbered WHERE pglog_hit OR pglog_n IN (1, %(budget)s)"
         " ORDER BY id DESC LIMIT %(enough)s"
-    ).format(columns=_COLUMNS, clause=clause, table=table.identifier)
+    ).format(columns=COLUMNS, clause=clause, table=table.identifier)
     params.update(after_id=after_id, budget=budget, enough=limit + 2)
     with conn.cursor(row_factory=dict_row) as cur:
         found = cur.execute(query, params).fetchall()
@@ -211,228 +258,6 @@ def newest_id(conn: Connection, table: TableName) -> int:
     return int(found[0]) if found and found[0] is not None else 0
 
 
-@dataclass
-class Bar:
-    start: dt.datetime
-    stop: dt.datetime
-    counts: dict[str, int] = field(default_factory=dict)  # level -> rows
-
-
-@dataclass
-class Volume:
-    step: dt.timedelta
-    bars: list[Bar]
-    #: Some slices held more rows than their budget: their counts are scaled up from
-    #: the part looked at.
-    estimated: bool
-
-
-def volume(
-    conn: Connection,
-    table: TableName,
-    where: Filter,
-    *,
-    bars: int = 60,
-    slices: int = 4,
-    budget: int = SLICE_BUDGET,
-) -> Volume:
-    """Rows matching ``where`` per level, in about ``bars`` bars of a round width.
-
-    ``where`` must have both ends of its time range. Each bar is counted in ``slices``
-    slices, and each slice looks at its first ``budget`` rows at most, down the
-    timestamp index: the work is bounded whatever the range or the table's size. A slice
-    that holds more is estimated from the stretch of time those rows cover, scaled to
-    the slice's width; counts are exact wherever the slices are quieter than that.
-    """
-    if where.since is None or where.until is None:
-        raise ValueError("the volume chart needs both ends of the time range")
-    if _spread(conn, table):  # Citus refuses the LATERAL ... LIMIT below (0A000)
-        from pglog._web import spread
-
-        return spread.volume(conn, table, where, bars=bars)
-    since, until = where.since, where.until
-    step = bar_width(until - since, bars)
-    first = since - (since - _EPOCH) % step
-    shown = [Bar(start, start + step) for start in _bar_starts(first, until, step)]
-    width = step / slices
-    parts = [
-        _Slice(owner, max(bar.start + n * width, since), min(bar.start + (n + 1) * width, until))
-        for owner, bar in enumerate(shown)
-        for n in range(slices)
-    ]
-    parts = [part for part in parts if part.start < part.stop]  # the range's ragged ends
-    hit, params = replace(where, since=None, until=None).clause()
-    query = sql.SQL(
-        "SELECT s.pglog_i, p.level, count(*) FILTER (WHERE p.pglog_hit), count(*),"
-        ' max(p."timestamp")'
-        " FROM unnest(%(starts)s::timestamptz[], %(stops)s::timestamptz[])"
-        " WITH ORDINALITY AS s(pglog_start, pglog_stop, pglog_i)"
-        ' CROSS JOIN LATERAL (SELECT "timestamp", level, ({hit}) AS pglog_hit FROM {table}'
-        '  WHERE "timestamp" >= s.pglog_start AND "timestamp" < s.pglog_stop'
-        '  ORDER BY "timestamp" LIMIT %(budget)s) AS p'
-        " GROUP BY 1, 2"
-    ).format(hit=hit, table=table.identifier)
-    params.update(
-        starts=[part.start for part in parts], stops=[part.stop for part in parts], budget=budget
-    )
-    for index, level, matched, visited, reached in conn.execute(query, params).fetchall():
-        part = parts[int(index) - 1]
-        part.visited += int(visited)
-        part.reached = reached if part.reached is None else max(part.reached, reached)
-        if matched:
-            part.matched[str(level)] = int(matched)
-    estimated = False
-    for part in parts:
-        scale = 1.0
-        if part.visited >= budget and part.reached is not None:  # busy: counted to `reached`
-            scale = (part.stop - part.start) / max(part.reached - part.start, _TICK)
-            estimated = True
-        counts = shown[part.owner].counts
-        for level, rows in part.matched.items():
-            counts[level] = counts.get(level, 0) + round(rows * scale)
-    return Volume(step, shown, estimated)
-
-
-@dataclass
-class _Slice:
-    """A stretch of one bar, counted on its own, and what its count found."""
-
-    owner: int  # the bar's index
-    start: dt.datetime
-    stop: dt.datetime
-    visited: int = 0
-    reached: dt.datetime | None = None  # the last timestamp looked at
-    matched: dict[str, int] = field(default_factory=dict)  # level -> rows
-
-
-def bar_width(span: dt.timedelta, bars: int) -> dt.timedelta:
-    """The roundest width that cuts ``span`` into ``bars`` bars or fewer."""
-    wanted = span / bars
-    for step in STEPS:
-        if step >= wanted:
-            return step
-    return dt.timedelta(days=math.ceil(wanted / dt.timedelta(days=1)))
-
-
-@dataclass
-class Facts:
-    schema_version: int | None
-    total_bytes: int
-    estimated_rows: int
-    newest: dt.datetime | None
-    oldest: dt.datetime | None
-    by_level: list[tuple[str, int]]
-    by_logger: list[tuple[str, int]]  # the busiest
-    #: "counted": exact counts of the whole table; "statistics": the planner's estimates
-    #: from ANALYZE; "newest": counts of the newest COUNT_LIMIT rows (a big table that
-    #: was never analysed, or whose statistics the role may not read).
-    basis: Basis
-
-
-def facts(conn: Connection, table: TableName, *, count_limit: int = COUNT_LIMIT) -> Facts:
-    """Size, row estimate, newest and oldest row, schema version, rows per level and logger.
-
-    Sizes and estimates come from the catalog, summed over the partitions of a
-    partitioned table. Rows per level and logger are counted when the table is small,
-    else read from the planner's statistics (the most common values and their
-    frequencies): a count over a big table would take seconds.
-    """
-    name = table.identifier.as_string(conn)
-    leaves = conn.execute(
-        "SELECT n.nspname, c.relname, c.reltuples, pg_total_relation_size(c.oid)"
-        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.oid IN (SELECT relid FROM pg_partition_tree(%(t)s::regclass) WHERE isleaf)"
-        " OR (c.oid = %(t)s::regclass AND c.relkind = 'r')",
-        {"t": name},
-    ).fetchall()
-    estimated = sum(max(0, int(tuples)) for _, _, tuples, _ in leaves)
-    unknown = any(float(tuples) < 0 for _, _, tuples, _ in leaves)  # never analysed
-    total_bytes = sum(int(size) for *_, size in leaves)
-    engine = layout.engine_of(conn, table)
-    if engine is not None:  # the rows are in shards or chunks, not in these leaves
-        total_bytes, estimated = layout.footprint(conn, table, engine)
-    ends = conn.execute(
-        sql.SQL('SELECT max("timestamp"), min("timestamp") FROM {}').format(table.identifier)
-    ).fetchone()
-    newest, oldest = ends if ends else (None, None)
-    result = Facts(
-        schema_version=inspect_table(conn, table).version,
-        total_bytes=total_bytes,
-        estimated_rows=estimated,
-        newest=newest,
-        oldest=oldest,
-        by_level=[],
-        by_logger=[],
-        basis="counted",
-    )
-    if estimated <= count_limit or unknown:
-        levels, loggers, total = _count_newest(conn, table, count_limit + 1)
-        if total <= count_limit:
-            result.estimated_rows = total
-            return _with_counts(result, levels, loggers, "counted")
-        if unknown:
-            return _with_counts(result, levels, loggers, "newest")
-    levels, loggers = _from_statistics(conn, [(str(s), str(t), float(n)) for s, t, n, _ in leaves])
-    if levels:
-        return _with_counts(result, levels, loggers, "statistics")
-    # pg_stats shows only what the role may SELECT: a role granted the parent of a
-    # partitioned table alone sees no statistics of its partitions
-    levels, loggers, _ = _count_newest(conn, table, count_limit)
-    return _with_counts(result, levels, loggers, "newest")
-
-
-def _count_newest(
-    conn: Connection, table: TableName, limit: int
-) -> tuple[dict[str, int], dict[str, int], int]:
-    """Rows per level and per logger among the newest ``limit`` rows, and their number."""
-    query = sql.SQL(
-        "SELECT level, logger_name, count(*) FROM (SELECT level, logger_name FROM {}"
-        ' ORDER BY "timestamp" DESC LIMIT %s) AS newest GROUP BY 1, 2'
-    ).format(table.identifier)
-    levels: dict[str, int] = defaultdict(int)
-    loggers: dict[str, int] = defaultdict(int)
-    total = 0
-    for level, logger, number in conn.execute(query, (limit,)).fetchall():
-        levels[str(level)] += int(number)
-        loggers[str(logger)] += int(number)
-        total += int(number)
-    return levels, loggers, total
-
-
-def _from_statistics(
-    conn: Connection, leaves: list[tuple[str, str, float]]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Rows per level and per logger as the planner estimates them: each leaf's most
-    common values times their frequency times its row estimate, summed."""
-    rows = {(schema, name): tuples for schema, name, tuples in leaves}
-    found: dict[str, dict[str, float]] = {
-        "level": defaultdict(float),
-        "logger_name": defaultdict(float),
-    }
-    for schema, name, column, values, frequencies in conn.execute(
-        "SELECT schemaname, tablename, attname, most_common_vals::text::text[], most_common_freqs"
-        " FROM pg_stats WHERE NOT inherited AND attname IN ('level', 'logger_name')"
-        " AND (schemaname, tablename) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-        ([schema for schema, _, _ in leaves], [name for _, name, _ in leaves]),
-    ).fetchall():
-        for value, frequency in zip(values or (), frequencies or (), strict=True):
-            found[str(column)][str(value)] += float(frequency) * rows[(schema, name)]
-    return (
-        {key: round(value) for key, value in found["level"].items()},
-        {key: round(value) for key, value in found["logger_name"].items()},
-    )
-
-
-def _with_counts(
-    result: Facts, levels: dict[str, int], loggers: dict[str, int], basis: Basis
-) -> Facts:
-    severity = {level: number for number, level in enumerate(LEVELS)}
-    result.by_level = sorted(levels.items(), key=lambda item: (severity.get(item[0], 99), item[0]))
-    result.by_logger = sorted(loggers.items(), key=lambda item: (-item[1], item[0]))[:TOP_LOGGERS]
-    result.basis = basis
-    return result
-
-
 def _spread(conn: Connection, table: TableName) -> bool:
     """Is the table spread over a Citus cluster (whose queries take other forms)?"""
     return layout.engine_of(conn, table) == "citus"
@@ -442,11 +267,3 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
     """A row as the page gets it: without the walk's bookkeeping columns."""
     del row["pglog_hit"], row["pglog_n"]
     return row
-
-
-def _bar_starts(first: dt.datetime, until: dt.datetime, step: dt.timedelta) -> list[dt.datetime]:
-    starts = []
-    while first < until:
-        starts.append(first)
-        first += step
-    return starts

@@ -28,19 +28,8 @@ from psycopg.rows import dict_row
 
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-from pglog._web.queries import (
-    _COLUMNS,
-    _EPOCH,
-    ROW_IDS,
-    Arrivals,
-    Bar,
-    Connection,
-    Cursor,
-    Page,
-    Volume,
-    _bar_starts,
-    bar_width,
-)
+from pglog._web.queries import COLUMNS, ROW_IDS, Arrivals, Connection, Cursor, Page
+from pglog._web.volume import _EPOCH, Bar, Volume, _bar_starts, bar_width
 
 #: The first window of a page, and how many (each twice the last) it may look through.
 FIRST_WINDOW = dt.timedelta(hours=1)
@@ -71,7 +60,7 @@ def page(
         query = sql.SQL(
             "SELECT {columns} FROM {table} WHERE {bounds} AND ({hit})"
             ' ORDER BY "timestamp" DESC, id DESC LIMIT %(enough)s'
-        ).format(columns=_COLUMNS, table=table.identifier, bounds=bounds, hit=hit)
+        ).format(columns=COLUMNS, table=table.identifier, bounds=bounds, hit=hit)
         with conn.cursor(row_factory=dict_row) as cur:
             found += cur.execute(
                 query, {**params, **window_params, "enough": limit + 1 - len(found)}
@@ -114,7 +103,7 @@ def arrivals(
     query = sql.SQL(
         "SELECT {columns} FROM {table} WHERE id > %(after_id)s AND ({clause})"
         " ORDER BY id DESC LIMIT %(enough)s"
-    ).format(columns=_COLUMNS, table=table.identifier, clause=clause)
+    ).format(columns=COLUMNS, table=table.identifier, clause=clause)
     with conn.cursor(row_factory=dict_row) as cur:
         hits = cur.execute(query, params).fetchall()
     newest = conn.execute(

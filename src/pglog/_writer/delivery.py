@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pglog._capture.capture import render
 from pglog._capture.entry import Entry
 from pglog._capture.row import Row, escaped_row, to_row
+from pglog._capture.static import Static
 from pglog._writer.counters import Counters
 from pglog._writer.fallback import Fallback
 from pglog._writer.inflight import Abandoned, Batch, InFlight
@@ -70,6 +71,7 @@ class Delivery:
         counters: Counters,
         *,
         hostname: str,
+        static: Static | None,
         spool: Spool | None,
         fallback_outcome: Callable[[], Outcome],
     ) -> None:
@@ -79,6 +81,7 @@ class Delivery:
         self._notices = notices
         self._counters = counters
         self._hostname = hostname
+        self._static = static
         self.spool = spool
         self._fallback_outcome = fallback_outcome
         self.last_failure: BaseException | None = None
@@ -231,7 +234,7 @@ class Delivery:
 
     def row_of(self, entry: Entry) -> Row:
         try:
-            return to_row(entry, self._hostname)
+            return to_row(entry, self._hostname, self._static)
         except Exception as exc:  # to_row is written not to raise; if it does, keep the record
             self._notices.say(
                 "row",
@@ -240,7 +243,7 @@ class Delivery:
             )
             message, _ = render(entry)
             plain = entry._replace(message=ascii(message), args=None, exception=None, extras=None)
-            return to_row(plain, self._hostname)
+            return to_row(plain, self._hostname, self._static)
 
     def failed(self, error: BaseException) -> None:
         """An attempt failed: count it, and say so at once, then once a minute while it

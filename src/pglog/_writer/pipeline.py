@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from pglog._capture.entry import Entry, named
+from pglog._capture.static import Static
 from pglog._table.reports import Identity
 from pglog._table.schema import TableName
 from pglog._writer.commit import CommitLookup
@@ -82,6 +83,7 @@ class Pipeline:
             self.notices,
             self.counters,
             hostname=hostname,
+            static=Static.of(settings["static_fields"]),
             spool=None,
             fallback_outcome=self.fallback_outcome,
         )

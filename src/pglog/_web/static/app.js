@@ -1,12 +1,27 @@
-// App: the page's wiring: the filter in the address bar, the list and its live tail, the
-// chart, the facts, and what to do while the database is away.
+// App: the page's wiring: the filter in the address bar, the three views (the records
+// with their live tail and chart, the errors by kind, and one record with what was logged
+// around it), the facts, the reader's choices (zone, theme), and what to do while the
+// database is away.
 
 import { ApiError, get } from "./api.js";
 import { drawChart } from "./chart.js";
-import { el, shortTime } from "./dom.js";
+import { absolute, shownTime, zoneLabel } from "./clock.js";
+import { el } from "./dom.js";
+import { showErrors } from "./errors.js";
+import { condition } from "./fields.js";
 import { showFacts } from "./facts.js";
+import { listenForKeys } from "./keys.js";
 import { RowList } from "./rows.js";
-import { DEFAULT_SINCE, isLive, rangeChoice, readState, toParams } from "./state.js";
+import {
+  DEFAULT_SINCE,
+  filterParams,
+  isLive,
+  rangeChoice,
+  readState,
+  records,
+  toParams,
+} from "./state.js";
+import { wireToolbar } from "./toolbar.js";
 
 const POLL_MS = 2000; // the live tail asks for new rows this often,
 const RETRY_MS = 3000; // and, while the database is away, tries to reload this often
@@ -29,8 +44,15 @@ const BANNERS = new Map([
 
 const $ = (id) => document.getElementById(id);
 const form = $("filters");
-const list = new RowList($("list"));
-const chartParts = { svg: $("chart"), legend: $("legend"), axis: $("axis"), note: $("chart-note") };
+const list = new RowList($("list"), act);
+const chartParts = {
+  svg: $("chart"),
+  legend: $("legend"),
+  axis: $("axis"),
+  yaxis: $("yaxis"),
+  note: $("chart-note"),
+};
+const errorParts = { summary: $("errors-summary"), list: $("errors-list"), empty: $("errors-empty") };
 const factParts = {
   name: $("table-name"),
   list: $("facts-list"),
@@ -62,17 +84,29 @@ function fillForm() {
   $("custom-range").hidden = fields.range.value !== "custom";
   fields.since.value = state.since;
   fields.until.value = state.until;
+  const chip = (text, without) => {
+    const remove = el("button", "remove", "×");
+    remove.type = "button";
+    remove.setAttribute("aria-label", `remove ${text}`);
+    remove.addEventListener("click", () => apply(without));
+    return el("li", "condition", el("code", null, text), remove);
+  };
   $("conditions").replaceChildren(
-    ...state.where.map((condition, index) => {
-      const remove = el("button", "remove", "×");
-      remove.type = "button";
-      remove.setAttribute("aria-label", `remove ${condition}`);
-      remove.addEventListener("click", () =>
-        apply({ ...state, where: state.where.filter((_, other) => other !== index) }),
-      );
-      return el("li", "condition", el("code", null, condition), remove);
-    }),
+    ...state.where.map((text, index) =>
+      chip(text, records(state, { where: state.where.filter((_, other) => other !== index) })),
+    ),
+    ...["request", "trace", "kind"]
+      .filter((name) => state[name])
+      .map((name) => chip(`${name}: ${state[name]}`, records(state, { [name]: "" }))),
   );
+  $("columns").replaceChildren(
+    ...state.columns.map((name) =>
+      chip(`column ${name}`, { ...state, columns: state.columns.filter((other) => other !== name) }),
+    ),
+  );
+  for (const button of document.querySelectorAll("#views button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.view === (state.view || "records")));
+  }
 }
 
 function readForm() {
@@ -82,14 +116,33 @@ function readForm() {
   const typed = fields.where.value.trim();
   if (typed && !where.includes(typed)) where.push(typed);
   fields.where.value = "";
-  return {
+  return records(state, {
     level: fields.level.value,
     logger: fields.logger.value.trim(),
-    since: custom ? fields.since.value.trim() || DEFAULT_SINCE : fields.range.value,
-    until: custom ? fields.until.value.trim() : "",
+    since: custom ? absolute(fields.since.value.trim()) || DEFAULT_SINCE : fields.range.value,
+    until: custom ? absolute(fields.until.value.trim()) : "",
     grep: fields.grep.value.trim(),
     where,
-  };
+    view: state.view === "errors" ? "errors" : "",
+  });
+}
+
+/** What a row's button asks for. */
+function act(kind, ...args) {
+  if (kind === "around") {
+    const [id, around] = args;
+    apply({ ...state, id: String(id), around, view: "" });
+  } else if (kind === "only" || kind === "not") {
+    const [name, value] = args;
+    const text = condition(name, value, kind === "not");
+    if (text && !state.where.includes(text)) apply(records(state, { where: [...state.where, text] }));
+  } else if (kind === "column") {
+    const [name] = args;
+    if (!state.columns.includes(name)) apply({ ...state, columns: [...state.columns, name] });
+  } else {
+    const [value] = args; // request, trace, kind or logger
+    apply(records(state, { [kind]: value, view: "" }));
+  }
 }
 
 /** Show `next`, and put it in the address bar (a new history entry) if it changed. */
@@ -109,16 +162,61 @@ async function reload() {
   requests.abort();
   requests = new AbortController();
   list.clear();
+  list.columns = state.columns;
+  list.dates = Boolean(state.id || state.until) || !["15m", "1h"].includes(state.since);
+  $("records").classList.toggle("dated", list.dates);
   older = null;
   polls = [];
   $("error").hidden = true;
   $("arrivals-note").hidden = true;
+  $("list-note").textContent = "";
+  const view = state.id ? "context" : state.view === "errors" ? "errors" : "records";
+  document.body.dataset.view = view;
+  const columns = state.columns.length;
+  $("records").style.setProperty("--columns", columns ? `repeat(${columns}, minmax(3rem, 8rem))` : " ");
+  $("when-head").textContent = `Time (${zoneLabel()})`;
+  $("column-heads").replaceChildren(...state.columns.map((name) => el("span", null, name)));
   showStatus();
   try {
-    await Promise.all([loadRows(mine, null), loadChart(mine)]);
+    if (view === "context") await loadContext(mine);
+    else if (view === "errors") await loadErrors(mine);
+    else await Promise.all([loadRows(mine, null), loadChart(mine)]);
   } catch (error) {
     failed(error, mine);
   }
+}
+
+async function loadContext(mine) {
+  const params = new URLSearchParams({ id: state.id, around: state.around || "process" });
+  if (state.window) params.set("window", state.window);
+  const found = await get("/api/context", params, requests.signal);
+  if (mine !== generation) return;
+  $("context-around").value = found.around;
+  $("context-window").value = state.window || "5m";
+  if (!found.record) {
+    $("context-note").textContent = `There is no record ${state.id} in this table.`;
+    return;
+  }
+  const what = { process: "by the same process", request: "in the same request", all: "by anyone" };
+  $("context-note").textContent =
+    `Record ${found.record.id}, logged ${shownTime(found.record.timestamp)} ${zoneLabel()},` +
+    ` and what was logged ${what[found.around]} around it` +
+    (found.cut ? " (the nearest 50 each side)." : ".");
+  list.append([...found.rows].reverse());
+  const anchor = document.querySelector(`#list details.row[data-id="${found.record.id}"]`);
+  if (anchor) {
+    anchor.classList.add("anchor", "current");
+    anchor.open = true;
+    anchor.scrollIntoView({ block: "center" });
+  }
+}
+
+async function loadErrors(mine) {
+  const data = await get("/api/errors", filterParams(state), requests.signal);
+  if (mine !== generation) return;
+  showErrors(errorParts, data, (group) =>
+    apply(records(state, { kind: group.kind, since: data.since, until: data.until, view: "" })),
+  );
 }
 
 async function loadRows(mine, cursor) {
@@ -127,7 +225,7 @@ async function loadRows(mine, cursor) {
   let pages = 0;
   $("older").hidden = true;
   do {
-    const params = toParams(state);
+    const params = filterParams(state);
     params.set("limit", PAGE_ROWS);
     if (cursor) params.set("before", cursor);
     const page = await get("/api/rows", params, signal);
@@ -142,13 +240,13 @@ async function loadRows(mine, cursor) {
   let note = "";
   if (list.size === 0 && !older) note = "No records match in this range.";
   else if (older && added < PAGE_ROWS) {
-    note = `Searched back to ${shortTime(older.split("/")[0])} UTC; older matches may exist.`;
+    note = `Searched back to ${shownTime(older.split("/")[0])} ${zoneLabel()}; older matches may exist.`;
   }
   $("list-note").textContent = note;
 }
 
 async function poll(mine) {
-  const params = toParams(state);
+  const params = filterParams(state);
   params.set("after", startingPoint());
   params.set("limit", LIVE_ROWS);
   const answer = await get("/api/live", params, requests.signal);
@@ -180,17 +278,17 @@ function startingPoint() {
 }
 
 async function loadChart(mine) {
-  const data = await get("/api/volume", toParams(state), requests.signal);
+  const data = await get("/api/volume", filterParams(state), requests.signal);
   if (mine !== generation) return;
   chartAt = Date.now();
-  drawChart(chartParts, data, (bar) => apply({ ...state, since: bar.start, until: bar.stop }));
+  drawChart(chartParts, data, (bar) => apply(records(state, { since: bar.start, until: bar.stop })));
 }
 
 async function loadFacts() {
   const facts = await get("/api/facts");
   factsAt = Date.now();
   document.title = `pglog: ${facts.table}`;
-  showFacts(factParts, facts, (logger) => apply({ ...state, logger }));
+  showFacts(factParts, facts, (logger) => apply(records(state, { logger })));
 }
 
 // -- time passing: the live tail, refreshes, recovery -------------------------------------
@@ -267,12 +365,30 @@ $("pause").addEventListener("click", () => {
 $("older").addEventListener("click", () => {
   loadRows(generation, older).catch((error) => failed(error, generation));
 });
+for (const button of document.querySelectorAll("#views button")) {
+  button.addEventListener("click", () =>
+    apply(records(state, { view: button.dataset.view === "errors" ? "errors" : "" })),
+  );
+}
+$("context-around").addEventListener("change", (event) => apply({ ...state, around: event.target.value }));
+$("context-window").addEventListener("change", (event) => apply({ ...state, window: event.target.value }));
+$("context-back").addEventListener("click", () => apply(records(state)));
+wireToolbar({
+  state: () => state,
+  toParams,
+  rows: () => list.shown(),
+  zoneChanged: () => {
+    reload();
+    loadFacts().catch((error) => failed(error, generation));
+  },
+});
 window.addEventListener("popstate", () => {
   state = readState(location.search);
   fillForm();
   reload();
 });
 
+listenForKeys(form.elements.grep);
 fillForm();
 reload();
 loadFacts().catch((error) => failed(error, generation));

@@ -1,6 +1,8 @@
-// Chart: records over time, one stacked bar per stretch of time, by level. Choosing a
-// bar (click, or Enter on a focused bar) narrows the range to it.
+// Chart: records over time, one stacked bar per stretch of time, by level, on a y-axis of
+// round numbers. Choosing a bar (a click, or Enter after moving to it with the arrow keys:
+// the chart is one stop for Tab, not one per bar) narrows the range to it.
 
+import { shownTime, zoneLabel } from "./clock.js";
 import { el, levelClass, number } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -11,17 +13,19 @@ const HEIGHT = 120;
 /** Draw `data` (an /api/volume answer); `choose(bar)` is called with the chosen bar. */
 export function drawChart(parts, data, choose) {
   const levels = levelsIn(data.bars);
-  const top = Math.max(1, ...data.bars.map(total));
+  const top = roundUp(Math.max(1, ...data.bars.map(total)));
   const width = WIDTH / Math.max(1, data.bars.length);
   const gap = Math.min(1, width / 4);
+  parts.yaxis.replaceChildren(
+    ...[top, top / 2, 0].map((value) => el("span", null, value % 1 ? "" : number(value))),
+  );
   parts.svg.replaceChildren(
+    ...[0.5, 0].map((share) => line(HEIGHT - share * (HEIGHT - 4) - (share ? 0 : 0.5))),
     ...data.bars.map((bar, index) => {
       const group = shape("g", "bar");
       group.dataset.start = bar.start;
       group.dataset.stop = bar.stop;
-      group.setAttribute("tabindex", "0");
-      group.setAttribute("role", "button");
-      group.setAttribute("aria-label", describe(bar, levels));
+      group.dataset.index = String(index);
       const title = shape("title");
       title.textContent = describe(bar, levels);
       group.append(title, rect(index * width, 0, width, HEIGHT, "hit"));
@@ -34,15 +38,33 @@ export function drawChart(parts, data, choose) {
         group.append(rect(index * width + gap, y, width - 2 * gap, height, levelClass(level)));
       }
       group.addEventListener("click", () => choose(bar));
-      group.addEventListener("keydown", (event) => {
-        if (event.key === "Enter" || event.key === " ") {
-          event.preventDefault();
-          choose(bar);
-        }
-      });
       return group;
     }),
   );
+  let focused = data.bars.length - 1;
+  const show = () => {
+    parts.svg.querySelectorAll("g.bar").forEach((group, index) => {
+      group.classList.toggle("focused", index === focused);
+    });
+    const bar = data.bars[focused];
+    parts.svg.setAttribute(
+      "aria-label",
+      bar ? `${describe(bar, levels)}. Left and right choose a bar, Enter narrows to it` : "no records",
+    );
+  };
+  parts.svg.setAttribute("tabindex", "0");
+  parts.svg.onfocus = show;
+  parts.svg.onkeydown = (event) => {
+    const moves = { ArrowLeft: -1, ArrowRight: 1, Home: -Infinity, End: Infinity };
+    if (event.key in moves) {
+      event.preventDefault();
+      focused = Math.min(data.bars.length - 1, Math.max(0, focused + moves[event.key]));
+      show();
+    } else if ((event.key === "Enter" || event.key === " ") && data.bars[focused]) {
+      event.preventDefault();
+      choose(data.bars[focused]);
+    }
+  };
   parts.legend.replaceChildren(
     ...levels.map((level) => {
       const sum = data.bars.reduce((all, bar) => all + (bar.counts[level] ?? 0), 0);
@@ -54,6 +76,7 @@ export function drawChart(parts, data, choose) {
   parts.axis.replaceChildren(
     ...(first ? [el("span", null, stamp(first.start)), el("span", null, stamp(last.stop))] : []),
   );
+  parts.axis.title = `times in ${zoneLabel()}`;
   const all = data.bars.reduce((sum, bar) => sum + total(bar), 0);
   parts.note.textContent =
     `${data.estimated ? "about " : ""}${number(all)} records, ${span(data.step_seconds)} a bar` +
@@ -78,7 +101,21 @@ function describe(bar, levels) {
 }
 
 function stamp(iso) {
-  return `${iso.slice(5, 10)} ${iso.slice(11, 19)} UTC`;
+  return `${shownTime(iso).slice(5, 19)} ${zoneLabel(new Date(iso))}`;
+}
+
+/** The round number (1, 2 or 5 times a power of ten) at or above `value`. */
+function roundUp(value) {
+  const power = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 5, 10].map((step) => step * power).find((round) => round >= value);
+}
+
+function line(y) {
+  const node = shape("line", "grid");
+  for (const [name, value] of Object.entries({ x1: 0, x2: WIDTH, y1: y, y2: y })) {
+    node.setAttribute(name, String(value));
+  }
+  return node;
 }
 
 function span(seconds) {

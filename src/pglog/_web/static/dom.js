@@ -20,11 +20,6 @@ export function levelClass(level) {
   return `level-${KNOWN_LEVELS.has(level) ? level.toLowerCase() : "other"}`;
 }
 
-/** 2026-11-23T10:00:01.123456+00:00 -> 2026-11-23 10:00:01.123 (times are UTC). */
-export function shortTime(iso) {
-  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
-}
-
 export function number(value) {
   return Number(value).toLocaleString("en");
 }

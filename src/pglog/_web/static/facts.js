@@ -1,6 +1,7 @@
 // Facts: what the table is, how big, how fresh, and what it holds.
 
-import { el, levelClass, number, shortTime } from "./dom.js";
+import { shownTime, zoneLabel } from "./clock.js";
+import { el, levelClass, number } from "./dom.js";
 
 const BASIS = {
   counted: "Counted over the whole table.",
@@ -18,8 +19,8 @@ export function showFacts(parts, facts, chooseLogger) {
       ["database", facts.database],
       ["rows", `${estimate}${number(facts.estimated_rows)}`],
       ["size", bytes(facts.total_bytes)],
-      ["newest row", facts.newest ? `${shortTime(facts.newest)} UTC` : "none"],
-      ["oldest row", facts.oldest ? `${shortTime(facts.oldest)} UTC` : "none"],
+      ["newest row", facts.newest ? `${shownTime(facts.newest)} ${zoneLabel()}` : "none"],
+      ["oldest row", facts.oldest ? `${shownTime(facts.oldest)} ${zoneLabel()}` : "none"],
       ["schema version", facts.schema_version ?? "unmarked"],
     ].flatMap(([name, value]) => [el("dt", null, name), el("dd", null, value)]),
   );
