@@ -1,13 +1,15 @@
 """Reading a table back through every face: the CLI's commands and the web view's API,
 compared with what plain SQL says is in the table. The engine tests seed a table of
 realistic rows over the last three days, then check that ``tail``, ``query`` (levels,
-text, extras), ``export``, ``stats``, ``health`` and the web view's rows, live poll,
-volume chart and facts all see exactly those rows, on Citus and on compressed chunks."""
+text search, extras), ``export``, ``stats``, ``health``, ``errors`` and the web view's
+rows, live poll, volume chart, errors and facts all see exactly those rows, on Citus and
+on compressed chunks."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import subprocess
 from collections import Counter
 from typing import Any
@@ -22,6 +24,7 @@ from pglog._web.app import Settings
 
 LEVELS = ("DEBUG", "INFO", "INFO", "INFO", "WARNING", "ERROR", "INFO", "CRITICAL")
 HOSTS = ("web-1", "web-2", "worker-1", "batch-1")
+LOGGERS = ("app.api", "app.db", "app.api.auth", "worker")
 #: The reads compared, each as the CLI's arguments.
 QUERIES = {
     "errors": ("--level", "ERROR"),
@@ -32,23 +35,32 @@ QUERIES = {
 
 
 def seed(dsn: str, table: str, rows: int = 900, span: dt.timedelta = dt.timedelta(days=3)) -> None:
-    """``rows`` log rows spread over the last ``span``, oldest first, as writers send them."""
+    """``rows`` log rows spread over the last ``span``, oldest first, as writers send them
+    (an error's kind, as pglog gives one logged without a traceback, its logger and
+    template)."""
     now = dt.datetime.now(dt.timezone.utc)
-    columns = ("timestamp", "level", "logger_name", "hostname", "message", "extra_data")
+    columns: tuple[str, ...] = ("timestamp", "level", "levelno", "logger_name", "hostname")
+    columns += ("message", "template", "fingerprint", "extra_data")
     copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     with psycopg.connect(dsn) as conn, conn.cursor().copy(copy) as out:
         for i in range(rows):
-            message = f"request {i} timeout after 30 s" if i % 11 == 0 else f"request {i} ok"
+            template = "request %s timeout after 30 s" if i % 11 == 0 else "request %s ok"
             extra = {"user_id": i % 13, "request_id": f"r-{i}"}
+            level, logger = LEVELS[i % len(LEVELS)], LOGGERS[i % len(LOGGERS)]
+            number = int(getattr(logging, level))
+            kind = f"{logger}: {template}" if number >= logging.ERROR else None
             out.write_row(
                 (
                     now - span + span * (i + 0.5) / rows,
-                    LEVELS[i % len(LEVELS)],
-                    ("app.api", "app.db", "app.api.auth", "worker")[i % 4],
+                    level,
+                    number,
+                    logger,
                     HOSTS[i % len(HOSTS)],
-                    message,
+                    template % i,
+                    template,
+                    kind,
                     json.dumps(extra),
                 )
             )
@@ -79,7 +91,14 @@ def truth(dsn: str, table: str) -> dict[str, Any]:
         tail = conn.execute(
             sql.SQL("SELECT message FROM {} {} LIMIT 3").format(name, newest_first)
         ).fetchall()
+        recent = conn.execute(
+            sql.SQL(
+                "SELECT count(*) FROM {} WHERE level IN ('ERROR', 'CRITICAL')"
+                " AND \"timestamp\" >= now() - interval '4 days'"
+            ).format(name)
+        ).fetchone()
         return {
+            "error records": int(recent[0]) if recent else 0,
             "tail": [str(message) for (message,) in reversed(tail)],
             "all": ids("TRUE"),
             **{label: ids(where) for label, where in conditions.items()},
@@ -102,6 +121,8 @@ def read_back(dsn: str, table: str) -> dict[str, Any]:
         answer = _ok(pglog("query", *target, *options, "--format", "jsonl", "--limit", "5000"))
         found[label] = [json.loads(line)["id"] for line in reversed(answer.splitlines())]
     found["tail"] = _ok(pglog("tail", *target, "-n", "3")).splitlines()
+    kinds = _ok(pglog("errors", *target, "--since", "4d", "--format", "jsonl", "--limit", "500"))
+    found["kinds"] = _kinds(json.loads(line) for line in kinds.splitlines())
     stats = _ok(pglog("stats", *target))
     found["stats"] = stats
     found["health"] = pglog("health", *target)
@@ -123,8 +144,9 @@ def _web(site: Any, total: int) -> dict[str, Any]:
         cursor = page["next"]
         if cursor is None:
             break
-    live = site.get("/api/live", after=0, limit=500).json()
+    live = site.get("/api/live", after=0, limit=500, since=since, until=until).json()
     volume = site.get("/api/volume", since=since, until=until).json()
+    kinds = site.get("/api/errors", since=since, until=until).json()
     by_level: Counter[str] = Counter()
     for bar in volume["bars"]:
         by_level.update(bar["counts"])
@@ -135,7 +157,14 @@ def _web(site: Any, total: int) -> dict[str, Any]:
         "volume": dict(by_level),
         "volume estimated": volume["estimated"],
         "facts": site.get("/api/facts").json(),
+        "kinds": _kinds(kinds["groups"]),
+        "error records": kinds["records"],
     }
+
+
+def _kinds(groups: Any) -> dict[str, int]:
+    """Error kind -> records of it."""
+    return {group["kind"]: group["count"] for group in groups}
 
 
 def assert_read_back(found: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -151,6 +180,9 @@ def assert_read_back(found: dict[str, Any], expected: dict[str, Any]) -> None:
         assert any(line.split() == [level, f"{count:,}"] for line in found["stats"].splitlines())
     assert " 0 bytes" not in found["stats"]
     assert found["health"].returncode == 0, found["health"].stdout
+    assert sum(found["kinds"].values()) == expected["error records"] > 0
+    assert found["web"]["kinds"] == found["kinds"]
+    assert found["web"]["error records"] == expected["error records"]
     web = found["web"]
     assert web["page"] == expected["all"]
     assert web["live"] == sorted(expected["all"], reverse=True)[:500]

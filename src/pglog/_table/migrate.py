@@ -237,7 +237,9 @@ def migrate(
     if period is not None:
         done += partitions.ensure_ahead(conn, table, period, _now())
     if build_indexes and state.exists:
-        done += _build_indexes(conn, table, concurrently=not state.partitioned)
+        # Neither a partitioned table nor a hypertable can build an index CONCURRENTLY
+        concurrently = not state.partitioned and state.engine != "timescaledb"
+        done += _build_indexes(conn, table, concurrently=concurrently)
     done += _create_reports(conn, table)
     return done
 
@@ -358,7 +360,7 @@ def _upgrade(
 
 def _build_indexes(conn: Connection, table: TableName, *, concurrently: bool) -> list[str]:
     """Missing or invalid (a failed concurrent build) indexes, built without blocking writers
-    (a partitioned table can't build CONCURRENTLY: it builds them plainly)."""
+    (a partitioned table or a hypertable can't build CONCURRENTLY: it builds them plainly)."""
     state = inspect_table(conn, table)
     conn.rollback()
     done = []
