@@ -4,6 +4,7 @@ hypertable, Citus with two workers), as a fleet does.
 
     python bench/hosts.py                            # 8 hosts x 25,000 records per layout
     python bench/hosts.py --hosts 16 --records 10000 --layouts plain,citus
+    python bench/hosts.py --layouts plain --without search     # what the search index costs
 
 Each process is its own interpreter with its own ``DatabaseLogHandler`` (``hostname``
 patched at birth, so a Citus batch lands on its host's shard), logging realistic
@@ -32,13 +33,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import publish
@@ -46,7 +48,7 @@ from layouts import LAYOUTS, Deployment, deployed
 
 from pglog import DatabaseLogHandler
 from pglog._table import reader
-from pglog._table.schema import TableName
+from pglog._table.schema import INDEX_SUFFIXES, TableName
 
 TABLE = TableName("public", "logs")
 LOGGERS = ("app.api", "app.db", "app.auth", "app.cache", "app.billing", "app.jobs")
@@ -123,10 +125,17 @@ def application(host: str, dsn: str, records: int, go: Any, done: Any) -> None:
     done.put((host, stats["written"], stats["fallback"]))
 
 
-def measure(layout: str, hosts: int, records: int, pool: int) -> dict[str, Any]:
+def measure(
+    layout: str, hosts: int, records: int, pool: int, without: Sequence[str] = ()
+) -> dict[str, Any]:
     print(f"{layout}: starting", flush=True)
     context = multiprocessing.get_context("spawn")
     with deployed(layout) as deployment, pgbouncer(deployment.dsn, pool) as dsn:
+        with psycopg.connect(deployment.dsn, autocommit=True) as conn:
+            for what in without:
+                conn.execute(
+                    sql.SQL("DROP INDEX {}").format(sql.Identifier(TABLE.index_name(what)))
+                )
         go, done = context.Event(), context.Queue()
         processes = [
             context.Process(target=application, args=(f"host-{n}", dsn, records, go, done))
@@ -177,7 +186,7 @@ def report(results: dict[str, Any]) -> str:
     names = list(layouts)
     lines = [
         f"Many hosts through PgBouncer: {results['hosts']} processes x {results['records']:,}"
-        " records, per layout"
+        f" records, per layout (indexes dropped: {', '.join(results['without']) or 'none'})"
     ]
     lines.append(f"  {'':<36}" + "".join(f"{name:>14}" for name in names))
     for key in (
@@ -199,15 +208,23 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=25_000, help="per host")
     parser.add_argument("--pool", type=int, default=4, help="server connections per layout")
     parser.add_argument("--layouts", default=",".join(LAYOUTS))
+    parser.add_argument(
+        "--without",
+        default="",
+        help="pglog's indexes to drop first, by suffix (search,level,...): what each costs",
+    )
     args = parser.parse_args()
+    without = [what for what in args.without.split(",") if what]
+    assert set(without) <= set(INDEX_SUFFIXES), f"indexes are {', '.join(INDEX_SUFFIXES)}"
     results: dict[str, Any] = {
         "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "hosts": args.hosts,
         "records": args.records,
+        "without": without,
         "layouts": {},
     }
     for layout in args.layouts.split(","):
-        results["layouts"][layout] = measure(layout, args.hosts, args.records, args.pool)
+        results["layouts"][layout] = measure(layout, args.hosts, args.records, args.pool, without)
         print(results["layouts"][layout], flush=True)
     publish(results, report(results), prefix="hosts-")
 

@@ -1,7 +1,8 @@
 """Citus reads: ``pglog init --citus`` makes a table distributed by hostname, and every face
 (the CLI's query, tail, export, stats, health and errors; the web view's page walk, live
 poll, volume, errors and facts) shows what SQL says is there, with sizes summed over the
-shards on the workers rather than the coordinator's empty shell."""
+shards on the workers rather than the coordinator's empty shell; retention deletes from
+every shard."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def shard_bytes(cluster: CitusCluster, table: str) -> int:
 
 
 def test_every_read_the_same_on_a_distributed_table(citus: CitusCluster) -> None:
-    """Rows on both workers; every read equal to SQL's; the size is the shards'."""
+    """Rows on both workers; every read equal to SQL's; the size is the shards'; pglog
+    prune deletes what is past its cutoff from every shard."""
     table = f"r_{uuid.uuid4().hex[:10]}"
     try:
         made = pglog("init", "--dsn", citus.dsn, "--table", table, "--citus")
@@ -38,6 +40,17 @@ def test_every_read_the_same_on_a_distributed_table(citus: CitusCluster) -> None
         found = read_back(citus.dsn, table)
         assert_read_back(found, expected)
         assert found["web"]["facts"]["total_bytes"] == shard_bytes(citus, table)
+        pruned = pglog("prune", "--dsn", citus.dsn, "--table", table, "--older-than", "2d")
+        assert pruned.returncode == 0, pruned.stderr
+        with citus.connect() as conn:
+            left = conn.execute(
+                sql.SQL(
+                    "SELECT count(*) FILTER (WHERE \"timestamp\" < now() - interval '2 days'),"
+                    " count(*) FROM {}"
+                ).format(sql.Identifier(table))
+            ).fetchone()
+        assert left == (0, 600)
+        assert pruned.stdout.startswith("deleted 300 rows older than 2d")
     finally:
         with citus.connect() as conn:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
