@@ -1,7 +1,9 @@
-"""``pglog migrate`` on both engines' layouts: a schema 1 table that is a Citus distributed
-table, or a TimescaleDB hypertable whose every chunk is compressed, becomes schema 3
-(columns added, indexes built on every shard or chunk) and stays on its engine; its old
-rows are still read, and a handler's new rows get schema 3's values."""
+"""Both engines' layouts, made and upgraded: the YAML's ``logging.database.engine`` makes the
+table a Citus distributed table or a TimescaleDB hypertable (through the options spec,
+as the handler's ``engine``); and ``pglog migrate`` takes a schema 1 table on either
+engine (a hypertable's chunks all compressed) to schema 3 (columns added, indexes built
+on every shard or chunk), keeping it on its engine; its old rows are still read, and a
+handler's new rows get schema 3's values."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from test_cli import pglog
 from test_migrate import as_schema_1
 from test_timescale import compress_all, compressed
 
-from pglog import DatabaseLogHandler
+from pglog import DatabaseLogHandler, get_logger, initialize_logger, shutdown_logging
 from pglog._table import layout
 from pglog._table.errors import errors
 from pglog._table.filters import Filter
@@ -41,6 +43,42 @@ def table(engine: tuple[layout.Engine, str]) -> Iterator[str]:
     yield name
     with psycopg.connect(engine[1], autocommit=True) as conn:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def test_the_yaml_makes_the_table_on_its_engine(
+    engine: tuple[layout.Engine, str], table: str
+) -> None:
+    """initialize_logger with ``engine`` (and ``retention_days``) in the YAML's database
+    section: the table it makes is on that engine, and the records are stored; on a
+    hypertable the retention is TimescaleDB's policy."""
+    kind, dsn = engine
+    settings = {
+        "logging": {
+            "level": "INFO",
+            "database": {"table": table, "engine": kind, "retention_days": 7},
+        },
+        "database": {"dsn": dsn},
+    }
+    level = logging.getLogger().level
+    assert initialize_logger(settings) is True
+    try:
+        get_logger(f"yaml.{table}").warning("made from the YAML")
+    finally:
+        shutdown_logging()
+        logging.getLogger().setLevel(level)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert layout.engine_of(conn, TableName("public", table)) == kind
+        stored = conn.execute(
+            sql.SQL("SELECT message FROM {}").format(sql.Identifier(table))
+        ).fetchall()
+        assert stored == [("made from the YAML",)]
+        if kind == "timescaledb":
+            policy = conn.execute(
+                "SELECT config->>'drop_after' FROM timescaledb_information.jobs"
+                " WHERE hypertable_name = %s AND proc_name = 'policy_retention'",
+                (table,),
+            ).fetchone()
+            assert policy == ("7 days",)
 
 
 def test_a_schema_1_table_on_an_engine_becomes_schema_3(
