@@ -1,8 +1,10 @@
 """pglog's benchmark suite: caller cost, throughput against the ceiling, latency, memory,
-cost growth. One command, one PostgreSQL, one table of results (and a JSON file).
+cost growth, retention, the search index, scrubbing. One command, one PostgreSQL, one
+table of results (and a JSON file).
 
-    python bench/run.py            # the full suite, a few minutes
-    python bench/run.py --quick    # smaller counts, no 5M-row table: about a minute
+    python bench/run.py                    # the full suite, a few minutes
+    python bench/run.py --quick            # smaller counts, no 5M-row table: about a minute
+    python bench/run.py --only scrubbing   # one section (or --only search-index)
 
 Uses $PGLOG_BENCH_DSN (or $PGLOG_TEST_DSN), or starts a throwaway embedded PostgreSQL.
 Every figure that matters is a ratio to a baseline measured in the same run: these
@@ -35,6 +37,7 @@ import psycopg
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).parent))
+import scrubbing
 from baselines import InsertPerRecordHandler, copy_directly
 from common import database, publish
 
@@ -533,16 +536,8 @@ def run(quick: bool) -> dict[str, Any]:
     records = 50_000 if quick else 200_000
     calls = 20_000 if quick else 100_000
     rounds = 1 if quick else 2
-    results: dict[str, Any] = {
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": (
-            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        ),
-        "quick": quick,
-    }
     with database() as dsn:
-        with psycopg.connect(dsn) as conn:
-            results["postgres"] = conn.info.parameter_status("server_version")
+        results = _header(dsn, quick)
         step("caller cost")
         results["caller_cost"] = caller_cost(dsn, calls, rounds)
         if not quick:
@@ -599,13 +594,41 @@ def run(quick: bool) -> dict[str, Any]:
 
         step("the search index's cost")
         results["search_index"] = search_index_cost(dsn, records, rounds + 1)
+
+        step("scrubbing")
+        results["scrubbing"] = scrubbing.measure(
+            dsn, fresh_table(dsn, "bench_scrub"), calls, _discard
+        )
     return results
 
 
-def search_only() -> dict[str, Any]:
-    """Section 7 alone (``--only search-index``)."""
+def run_only(section: str, quick: bool) -> dict[str, Any]:
+    """One section (``--only search-index`` or ``--only scrubbing``), with the run's header."""
     with database() as dsn:
-        return {"search_index": search_index_cost(dsn, 200_000, 3)}
+        results = _header(dsn, quick)
+        step(section)
+        if section == "search-index":
+            results["search_index"] = search_index_cost(dsn, 200_000, 3)
+        else:
+            calls = 20_000 if quick else 100_000
+            results["scrubbing"] = scrubbing.measure(
+                dsn, fresh_table(dsn, "bench_scrub"), calls, _discard
+            )
+    return results
+
+
+def _header(dsn: str, quick: bool) -> dict[str, Any]:
+    """What every run's results open with: when, on what machine, which PostgreSQL."""
+    with psycopg.connect(dsn) as conn:
+        postgres = conn.info.parameter_status("server_version")
+    return {
+        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
+        "quick": quick,
+        "postgres": postgres,
+    }
 
 
 # -- 7. the search index's cost to writing ------------------------------------------------
@@ -683,6 +706,10 @@ def report(results: dict[str, Any]) -> str:
             for row in (header, *rows)
         )
 
+    if "caller_cost" not in results:  # one section only (--only)
+        for title, header, rows in _later_sections(results):
+            table(title, header, rows)
+        return "\n".join(lines)
     cost = results["caller_cost"]
     table(
         "1. Caller cost per logger.info() (median and p99 of 100-call means; ratio to NullHandler)",
@@ -779,32 +806,52 @@ def report(results: dict[str, Any]) -> str:
             for r in results["retention"]
         ],
     )
-    cost = results["search_index"]
-    rates = cost["records_per_s"]
-    table(
-        "7. The search index's cost to writing (pg_trgm over message, exception and extras)",
-        ("path", "with the index/s", "without/s", "cost"),
-        [
-            (how, f"{rates[f'{how}, with']:,}", f"{rates[f'{how}, without']:,}", f"{share:.0%}")
-            for how, share in (("pglog", cost["pglog_cost"]), ("direct COPY", cost["copy_cost"]))
-        ],
-    )
+    for title, header, rows in _later_sections(results):
+        table(title, header, rows)
     return "\n".join(lines)
+
+
+def _later_sections(
+    results: dict[str, Any],
+) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
+    """Sections 7 and 8, those of them ``results`` holds (``--only`` runs one alone)."""
+    found: list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]] = []
+    if "search_index" in results:
+        cost = results["search_index"]
+        rates = cost["records_per_s"]
+        found.append(
+            (
+                "7. The search index's cost to writing (pg_trgm over message, exception and"
+                " extras)",
+                ("path", "with the index/s", "without/s", "cost"),
+                [
+                    (
+                        how,
+                        f"{rates[f'{how}, with']:,}",
+                        f"{rates[f'{how}, without']:,}",
+                        f"{share:.0%}",
+                    )
+                    for how, share in (
+                        ("pglog", cost["pglog_cost"]),
+                        ("direct COPY", cost["copy_cost"]),
+                    )
+                ],
+            )
+        )
+    if "scrubbing" in results:
+        found.extend(scrubbing.tables(results["scrubbing"]))
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
     parser.add_argument(
-        "--only", choices=["search-index"], help="one section alone: the search index's cost"
+        "--only", choices=("search-index", "scrubbing"), help="run this section only"
     )
     args = parser.parse_args()
-    if args.only:
-        found = search_only()
-        print(json.dumps(found, indent=2))
-        return
-    results = run(args.quick)
-    publish(results, report(results))
+    results = run_only(args.only, args.quick) if args.only else run(args.quick)
+    publish(results, report(results), prefix=f"{args.only}-" if args.only else "")
 
 
 if __name__ == "__main__":

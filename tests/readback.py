@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from test_cli import pglog
-from test_web_api import serving
+from webview.test_api import serving
 
 from pglog._table.schema import TableName
 from pglog._web.app import Settings

@@ -217,6 +217,27 @@ def test_no_error_shows_a_password(tmp_path: Path) -> None:
         assert secret not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "yaml_text",
+    [
+        '"\\e]0;owned\\a%s": 1' % ("k" * 900),
+        'logging: {components: {"\\e[2J%s": LOUD}}' % ("n" * 900),
+        'logging: {database: {batch_size: "\\e[2J%s"}}' % ("9x" * 5000),
+    ],
+)
+def test_an_error_shows_keys_and_values_cut_short_and_escaped(
+    tmp_path: Path, yaml_text: str
+) -> None:
+    """A key or a value an error names is shown escaped (no ESC reaches a terminal) and
+    cut short: a 900-character key makes an error of a line, not of a page."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, yaml_text))
+    message = str(caught.value)
+    assert "\x1b" not in message
+    assert "\\x1b" in message
+    assert len(message) < 400
+
+
 def test_the_readme_lists_every_handler_option_as_the_spec_says() -> None:
     """The README's table of handler options is the one rendered from the options spec."""
     from pglog._options import readme_table

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from engines import CitusCluster, TimescaleServer
 from psycopg import sql
+from table.test_migrate import as_schema_1
 from test_cli import pglog
-from test_migrate import as_schema_1
 from test_timescale import compress_all, compressed
 
 from pglog import DatabaseLogHandler, get_logger, initialize_logger, shutdown_logging

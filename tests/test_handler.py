@@ -473,6 +473,9 @@ def test_writer_threads_are_named_and_never_queue_their_own_records(
         ("table", ""),
         ("schema", "x" * 64),
         ("close_timeout", float("nan")),
+        ("close_timeout", float("inf")),
+        ("write_timeout", float("inf")),
+        ("connect_timeout", float("inf")),
     ],
 )
 def test_bad_options_name_themselves(option: str, value: object) -> None:

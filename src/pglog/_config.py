@@ -25,25 +25,13 @@ from typing import Any
 import yaml
 from psycopg.conninfo import make_conninfo
 
-from pglog._options import (
-    BOOLEAN,
-    DEFAULTS,
-    LEVEL,
-    SPEC,
-    TEXT,
-    Kind,
-    OptionError,
-    choice,
-    conflict,
-    count,
-    shown,
-)
+from pglog._kinds import BOOLEAN, LEVEL, TEXT, Kind, OptionError, choice, count
+from pglog._options import DEFAULTS, SPEC, conflict
+from pglog._text import SECRET_KEYS, shown
 
 DEFAULT_CONSOLE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 #: How deep a configuration may nest; the deepest pglog reads is three levels.
 MAX_DEPTH = 20
-#: Keys whose values are never shown in an error.
-SECRET_KEYS = frozenset({"password", "dsn"})
 #: ``when`` values of ``logging.handlers.TimedRotatingFileHandler``.
 ROTATE_WHEN = ("S", "M", "H", "D", "midnight", *(f"W{day}" for day in range(7)))
 
@@ -228,7 +216,7 @@ class _Reader:
         for name in data:
             if name not in known:
                 close = difflib.get_close_matches(str(name), known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = f" (did you mean {shown(close[0], typed=False)}?)" if close else ""
                 raise self.fail(
                     _path(key, name), f"unknown key{hint}; known keys: {', '.join(known)}"
                 )
@@ -272,13 +260,18 @@ class _Reader:
                 return kind.read(
                     {name: self.interpolate(item, _path(key, name)) for name, item in value.items()}
                 )
+            if kind.many and isinstance(value, list):
+                items = [self.interpolate(item, f"{key}[{i}]") for i, item in enumerate(value)]
+                if not all(isinstance(item, str) for item in items):
+                    raise OptionError("expected a list of single values")
+                return kind.read(items)
             if not isinstance(value, str):
                 raise OptionError(f"expected a single value, got {_kind(value)}")
             return kind.read(value)
         except OptionError as exc:
             problem = str(exc)
             if key.rsplit(".", 1)[-1] in SECRET_KEYS:
-                problem = "not a usable value (not shown: it is a secret)"
+                problem = f"not a usable value ({shown(value, key=key)})"
             raise self.fail(key, problem) from None
 
 
@@ -422,7 +415,12 @@ def _destination(read: _Reader, data: object) -> Destination:
 
 
 def _path(key: str, name: object) -> str:
-    return f"{key}.{name}" if key else str(name)
+    """The key path to ``name``, as an error shows it: a name too long or with characters a
+    terminal would act on is shown escaped and cut short."""
+    text = str(name)
+    if len(text) > 60 or not text.isprintable():
+        text = shown(text, typed=False)
+    return f"{key}.{text}" if key else text
 
 
 def _kind(value: object) -> str:

@@ -20,6 +20,7 @@ from psycopg import sql
 from pglog._config import Config, load_config
 from pglog._embedded import embedded_server, kept_server, stop_command
 from pglog._manager import LoggerManager
+from pglog._table.schema import TableName
 
 #: The demo's own configuration: the YAML of config.example.yml, with a quieter console.
 DEMO_CONFIG: dict[str, Any] = {
@@ -129,7 +130,7 @@ def _log_and_show(config: Config, dsn: str, out: TextIO) -> int:
 @contextmanager
 def _start_marker(dsn: str, config: Config) -> Iterator[int]:
     """The highest id before the demo ran, so a re-run shows only its own rows."""
-    table = sql.Identifier(config.schema, config.table)
+    table = TableName(config.schema, config.table).identifier  # a % in it is fine
     with psycopg.connect(dsn, autocommit=True) as conn:
         try:
             row = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(table))
@@ -194,7 +195,7 @@ def emit_workload(get_logger: Callable[[str], logging.Logger]) -> None:
 
 
 def show_table(dsn: str, config: Config, since_id: int, out: TextIO) -> None:
-    table = sql.Identifier(config.schema, config.table)
+    table = TableName(config.schema, config.table).identifier  # a % in it is fine
     with psycopg.connect(dsn, autocommit=True) as conn:
 
         def rows(query: str) -> list[tuple[Any, ...]]:

@@ -17,7 +17,6 @@ import logging
 import socket
 import threading
 import time
-from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -30,10 +29,8 @@ from pglog._table.schema import TableName
 from pglog._writer import process
 from pglog._writer.fallback import Fallback
 from pglog._writer.fallback import resolve as resolve_fallback
-from pglog._writer.notices import INTERNAL_LOGGER
+from pglog._writer.notices import INTERNAL_LOGGER, Notice
 from pglog._writer.pipeline import Pipeline
-from pglog._writer.process import OWN_THREADS
-from pglog._writer.queue import weight
 from pglog._writer.sink import PostgresSink
 
 if TYPE_CHECKING:
@@ -70,12 +67,15 @@ class DatabaseLogHandler(logging.Handler):
         self.handle_sigterm: bool = settings["handle_sigterm"]
         self.hostname = socket.gethostname()
         self._fallback = Fallback(resolve_fallback(settings["fallback"]))
-        #: Decides starting, closing and opening again.
-        self._state_lock = threading.Lock()
+        #: Decides starting, closing and opening again (reentrant: see ``caller_locks``).
+        self._state_lock = threading.RLock()
         self._closed = False
         #: A close() is under way: records that meet it (a caller it released from a full
         #: queue, say) go to the fallback; only after it does a record open the handler.
         self._closing = False
+        #: The last close() did not wait (logging's lock was held): its writer finishes in
+        #: the background, and the next close() that may wait finishes it (the exit's).
+        self._finishing = False
         self._pipeline = self._build()
         process.register(self)
 
@@ -87,7 +87,6 @@ class DatabaseLogHandler(logging.Handler):
             hostname=self.hostname,
             fallback=self._fallback,
             name=f"pglog-writer-{next(_writer_names)}",
-            threads=OWN_THREADS,
         )
 
     # -- the caller's side --------------------------------------------------------------------
@@ -103,8 +102,8 @@ class DatabaseLogHandler(logging.Handler):
                 record = accepted
         try:
             entry = capture(record)
-            thread = entry[4]  # the record's thread
-            if thread in OWN_THREADS or (thread is None and get_ident() in OWN_THREADS):
+            # the record's thread; a Notice is pglog's, given to be shown
+            if process.is_own(entry[4]) and not isinstance(record, Notice):
                 return record  # logged by pglog's own threads (psycopg, pglog): never loop
             self._put(entry)
         except Exception:
@@ -121,7 +120,7 @@ class DatabaseLogHandler(logging.Handler):
         if entry[ARGS] is not None and type(entry[EXTRAS]) is not str:  # see queue.is_light
             accepted = pipeline.queue.put(entry)
         else:
-            accepted = pipeline.queue.put_weighed(entry, weight(entry))
+            accepted = pipeline.queue.put_weighed(entry)
         if not accepted:
             self._after_close(entry)
 
@@ -143,7 +142,7 @@ class DatabaseLogHandler(logging.Handler):
                     pipeline.queue.close()
             elif pipeline.queue.closed and not self._closing:
                 pipeline.reopen()
-                self._closed = False
+                self._closed = self._finishing = False
                 process.register(self)
             return pipeline
 
@@ -154,7 +153,7 @@ class DatabaseLogHandler(logging.Handler):
         application's."""
         if not (process.stopping() or self._closing):
             pipeline = self._start()
-            if pipeline.queue.put_weighed(entry, weight(entry)):
+            if pipeline.queue.put_weighed(entry):
                 return
         name = entry[2]
         if name == INTERNAL_LOGGER.name or name.startswith(INTERNAL_LOGGER.name + "."):
@@ -191,22 +190,32 @@ class DatabaseLogHandler(logging.Handler):
 
         Called while logging's module lock is held (``dictConfig`` replacing handlers),
         it waits for nothing: the writer finishes in the background, since it may itself
-        need that lock.
+        need that lock; a later close() (the exit's) waits for it.
         """
-        with self._state_lock:  # decides: who closes
-            closing, self._closed = not self._closed, True
+        wait = not process.logging_lock_held()
+        with self._state_lock:  # decides: who closes (and who finishes a close left behind)
+            closing = not self._closed or (self._finishing and wait and not self._closing)
+            self._closed = True
             self._closing = closing or self._closing
         if not closing:
             return
         try:
             deadline = self._deadline()
-            self._pipeline.close(
-                deadline, deadline - self._reserve, wait=not process.logging_lock_held()
-            )
+            self._pipeline.close(deadline, deadline - self._reserve, wait=wait)
         finally:
-            self._closing = False
-            process.unregister(self)
+            with self._state_lock:  # decides: closed, or left finishing
+                self._closing, self._finishing = False, not wait
+                if wait:
+                    process.unregister(self)
+                else:
+                    process.left_finishing(self)
             super().close()
+
+    @property
+    def caller_locks(self) -> tuple[object, ...]:
+        """The locks a caller's thread takes in here: a signal may interrupt the main
+        thread holding one, and the SIGTERM hook lets go of them (see ``process``)."""
+        return (self._state_lock, self._pipeline.ledger.lock)
 
     def _deadline(self) -> float:
         """``close_timeout`` from now, or what is left of the exit's deadline."""
@@ -245,7 +254,10 @@ class DatabaseLogHandler(logging.Handler):
     # -- fork ---------------------------------------------------------------------------------
 
     def after_fork_in_child(self) -> None:
-        """Start clean: the parent writes what it had queued; its sockets are not ours."""
+        """Start clean, as if just built, whatever the parent was doing with this handler
+        (closing it, in a thread the child doesn't have): the parent writes what it had
+        queued; its sockets are not ours."""
         self._pipeline.abandon()
-        self._state_lock = threading.Lock()
+        self._state_lock = threading.RLock()
+        self._closed = self._closing = self._finishing = False
         self._pipeline = self._build()

@@ -125,8 +125,7 @@ def initialize_logger(config: ConfigSource = None) -> bool:
     if config is None:
         config = os.environ.get("PGLOG_CONFIG") or None
     manager = LoggerManager(config)
-    # Critical section
-    with _manager_lock:
+    with _manager_lock:  # one manager is current; the one it replaces is shut down after
         previous, _manager = _manager, manager
         atexit.unregister(shutdown_logging)  # registered once, however often this runs
         atexit.register(shutdown_logging)
@@ -144,8 +143,7 @@ def get_logger(component: str) -> logging.Logger:
 def shutdown_logging(timeout: float = 5.0) -> None:
     """Flush and close pglog's handlers. Registered at exit; safe to call twice."""
     global _manager
-    # Critical section
-    with _manager_lock:
+    with _manager_lock:  # whoever takes the manager shuts it down; a second call finds none
         manager, _manager = _manager, None
     if manager is not None:
         manager.shutdown(timeout)

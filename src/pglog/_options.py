@@ -12,179 +12,30 @@ values the manager passes on, and the README's table of options.
 from __future__ import annotations
 
 import logging
-import math
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict, get_type_hints
 
-from pglog._capture import static
-from pglog._table.filters import LEVELS
+from pglog._kinds import (
+    BOOLEAN,
+    FALLBACK,
+    FIELDS,
+    IDENTIFIER,
+    LEVEL,
+    NAMES,
+    PATH,
+    PATTERNS,
+    SECONDS,
+    Kind,
+    OptionError,
+    choice,
+    count,
+)
 from pglog._table.layout import ENGINES
 from pglog._table.partitions import PERIODS
-from pglog._table.schema import MAX_IDENTIFIER_BYTES
+from pglog._text import shown
 from pglog._writer.queue import OVERFLOW_POLICIES
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A kind of value: how to check one given in Python, and how to read one from the text
-    an operator wrote in the YAML. Both raise OptionError saying what was expected."""
-
-    check: Callable[[object], object]
-    read: Callable[[Any], object]
-    #: Written in the YAML as a mapping (``read`` gets it, its values as written).
-    mapping: bool = False
-
-
-class OptionError(ValueError):
-    """A value an option can't take; the message says what was expected."""
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """A value as an error message shows it: its repr, cut short, with its type."""
-    if value is None:
-        return "nothing"
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__}>"
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return f"{text} ({type(value).__name__})"
-
-
-def count(minimum: int = 1) -> Kind:
-    """A whole number, at least ``minimum``."""
-
-    def check(value: object) -> int:
-        if type(value) is not int:
-            raise OptionError(f"expected an integer, got {shown(value)}")
-        if value < minimum:
-            raise OptionError(f"must be at least {minimum}, got {value}")
-        return value
-
-    def read(text: str) -> int:
-        if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
-            raise OptionError(f"expected an integer, got {shown(text)}")
-        return check(int(text))
-
-    return Kind(check, read)
-
-
-def _check_seconds(value: object) -> float:
-    if type(value) not in (int, float):
-        raise OptionError(f"expected a number of seconds, got {shown(value)}")
-    seconds = float(value)  # type: ignore[arg-type]
-    if not seconds > 0:
-        raise OptionError(f"must be greater than 0, got {shown(value)}")
-    if not math.isfinite(seconds):
-        raise OptionError(f"must be a finite number of seconds, got {shown(value)}")
-    return seconds
-
-
-def _read_seconds(text: str) -> float:
-    if not re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", text):
-        raise OptionError(f"expected a number of seconds, got {shown(text)}")
-    return _check_seconds(float(text))
-
-
-SECONDS = Kind(_check_seconds, _read_seconds)
-
-_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-
-
-def _check_boolean(value: object) -> bool:
-    if type(value) is not bool:
-        raise OptionError(f"expected true or false, got {shown(value)}")
-    return value
-
-
-def _read_boolean(text: str) -> bool:
-    word = _WORDS.get(text.strip().lower())
-    if word is None:
-        raise OptionError(f"expected true or false, got {shown(text)}")
-    return word
-
-
-BOOLEAN = Kind(_check_boolean, _read_boolean)
-
-
-def choice(*choices: str) -> Kind:
-    """One of ``choices``, written as it is."""
-
-    def check(value: object) -> str:
-        if value not in choices:
-            raise OptionError(f"expected one of {', '.join(choices)}, got {shown(value)}")
-        return str(value)
-
-    return Kind(check, check)
-
-
-def _check_text(value: object) -> str:
-    if type(value) is not str or not value:
-        raise OptionError(f"expected a non-empty string, got {shown(value)}")
-    return value
-
-
-TEXT = Kind(_check_text, _check_text)
-
-
-def _check_identifier(value: object) -> str:
-    name = _check_text(value)
-    if "\x00" in name:
-        raise OptionError("must not contain NUL characters")
-    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
-        raise OptionError(f"{shown(name)} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes")
-    return name
-
-
-IDENTIFIER = Kind(_check_identifier, _check_identifier)
-
-
-def _check_path(value: object) -> str:
-    return _check_text(os.fspath(value) if isinstance(value, os.PathLike) else value)
-
-
-PATH = Kind(_check_path, _check_path)
-
-
-def _check_level(value: object) -> int:
-    if type(value) is int and value >= 0:
-        return value
-    if isinstance(value, str):
-        number = logging.getLevelName(value.strip().upper())
-        if isinstance(number, int):
-            return number
-    raise OptionError(f"{shown(value)} is not a level name; use one of {', '.join(LEVELS)}")
-
-
-def _read_level(text: str) -> int:
-    return _check_level(int(text) if text.strip().isdigit() else text)
-
-
-LEVEL = Kind(_check_level, _read_level)
-
-
-def _check_fallback(value: object) -> object:
-    if value == "console" or isinstance(value, logging.Handler):
-        return value
-    raise OptionError(f'expected "console", None or a logging.Handler, got {shown(value)}')
-
-
-FALLBACK = Kind(_check_fallback, _check_fallback)
-
-
-def _check_fields(value: object) -> dict[str, Any]:
-    try:
-        return static.check(value)
-    except ValueError as exc:
-        raise OptionError(str(exc)) from None
-
-
-#: A mapping of field names to plain values (static_fields).
-FIELDS = Kind(_check_fields, _check_fields, mapping=True)
 
 
 @dataclass(frozen=True)
@@ -336,7 +187,8 @@ class Options(TypedDict, total=False):
             10.0,
             SECONDS,
             "seconds a batch's `COPY` and `COMMIT` may take before the connection is given up"
-            " as stalled (what became of the batch is then looked up)",
+            " as stalled (what became of the batch is then looked up, and the next"
+            " transactions carry half as many rows, growing back while they are quick)",
         ),
     ]
     handle_sigterm: Annotated[
@@ -356,6 +208,36 @@ class Options(TypedDict, total=False):
             "fields every record of the handler carries in `extra_data`, under its own"
             ' (`{"service": "shop", "environment": "prod"}`); made JSON once',
             optional=True,
+        ),
+    ]
+    scrub: Annotated[
+        bool,
+        Option(
+            True,
+            BOOLEAN,
+            "replace secrets with `[scrubbed]` before they are stored: the values of keys"
+            " such as `password` or `authorization` in the extras, and secret-shaped text"
+            " (`Bearer ...`, JWTs, `password=...`) in extras, messages and tracebacks (see"
+            ' "Secrets")',
+        ),
+    ]
+    scrub_patterns: Annotated[
+        list[str] | tuple[str, ...],
+        Option(
+            (),
+            PATTERNS,
+            "more regular expressions to scrub (any case): a key one matches has its value"
+            " scrubbed, and text one matches is scrubbed where it matches",
+            shown_default="none",
+        ),
+    ]
+    scrub_keep: Annotated[
+        list[str] | tuple[str, ...],
+        Option(
+            (),
+            NAMES,
+            "keys whose values are stored as logged, whatever their name (any case)",
+            shown_default="none",
         ),
     ]
 
@@ -397,7 +279,8 @@ def resolve(given: Mapping[str, object]) -> dict[str, Any]:
     option given that doesn't exist or can't take its value (never showing a DSN)."""
     unknown = [name for name in given if name not in SPEC]
     if unknown:
-        raise ValueError(f"unknown option {unknown[0]!r}; options are: {', '.join(SPEC)}")
+        shown_name = shown(unknown[0], typed=False)
+        raise ValueError(f"unknown option {shown_name}; options are: {', '.join(SPEC)}")
     resolved = dict(DEFAULTS)
     for name, value in given.items():
         try:

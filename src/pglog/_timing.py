@@ -27,6 +27,8 @@ from contextvars import ContextVar
 from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from pglog._text import shown
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -54,7 +56,7 @@ class timed:  # noqa: N801 - used like contextlib's helpers: @pglog.timed("x"), 
         error_level: int | str = logging.ERROR,
     ) -> None:
         if not isinstance(logger, (logging.Logger, str, type(None))):
-            raise TypeError(f"logger must be a Logger or a logger name, got {logger!r}")
+            raise TypeError(f"logger must be a Logger or a logger name, got {shown(logger)}")
         self.operation = str(operation)
         self.level = _level(level, "level")
         self.error_level = _level(error_level, "error_level")
@@ -174,5 +176,5 @@ def _level(level: int | str, option: str) -> int:
         return level
     number = logging.getLevelName(level.upper()) if isinstance(level, str) else None
     if not isinstance(number, int):
-        raise ValueError(f"{option} must be a level number or name, got {level!r}")
+        raise ValueError(f"{option} must be a level number or name, got {shown(level)}")
     return number

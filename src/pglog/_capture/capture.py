@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
+from collections.abc import Mapping
 from typing import Any
 
 from pglog._capture.context import BOUND, Bound
@@ -55,11 +56,11 @@ STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | {"message", "asctime"}
 #: A plain LogRecord sets its attributes first; ``extra=`` keys are added after them.
 _PLAIN_SIZE = len(vars(_PLAIN))
 del _PLAIN
-#: Extra keys the short path leaves to the careful one: the standard attributes (a
-#: Formatter's, here), loguru's nested ``extra``, and pglog's own marker, which a record
-#: must not be able to forge.
-_NOT_PLAIN_KEYS = STANDARD_ATTRIBUTES | {"extra", MARKER_KEY}
-_LENGTH = operator.length_hint
+#: Keys past a plain record's own that the short path leaves to the careful one: what a
+#: Formatter adds, loguru's nested ``extra``, and pglog's own marker, which a record must
+#: not be able to forge. ``extra=`` can't name a standard attribute (``makeRecord``
+#: refuses), so these are the only ones that may come after them.
+_LATE_KEYS = frozenset({"message", "asctime", "extra", MARKER_KEY})
 
 _ALL_SLOTS = operator.itemgetter(*RECORD_SLOTS)
 _HEAD = operator.itemgetter(*RECORD_FIELDS, "msg", "args")
@@ -75,58 +76,71 @@ _ISLICE = itertools.islice
 
 def capture(record: logging.LogRecord) -> Captured:
     """Take what the writer will need, so the record can be forgotten. Never raises."""
-    attributes = record.__dict__
     bound = _BOUND_GET()
-    if type(record) is _LOG_RECORD:
-        if len(attributes) == _PLAIN_SIZE:
-            values = _ALL_SLOTS(attributes)
-            if (
-                values[13] is None
-                and values[14] is None
-                and values[15] is None
-                and type(values[11]) is str
-                and type(values[12]) is tuple
+    try:  # free unless it raises: a record made by hand may lack what the short paths read
+        attributes = record.__dict__
+        if type(record) is _LOG_RECORD:
+            if len(attributes) == _PLAIN_SIZE:
+                values = _ALL_SLOTS(attributes)
+                if (
+                    values[13] is None
+                    and values[14] is None
+                    and values[15] is None
+                    and type(values[11]) is str
+                    and type(values[12]) is tuple
+                ):
+                    text = len(values[11])
+                    for arg in values[12]:  # a loop beats map() for the few arguments of a call
+                        kind = type(arg)
+                        if kind not in SCALARS:
+                            break
+                        if kind is str:
+                            text += len(arg)
+                    else:
+                        if bound is not None:
+                            return (*values[:14], bound.extras, None)
+                        if text <= LIGHT_TEXT:
+                            return values  # type: ignore[no-any-return]
+            elif (
+                attributes["exc_info"] is None
+                and attributes["exc_text"] is None
+                and attributes["stack_info"] is None
             ):
-                text = len(values[11])
-                for arg in values[12]:  # a loop beats map() for the few arguments of a call
-                    kind = type(arg)
-                    if kind not in SCALARS:
-                        break
-                    if kind is str:
-                        text += len(arg)
-                else:
-                    if bound is not None:
-                        return (*values[:14], bound.extras, None)
-                    if text <= LIGHT_TEXT:
-                        return values  # type: ignore[no-any-return]
-        elif (
-            attributes["exc_info"] is None
-            and attributes["exc_text"] is None
-            and attributes["stack_info"] is None
-        ):
-            extras = dict(_ISLICE(attributes.items(), _PLAIN_SIZE, None))
-            head = _HEAD(attributes)
-            if (
-                type(head[11]) is str
-                and type(head[12]) is tuple
-                and _SCALAR_TYPES(map(type, head[12]))
-                and _SCALAR_TYPES(map(type, extras.values()))
-                and _NOT_PLAIN_KEYS.isdisjoint(extras)
-                and len(head[11]) + sum(map(_LENGTH, extras.values())) <= LIGHT_TEXT_EXTRAS
-            ):
-                if bound is not None:
-                    if type(bound.extras) is not dict:
-                        return _capture_carefully(record, attributes, bound)
-                    extras = {**bound.extras, **extras}
-                return (*head, None, extras, None)
-    return _capture_carefully(record, attributes, bound)
+                extras = dict(_ISLICE(attributes.items(), _PLAIN_SIZE, None))
+                head = _HEAD(attributes)
+                text = head[11]
+                if (
+                    type(text) is str
+                    and type(head[12]) is tuple
+                    and _SCALAR_TYPES(map(type, head[12]))
+                    and extras.keys().isdisjoint(_LATE_KEYS)
+                ):
+                    length = len(text)
+                    for value in extras.values():  # one pass: kinds, and the text they hold
+                        kind = type(value)
+                        if kind not in SCALARS:
+                            break
+                        if kind is str:
+                            length += len(value)
+                    else:
+                        if length <= LIGHT_TEXT_EXTRAS:
+                            if bound is not None:
+                                if type(bound.extras) is not dict:
+                                    return _capture_carefully(record, attributes, bound)
+                                merged = bound.extras.copy()
+                                merged.update(extras)
+                                extras = merged
+                            return (*head, None, extras, None)
+        return _capture_carefully(record, attributes, bound)
+    except Exception:  # the careful path finds out what is missing, and says so
+        return _capture_carefully(record, _attributes_of(record), bound)
 
 
 def _capture_carefully(
     record: logging.LogRecord, attributes: dict[str, Any], bound: Bound | None
 ) -> Captured:
     """Everything the short paths leave: render now what could change later, and survive
-    whatever the record holds."""
+    whatever the record holds. Never raises."""
     try:
         return _capture_record(record, attributes, bound)
     except Exception as exc:  # a record hostile beyond what each step guards against
@@ -137,13 +151,28 @@ def _capture_carefully(
         return (*fields, message, None, None, to_json({}, notes), None)
 
 
+def _attributes_of(record: logging.LogRecord) -> dict[str, Any]:
+    try:
+        return record.__dict__
+    except Exception:  # a record class whose every attribute lookup raises
+        return {}
+
+
 def _capture_record(
     record: logging.LogRecord, attributes: dict[str, Any], bound: Bound | None
 ) -> Captured:
     notes = Notes()
     msg, args = attributes.get("msg", ""), attributes.get("args")
+    if type(args) is not tuple and args is not None:
+        odd = _odd_args(args)
+        if odd is not None:
+            notes.add("args", odd)
+    formattable = "msg" in attributes and "args" in attributes
+    if not (formattable and "exc_info" in attributes and "exc_text" in attributes):
+        _note_missing(attributes, notes)
     try:
-        message = record.getMessage()
+        # a record built by hand without msg or args is formatted as getMessage() would
+        message = record.getMessage() if formattable else _format(msg, args)
         if type(message) is not str:
             message = safe_str(message)
     except Exception as exc:  # a %-format mistake belongs in the table, not in the caller
@@ -161,9 +190,34 @@ def _capture_record(
     try:
         fields = _FIELDS(attributes)
     except KeyError:  # a record built by hand, without some attribute
+        _note_missing(attributes, notes)
         fields = tuple(_attribute(attributes, name) for name in RECORD_FIELDS)
     template = msg if args and type(msg) is str else None
     return (*fields, message, None, exception, extras, template)
+
+
+def _note_missing(attributes: dict[str, Any], notes: Notes) -> None:
+    """Say which of the attributes every LogRecord has a record built by hand lacks."""
+    missing = [name for name in RECORD_SLOTS if name not in attributes]
+    if missing:
+        notes.add("record", f"built without {', '.join(missing)}")
+
+
+def _format(msg: object, args: object) -> str:
+    """What ``LogRecord.getMessage()`` makes of ``msg`` and ``args``."""
+    text = safe_str(msg)
+    return text % args if args else text
+
+
+def _odd_args(args: object) -> str | None:
+    """What is wrong with a record's ``args`` (None: nothing): logging makes them a tuple, or
+    the one mapping given; a record built by hand may hold anything."""
+    try:
+        if isinstance(args, tuple | Mapping):
+            return None
+    except Exception as exc:  # isinstance() itself failed: a hostile object
+        return f"{type(exc).__name__} when looked at; formatted as it is"
+    return f"{type(args).__name__}, not a tuple or a mapping; formatted as it is"
 
 
 def _attribute(attributes: dict[str, Any], name: str) -> Any:

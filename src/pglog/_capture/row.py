@@ -5,7 +5,10 @@ ready for ``COPY ... FROM STDIN``; each column says which entry slot fills it an
 wide it may be. Most rows take the fast path, written out by hand for speed; every
 other row is built from the column spec itself, value by value. The columns of schema
 3 are derived here, in the writer: the template (see ``entry.template_of``), the level's
-number (``levels``) and the fingerprint of an error (``fingerprint``).
+number (``levels``) and the fingerprint of an error (``fingerprint``). Secrets are
+scrubbed here too (``scrub``), before anything is derived from the text: in the writer's
+thread, never the caller's; a row the scrubber's first tests flag takes the careful path,
+where its message, template, traceback and extras are scrubbed.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ from pglog._capture.sanitize import (
     scalar_json,
     to_json,
     with_notes,
+    with_scrubbed,
 )
+from pglog._capture.scrub import DEFAULT, Scrubber
+from pglog._capture.sizes import MAX_VALUES
 from pglog._capture.static import Static
 from pglog._table.columns import MAX_TEXT, WRITTEN, Column, width
 
@@ -50,15 +56,21 @@ _UTC = dt.timezone.utc
 #: logging's registry of level names (see ``levels``): the fast path's one lookup.
 _LEVELS = logging._nameToLevel
 _EMPTY_JSON = "{}"
+_NOTHING: list[str] = []
+#: A message or traceback is scrubbed up to a little past what is kept of it.
+_SCRUBBED_TEXT = MAX_TEXT + 4096
 
 
-def record_to_row(record: Any, hostname: str) -> Row:
+def record_to_row(record: Any, hostname: str, scrubber: Scrubber = DEFAULT) -> Row:
     """Capture and convert in one step: for tests, benchmarks and synchronous paths."""
-    return to_row(named(capture(record)), hostname)
+    return to_row(named(capture(record)), hostname, scrubber=scrubber)
 
 
-def to_row(entry: Entry, hostname: str, static: Static | None = None) -> Row:
-    """The values of one table row, in ``columns.WRITTEN`` order, each one storable.
+def to_row(
+    entry: Entry, hostname: str, static: Static | None = None, *, scrubber: Scrubber = DEFAULT
+) -> Row:
+    """The values of one table row, in ``columns.WRITTEN`` order, each one storable, with
+    the secrets ``scrubber`` finds replaced (by default, pglog's own patterns).
 
     ``hostname`` must already be storable; ``static``: the handler's static fields, under
     the record's extras in extra_data. Most rows take the fast path: the names a
@@ -102,11 +114,22 @@ def to_row(entry: Entry, hostname: str, static: Static | None = None) -> Row:
         and type(thread) is int
         and 0 <= thread <= _INT8[1]
     ):
+        scrubbed: list[str] = _NOTHING
+        if scrubber.enabled:
+            if _suspect(scrubber, message, args, template):
+                return _careful_row(entry, hostname, static, scrubber=scrubber)
+            if type(extras) is dict:
+                checked = scrubber.scalars(extras) if len(extras) <= MAX_VALUES else None
+                if checked is None:
+                    return _careful_row(entry, hostname, static, scrubber=scrubber)
+                extras, scrubbed = checked
+            elif isinstance(extras, str) and scrubber.suspects_json(extras):
+                return _careful_row(entry, hostname, static, scrubber=scrubber)
         if args:
             try:
                 template, message = message, message % args
             except Exception:
-                return _careful_row(entry, hostname, static)
+                return _careful_row(entry, hostname, static, scrubber=scrubber)
         if (
             message.isascii()
             and "\x00" not in message
@@ -128,13 +151,17 @@ def to_row(entry: Entry, hostname: str, static: Static | None = None) -> Row:
             if levelno is not None and levelno >= ERROR_LEVEL:
                 known = fingerprint(name, levelno, template, message, None)
                 if known is not None and not known.isascii():
-                    return _careful_row(entry, hostname, static)
+                    return _careful_row(entry, hostname, static, scrubber=scrubber)
             if extras is None:
                 extra_data = _EMPTY_JSON
             elif isinstance(extras, str):
                 extra_data = extras  # made storable JSON by capture()
             else:
-                extra_data = scalar_json(extras) or to_json(extras)
+                encoded = scalar_json(extras)
+                if encoded is None:
+                    extra_data = with_notes(to_json(extras), Notes(), scrubbed)
+                else:
+                    extra_data = with_scrubbed(encoded, scrubbed) if scrubbed else encoded
             if static is not None:
                 extra_data = static.under(extra_data)
             return (
@@ -157,12 +184,31 @@ def to_row(entry: Entry, hostname: str, static: Static | None = None) -> Row:
                 known,
                 extra_data,
             )
-    return _careful_row(entry, hostname, static)
+    return _careful_row(entry, hostname, static, scrubber=scrubber)
 
 
-def _careful_row(entry: Entry, hostname: str, static: Static | None = None) -> Row:
-    """Every value checked and, where need be, changed, column by column; the names found
-    storable as they were are remembered for the fast path."""
+def _suspect(scrubber: Scrubber, message: str, args: Any, template: Any) -> bool:
+    """Whether the scrubber's first tests flag the text of a row that could take the fast
+    path: its format string (remembered) and text arguments, or its message (and the
+    template the caller's thread kept of it)."""
+    if args:
+        if scrubber.suspects_format(message):
+            return True
+        for arg in args:  # noqa: SIM110 - a loop costs less than any() over a generator
+            if type(arg) is str and scrubber.suspects(arg):
+                return True
+        return False
+    if type(template) is str and scrubber.suspects_format(template):
+        return True
+    return scrubber.suspects(message)
+
+
+def _careful_row(
+    entry: Entry, hostname: str, static: Static | None = None, *, scrubber: Scrubber = DEFAULT
+) -> Row:
+    """Every value checked and, where need be, changed, column by column, secrets scrubbed
+    before anything is derived from them; the names found storable as they were are
+    remembered for the fast path."""
     message, format_note = render(entry)
     notes = Notes()
     if format_note is not None:
@@ -177,27 +223,32 @@ def _careful_row(entry: Entry, hostname: str, static: Static | None = None) -> R
         entry.pathname,
     )
     template = template_of(entry)
+    exception = entry.exception if isinstance(entry.exception, str) else None
+    scrubbed: list[str] = []
+    if scrubber.enabled:  # on no more than is kept, and a secret the cut would split
+        message = scrubber.text(message[:_SCRUBBED_TEXT], "message", scrubbed)
+        if isinstance(template, str):
+            template = scrubber.text(template[:_SCRUBBED_TEXT], "template", scrubbed)
+        if exception is not None:
+            exception = scrubber.text(exception[:_SCRUBBED_TEXT], "exception", scrubbed)
     levelno = number_of(entry.levelname) if type(entry.levelname) is str else None
     filled = {
         **entry._asdict(),
         "message": message,
+        "exception": exception if exception is not None else entry.exception,
         "hostname": hostname,
         "template": template,
         "levelno": levelno,
-        "fingerprint": fingerprint(
-            str(entry.name),
-            levelno,
-            template,
-            message,
-            entry.exception if isinstance(entry.exception, str) else None,
-        ),
+        "fingerprint": fingerprint(str(entry.name), levelno, template, message, exception),
     }
     values = [_store(column, filled[str(column.source)], notes) for column in WRITTEN[:-1]]
     extras = entry.extras
     extra_data = to_json(extras) if isinstance(extras, dict) else (extras or _EMPTY_JSON)
+    if scrubber.enabled:
+        extra_data = scrubber.extras(extra_data, MARKER_KEY, scrubbed)
     if static is not None:
         extra_data = static.under(extra_data)
-    values.append(with_notes(extra_data, notes) if notes else extra_data)
+    values.append(with_notes(extra_data, notes, scrubbed) if notes or scrubbed else extra_data)
     return tuple(values)
 
 

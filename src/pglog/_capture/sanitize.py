@@ -5,7 +5,7 @@ PostgreSQL refuses what Python happily holds: NUL characters in ``text`` and
 than a ``varchar``; and ``extra=`` values can be anything at all. One such value
 would fail the COPY of a whole batch, so each is made storable here, and each change
 is noted under ``extra_data._pglog.sanitized``: the record is kept, and says what
-was done to it.
+was done to it. How big each part may be is the policy of ``sizes``.
 """
 
 from __future__ import annotations
@@ -16,42 +16,62 @@ import enum
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from itertools import islice
 from pathlib import PurePath
 from typing import Any
 
-from pglog._table.columns import MAX_TEXT
+from pglog._capture.sizes import (
+    MAX_DEPTH,
+    MAX_EXTRA,
+    MAX_KEY,
+    MAX_VALUE,
+    MAX_VALUES,
+    Budget,
+    fits,
+)
 
 #: Key under ``extra_data`` where pglog notes what it had to change in a record.
 MARKER_KEY = "_pglog"
-#: The longest key kept in extras, in characters.
-MAX_KEY = 255
-#: How deep the careful path follows nested extra values (json.dumps gave up on them)
-#: before the rest is stored as text.
-MAX_DEPTH = 100
 #: How many sanitisation notes one record carries before they are summarised.
 MAX_NOTES = 20
+#: The longest field name or note, in characters.
+MAX_NOTE = 300
 
 
 class Notes(dict[str, str]):
-    """What was changed in a record, by field; bounded, so a pathological record stays small."""
+    """What was changed in a record, by field; bounded, so a pathological record stays small:
+    MAX_NOTES fields, each name and each note cut to MAX_NOTE characters, a few notes a
+    field."""
 
     dropped = 0
 
     def add(self, field: str, what: str) -> None:
+        if len(field) > MAX_NOTE:
+            field = field[: MAX_NOTE - 1] + "…"
+        if len(what) > MAX_NOTE:
+            what = what[: MAX_NOTE - 1] + "…"
         if field in self:
-            if what not in self[field]:
+            if what not in self[field] and len(self[field]) < 3 * MAX_NOTE:
                 self[field] += "; " + what
         elif len(self) < MAX_NOTES:
             self[field] = what
         else:
             self.dropped += 1
 
-    def as_marker(self) -> dict[str, Any]:
-        marker: dict[str, Any] = {"sanitized": dict(self)}
+    def as_marker(self, scrubbed: Sequence[str] = ()) -> dict[str, Any]:
+        """What goes under MARKER_KEY: these notes, and the paths of the values ``scrub``
+        replaced (MAX_NOTES of them at most)."""
+        marker: dict[str, Any] = {}
+        if self:
+            marker["sanitized"] = dict(self)
         if self.dropped:
             marker["more_notes_omitted"] = self.dropped
+        if scrubbed:
+            marker["scrubbed"] = [path[:MAX_NOTE] for path in scrubbed[:MAX_NOTES]]
+            if len(scrubbed) > MAX_NOTES:
+                marker["more_scrubbed"] = len(scrubbed) - MAX_NOTES
         return marker
 
 
@@ -62,10 +82,11 @@ SCALARS = frozenset({str, int, float, bool, type(None)})
 
 def as_extras(values: dict[Any, Any], notes: Notes | None = None) -> dict[str, Any] | str:
     """Extras as they wait in the queue: the dict itself if it holds only plain scalars
-    under string keys and nothing needs a note, else the text of its JSON now (a container
-    or an object: its state as of now, and the writer thread never runs the caller's
-    ``__repr__``). A key named like pglog's marker is moved aside, and noted: a record
-    must not be able to pass for pglog's own notes."""
+    under string keys, within the size budget, and nothing needs a note, else the text of
+    its JSON now (a container or an object: its state as of now, and the writer thread
+    never runs the caller's ``__repr__``; a huge string: cut now, not held in memory
+    whole). A key named like pglog's marker is moved aside, and noted: a record must not
+    be able to pass for pglog's own notes."""
     notes = Notes() if notes is None else notes
     if MARKER_KEY in values:
         values = dict(values)
@@ -74,8 +95,11 @@ def as_extras(values: dict[Any, Any], notes: Notes | None = None) -> dict[str, A
             renamed += "_"
         values[renamed] = values.pop(MARKER_KEY)
         notes.add(f"extra.{MARKER_KEY}", f"the record's own key, renamed {renamed}")
-    if notes or not (
-        SCALARS.issuperset(map(type, values.values())) and _STR.issuperset(map(type, values))
+    if (
+        notes
+        or not SCALARS.issuperset(map(type, values.values()))
+        or not _STR.issuperset(map(type, values))
+        or not fits(values)
     ):
         return to_json(values, notes)
     return values
@@ -85,23 +109,29 @@ _STR = frozenset({str})
 
 
 def to_json(extras: Mapping[str, Any], notes: Notes | None = None) -> str:
-    """``extras`` as the text of a JSON object that ``jsonb`` accepts, noting what changed."""
+    """``extras`` as the text of a JSON object that ``jsonb`` accepts, within the budget of
+    ``sizes``, noting what changed."""
     notes = Notes() if notes is None else notes
-    text = _strict_dumps(extras)
-    if text is None or not _storable_json(text):
-        text = dumps(_json_safe(extras, "extra", notes, 0, set()))
+    text = _strict_dumps(extras) if type(extras) is dict and fits(extras) else None
+    if text is None or len(text) > MAX_EXTRA or not _storable_json(text):
+        text = dumps(_json_safe(extras, "extra", 0, _Walk(notes)))
     return with_notes(text, notes)
 
 
 def scalar_json(values: dict[str, Any]) -> str | None:
     """JSON for a dict of plain scalars under string keys (what extras usually are),
-    several times faster than ``json.dumps``; None if something needs the careful path."""
+    several times faster than ``json.dumps``; None if something needs the careful path,
+    or the budget."""
+    if len(values) > MAX_VALUES:
+        return None
     parts = []
     for key, value in values.items():
         kind = type(value)
         if type(key) is not str:
             return None
         if kind is str:
+            if len(value) > MAX_VALUE:
+                return None
             text = _encode_string(value)
         elif kind is int:
             if not -_BIG_INT < value < _BIG_INT:
@@ -117,44 +147,75 @@ def scalar_json(values: dict[str, Any]) -> str | None:
             text = "null"
         else:
             return None
+        if len(key) > MAX_KEY:
+            return None
         parts.append(f"{_encode_string(key)}:{text}")
     text = "{" + ",".join(parts) + "}"
-    return text if _storable_json(text) else None
+    return text if len(text) <= MAX_EXTRA and _storable_json(text) else None
 
 
 _encode_string = json.encoder.encode_basestring
 _BIG_INT = 10**4000  # int->str refuses past 4300 digits
 
 
-def with_notes(text: str, notes: Notes) -> str:
-    """JSON object ``text`` with ``notes`` merged in under MARKER_KEY, cut to MAX_TEXT."""
-    if notes:
+def with_notes(text: str, notes: Notes, scrubbed: Sequence[str] = ()) -> str:
+    """JSON object ``text`` with ``notes`` (and the ``scrubbed`` paths) merged in under
+    MARKER_KEY; past MAX_EXTRA (the notes themselves can take it there), kept as the text
+    of its beginning."""
+    if notes or scrubbed:
         merged = json.loads(text)
         previous = merged.get(MARKER_KEY)
-        if isinstance(previous, dict) and isinstance(previous.get("sanitized"), dict):
-            for field, what in previous["sanitized"].items():
-                notes.add(field, what)
-        merged[MARKER_KEY] = notes.as_marker()
+        if isinstance(previous, dict):
+            if isinstance(previous.get("sanitized"), dict):
+                for field, what in previous["sanitized"].items():
+                    notes.add(field, str(what))
+            if isinstance(previous.get("scrubbed"), list):
+                scrubbed = [*map(str, previous["scrubbed"]), *scrubbed]
+        merged[MARKER_KEY] = notes.as_marker(scrubbed)
         text = dumps(merged)
-    if len(text) > MAX_TEXT:
-        notes.add("extra", f"JSON of {len(text)} characters cut to {MAX_TEXT}")
-        text = dumps({MARKER_KEY: notes.as_marker(), "truncated_json": text[:MAX_TEXT]})
+    if len(text) > MAX_EXTRA:
+        notes.add("extra", f"JSON of {len(text)} characters cut to {MAX_VALUE}")
+        marker = notes.as_marker(scrubbed)
+        text = dumps({MARKER_KEY: marker, "truncated_json": text[:MAX_VALUE]})
     return text
+
+
+def with_scrubbed(text: str, scrubbed: Sequence[str]) -> str:
+    """The JSON of plain scalar extras (``scalar_json``'s, which holds no marker) with the
+    ``scrubbed`` paths added under MARKER_KEY: spliced in, not parsed again."""
+    marker = dumps({MARKER_KEY: Notes().as_marker(scrubbed)})
+    return marker if text == "{}" else f"{text[:-1]},{marker[1:]}"
 
 
 def _strict_dumps(value: Any) -> str | None:
     """The fast path: plain data and well-known types, or None if anything needs care."""
     try:
-        return json.dumps(
-            value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_known
-        )
+        return _STRICT(value)
     except Exception:  # anything at all: the careful path will say what it was
         return None
 
 
+def _strict_encoder() -> Callable[[Any], str]:
+    """``json.dumps`` with pglog's settings, made once: dumps builds an encoder per call,
+    which costs more than encoding a small extra. Without a check for circular references
+    (``fits`` sends those to the careful path, and the C encoder's recursion limit stops
+    any that get here)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (PyPy): the standard encoder, made once
+        return json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_known
+        ).encode
+    encode = make(None, _known, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    return lambda value: "".join(encode(value, 0))
+
+
 def dumps(value: Any) -> str:
     """Compact JSON; ``value`` must already be JSON-safe."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _DUMPS(value)
+
+
+#: json.dumps builds an encoder per call: this one is built once.
+_DUMPS = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 def _storable_json(text: str) -> bool:
@@ -177,97 +238,151 @@ def _known(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _json_safe(value: Any, path: str, notes: Notes, depth: int, active: set[int]) -> Any:
-    """A JSON-safe copy of ``value``, noting each change under its path."""
+_STRICT = _strict_encoder()
+
+
+class _Walk:
+    """The careful path's way through one record's extras: the notes it takes, what is left
+    of the budget, and the containers it is inside (to see a circular reference)."""
+
+    __slots__ = ("active", "budget", "notes")
+
+    def __init__(self, notes: Notes) -> None:
+        self.notes = notes
+        self.budget = Budget()
+        self.active: set[int] = set()
+
+
+def _json_safe(value: Any, path: str, depth: int, walk: _Walk) -> Any:
+    """A JSON-safe copy of ``value`` within what is left of the budget, noting each change
+    under its path. Never raises: a value that can't even be looked at (its isinstance()
+    raises) is stored as its repr."""
+    try:
+        return _json_safe_value(value, path, depth, walk)
+    except Exception as exc:
+        walk.notes.add(path, f"could not be looked at ({type(exc).__name__}); stored its repr")
+        return _text(safe_repr(value), path, walk)
+
+
+def _json_safe_value(value: Any, path: str, depth: int, walk: _Walk) -> Any:
+    notes, budget, active = walk.notes, walk.budget, walk.active
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
-        try:
-            str(value)
-        except ValueError:  # more digits than int->str conversion allows
-            notes.add(path, f"integer of {value.bit_length()} bits stored as text")
-            return f"<int of {value.bit_length()} bits>"
-        return value
+        number = int.__index__(value)  # the number itself, whatever a subclass's __str__ does
+        if not -_BIG_INT < number < _BIG_INT:  # more digits than int->str conversion allows
+            notes.add(path, f"integer of {number.bit_length()} bits stored as text")
+            return f"<int of {number.bit_length()} bits>"
+        return number
     if isinstance(value, float):
-        if math.isfinite(value):
-            return value
+        real = float.__float__(value)
+        if math.isfinite(real):
+            return real
         notes.add(path, "non-finite float stored as text")
-        return repr(value)
+        return float.__repr__(real)
     if isinstance(value, str):
-        return clean_text(value, MAX_TEXT, path, notes)
+        return _text(value, path, walk)
     if isinstance(value, bytes | bytearray | memoryview):
-        raw = bytes(value)
+        raw = bytes(value[: budget.text_limit() * 4])  # never a copy of more than is kept
+        if len(raw) < len(value):
+            notes.add(path, f"{len(value)} bytes cut to {len(raw)}")
         try:
-            return clean_text(raw.decode("utf-8"), MAX_TEXT, path, notes)
+            return _text(raw.decode("utf-8"), path, walk)
         except UnicodeDecodeError:
             notes.add(path, "bytes that are not UTF-8 stored as their repr")
-            return clean_text(repr(raw), MAX_TEXT, path, notes)
+            return _text(repr(raw), path, walk)
     if depth >= MAX_DEPTH:
         notes.add(path, f"nested deeper than {MAX_DEPTH} levels; the rest stored as text")
-        return clean_text(safe_repr(value), 1000, path, notes)
+        if isinstance(value, Mapping | list | tuple | set | frozenset):
+            return f"<{type(value).__name__} of {len(value)} items>"
+        return _text(safe_repr(value)[:1000], path, walk)
     if isinstance(value, Mapping | list | tuple | set | frozenset):
         if id(value) in active:
             notes.add(path, "circular reference")
             return "<circular reference>"
         active.add(id(value))
         try:
-            return _json_safe_container(value, path, notes, depth, active)
+            return _json_safe_container(value, path, depth, walk)
         except Exception as exc:  # changed by another thread while we walked it, say
             notes.add(path, f"could not be read ({type(exc).__name__}); stored its repr")
-            return clean_text(safe_repr(value), MAX_TEXT, path, notes)
+            return _text(safe_repr(value), path, walk)
         finally:
             active.discard(id(value))
     try:
         known = _known(value)
     except Exception:
         notes.add(path, f"{type(value).__name__} is not JSON; stored its repr")
-        return clean_text(safe_repr(value), MAX_TEXT, path, notes)
-    return _json_safe(known, path, notes, depth + 1, active)
+        return _text(safe_repr(value), path, walk)
+    return _json_safe(known, path, depth + 1, walk)
+
+
+def _text(value: str, path: str, walk: _Walk) -> str:
+    """A string in extra_data: storable, and as long as its share of the budget (which it
+    is charged for as JSON, escapes and quotes included)."""
+    text = clean_text(value, walk.budget.text_limit(), path, walk.notes)
+    walk.budget.spend(len(_encode_string(text)) + 2)
+    return text
 
 
 def _json_safe_container(
     value: Mapping[Any, Any] | list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any],
     path: str,
-    notes: Notes,
     depth: int,
-    active: set[int],
+    walk: _Walk,
 ) -> Any:
+    notes, budget = walk.notes, walk.budget
+    total = len(value)
+    kept = budget.take_values(total)
+    if kept < total:
+        notes.add(path, f"{total} values, the first {kept} kept ({MAX_VALUES} in all at most)")
     if isinstance(value, Mapping):
         result: dict[str, Any] = {}
-        for key, item in list(value.items()):
+        for key, item in islice(value.items(), kept):
+            if budget.spent:
+                notes.add(path, f"the rest dropped: extra_data is full ({MAX_EXTRA} characters)")
+                break
             if isinstance(key, str):
                 text_key = clean_text(key, MAX_KEY, f"{path} key", notes)
             else:
                 text_key = clean_text(safe_str(key), MAX_KEY, f"{path} key", notes)
                 notes.add(f"{path}.{text_key}", f"{type(key).__name__} key stored as text")
-            result[text_key] = _json_safe(item, f"{path}.{text_key}", notes, depth + 1, active)
+            budget.spend(len(_encode_string(text_key)) + 2)
+            result[text_key] = _json_safe(item, f"{path}.{text_key}", depth + 1, walk)
         return result
-    items = list(value)
+    items = list(islice(value, kept))
     if isinstance(value, set | frozenset):
         items.sort(key=repr)
-    return [
-        _json_safe(item, f"{path}[{i}]", notes, depth + 1, active) for i, item in enumerate(items)
-    ]
+    result_items = []
+    for i, item in enumerate(items):
+        if budget.spent:
+            notes.add(path, f"the rest dropped: extra_data is full ({MAX_EXTRA} characters)")
+            break
+        result_items.append(_json_safe(item, f"{path}[{i}]", depth + 1, walk))
+    return result_items
 
 
 def clean_text(value: object, limit: int, field: str, notes: Notes) -> str:
-    """``value`` as text PostgreSQL accepts, at most ``limit`` characters."""
+    """``value`` as text PostgreSQL accepts, at most ``limit`` characters. A long text is cut
+    first, so that a huge one costs no more than its kept part."""
     if type(value) is not str:
         notes.add(field, f"{type(value).__name__} stored as text")
         value = safe_str(value)
-    if value.isascii():
-        if "\x00" not in value and len(value) <= limit:
+    if len(value) <= limit:
+        if value.isascii():
+            if "\x00" not in value:
+                return value
+        elif "\x00" not in value and is_utf8(value):
             return value
-    elif "\x00" not in value and len(value) <= limit and is_utf8(value):
-        return value
+    else:
+        notes.add(field, f"{len(value)} characters cut to {limit}")
+        value = value[: limit - 1] + "…"
     if "\x00" in value:
         value = value.replace("\x00", "\\x00")
         notes.add(field, "NUL characters written as \\x00")
     if not is_utf8(value):
         value = value.encode("utf-8", "backslashreplace").decode("utf-8")
         notes.add(field, "invalid unicode (lone surrogates) backslash-escaped")
-    if len(value) > limit:
-        notes.add(field, f"{len(value)} characters cut to {limit}")
+    if len(value) > limit:  # the escapes made it longer again
         value = value[: limit - 1] + "…"
     return value
 

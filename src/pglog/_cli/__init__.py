@@ -13,9 +13,11 @@ Modules, in reading order:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO, cast
 
 import psycopg
 
@@ -26,12 +28,31 @@ from pglog._config import ConfigError
 from pglog._embedded import EmbeddedUnavailable
 from pglog._table.connection import describe, error_line
 from pglog._table.migrate import SchemaError
+from pglog._text import TerminalSafe, for_terminal
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with _terminal_safe():
+        return _run(argv)
+
+
+@contextlib.contextmanager
+def _terminal_safe() -> Iterator[None]:
+    """Everything a command prints, and argparse's messages, reaches the terminal (or the
+    pipe) through ``TerminalSafe``: a log line must never rewrite its reader's terminal."""
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, TerminalSafe(stdout))
+    sys.stderr = cast(TextIO, TerminalSafe(stderr))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     dsn_for_errors = args.dsn or os.environ.get("PGLOG_DSN", "")
     try:
@@ -73,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"pglog: error: {message}", file=sys.stderr)
+    print(f"pglog: error: {for_terminal(message)}", file=sys.stderr)
     return code
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from typing import Any, ClassVar, TextIO
 
 from pglog._cli.clock import shown
 from pglog._table.reports import SILENT_AFTER, Report
+from pglog._text import for_terminal, json_line, underlying
 
 
 class Printer:
     """One line per row, its time in ``zone`` (None: local) and labelled; colour by level on
-    a terminal (with the ``cli`` extra), never when piped or when NO_COLOR is set."""
+    a terminal (with the ``cli`` extra), never when piped or when NO_COLOR is set. Every
+    field is escaped for the terminal (a row's traceback keeps its lines, nothing else has
+    any), and rich is given text, never markup: a message's ``[bold]`` is shown as written."""
 
     COLOURS: ClassVar[dict[str, str]] = {
         "DEBUG": "dim",
@@ -31,15 +33,19 @@ class Printer:
                 from rich.console import Console
             except ImportError:
                 return
-            self.console = Console(file=stream, highlight=False, soft_wrap=True)
+            self.console = Console(file=underlying(stream), highlight=False, soft_wrap=True)
 
     def row(self, row: dict[str, Any]) -> None:
         when = shown(row["timestamp"], self.zone)
         extra = row["extra_data"]
-        tail = f"  {json.dumps(extra, ensure_ascii=False)}" if extra else ""
-        text = f"{when} {row['level']:<8} {row['logger_name']}: {row['message']}{tail}"
+        tail = f"  {json_line(extra)}" if extra else ""
+        level, name, message = (
+            for_terminal(row[key]) for key in ("level", "logger_name", "message")
+        )
+        text = f"{when} {level:<8} {name}: {message}{tail}"
         if row.get("exception"):
-            text += "\n" + "\n".join("    " + line for line in row["exception"].splitlines())
+            lines = for_terminal(row["exception"].rstrip("\n"), lines=True).split("\n")
+            text += "\n" + "\n".join("    " + line for line in lines)
         if self.console is None:
             print(text, file=self.stream, flush=True)
             return
@@ -63,7 +69,7 @@ def describe_writer(report: Report) -> str:
     if stats.get("last_write_age_s") is not None:
         since = dt.timedelta(seconds=round(float(stats["last_write_age_s"]))) + report.age
         wrote = f"{age_text(dt.timedelta(seconds=round(since.total_seconds())))} ago"
-    return (
+    return for_terminal(
         f"{report.hostname}:{report.process_id} {state}, reported {seen} ago:"
         f" queue {stats.get('queue_depth', 0):,}, written {stats.get('written', 0):,}"
         f" ({stats.get('rows_per_second', 0):,.1f} rows/s), batches {stats.get('batches', 0):,},"

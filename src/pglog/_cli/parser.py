@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", parents=[common, chosen], help="stream rows out")
     export.add_argument("--format", choices=("jsonl", "csv"), required=True)
     export.add_argument("--output", help="a file (default: standard output)")
+    export.add_argument(
+        "--raw",
+        action="store_true",
+        help="CSV cells exactly as stored (default: a ' before what a spreadsheet would run"
+        " as a formula, control characters escaped)",
+    )
     pruning = commands.add_parser("prune", parents=[common], help="delete rows older than ...")
     pruning.add_argument(
         "--older-than", help="30d, 12h, ... (default: retention_days from the config)"

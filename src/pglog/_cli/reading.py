@@ -20,6 +20,11 @@ from pglog._cli.target import CommandError, Target, chosen_rows
 from pglog._table.columns import SHOWN
 from pglog._table.reader import follow, rows, stream
 from pglog._table.schema import TableName
+from pglog._text import for_terminal, json_line, underlying
+
+#: What a spreadsheet reads as the start of a formula (OWASP's list): such a CSV cell
+#: gets a ' in front, so that it is shown as the text it is.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def tail(args: argparse.Namespace, target: Target) -> int:
@@ -39,9 +44,7 @@ def tail(args: argparse.Namespace, target: Target) -> int:
 def _output(args: argparse.Namespace) -> Callable[[dict[str, Any]], None]:
     """How each row is printed: a line for people, or a JSON object per line."""
     if args.format == "jsonl":
-        return lambda row: print(
-            json.dumps(row, default=json_default, ensure_ascii=False), flush=True
-        )
+        return lambda row: print(json_line(row, default=json_default), flush=True)
     return Printer(sys.stdout, zone_of(args)).row
 
 
@@ -83,28 +86,40 @@ def export(args: argparse.Namespace, target: Target) -> int:
         conn = closing.enter_context(target.connect())
         where = chosen_rows(args, conn, target)
         found = _with_progress(stream(conn, target.table, where), args.output is not None)
-        count = _write_export(found, args.format, output)
+        count = _write_export(found, args.format, output, raw=args.raw)
     if args.output:
         print(f"exported {count:,} rows to {args.output}", file=sys.stderr)
     return 0
 
 
-def _write_export(found: Iterable[dict[str, Any]], format: str, output: TextIO) -> int:
+def _write_export(
+    found: Iterable[dict[str, Any]], format: str, output: TextIO, *, raw: bool
+) -> int:
     count = 0
     if format == "jsonl":
         for row in found:
-            output.write(json.dumps(row, default=json_default, ensure_ascii=False) + "\n")
+            output.write(json_line(row, default=json_default) + "\n")
             count += 1
         return count
     writer = csv.DictWriter(output, fieldnames=SHOWN)
     writer.writeheader()
     for row in found:
-        row["extra_data"] = json.dumps(row["extra_data"], ensure_ascii=False)
-        writer.writerow(
-            {k: json_default(v) if isinstance(v, dt.datetime) else v for k, v in row.items()}
-        )
+        extra = row["extra_data"]
+        row["extra_data"] = json.dumps(extra, ensure_ascii=False) if raw else json_line(extra)
+        writer.writerow({k: _cell(v, raw) for k, v in row.items()})
         count += 1
     return count
+
+
+def _cell(value: Any, raw: bool) -> Any:
+    """A CSV cell: unless ``raw``, text a spreadsheet would run as a formula starts with a
+    ', and control characters are escaped (a traceback keeps its lines)."""
+    if isinstance(value, dt.datetime):
+        return json_default(value)
+    if raw or not isinstance(value, str):
+        return value
+    quote = "'" if value.startswith(FORMULA_STARTS) else ""
+    return quote + for_terminal(value, lines=True)
 
 
 def _with_progress(found: Iterable[dict[str, Any]], to_file: bool) -> Iterable[dict[str, Any]]:
@@ -112,13 +127,15 @@ def _with_progress(found: Iterable[dict[str, Any]], to_file: bool) -> Iterable[d
     if not (to_file and sys.stderr.isatty()):
         return found
     try:
+        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn
     except ImportError:
         return found
 
     def counted() -> Iterable[dict[str, Any]]:
+        console = Console(file=underlying(sys.stderr))
         with Progress(
-            SpinnerColumn(), TextColumn("{task.completed:,} rows"), transient=True
+            SpinnerColumn(), TextColumn("{task.completed:,} rows"), transient=True, console=console
         ) as bar:
             task = bar.add_task("export", total=None)
             for row in found:

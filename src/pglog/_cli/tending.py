@@ -18,6 +18,7 @@ from pglog._table import reader, retention
 from pglog._table.connection import describe, redact
 from pglog._table.filters import parse_duration
 from pglog._table.reports import Report, recent
+from pglog._text import for_terminal
 
 #: pglog health: exit codes a monitor can tell apart.
 HEALTH_UNREACHABLE, HEALTH_SCHEMA, HEALTH_STALE, HEALTH_WRITER = 1, 2, 3, 4
@@ -66,10 +67,10 @@ def stats(args: argparse.Namespace, target: Target) -> int:
     print(f"{target.table}: {size_text(found.total_bytes)}, {estimate_text(found.estimated_rows)}")
     print("\nrows per level:")
     for level, count in found.by_level:
-        print(f"  {level:<10}{count:>12,}")
+        print(f"  {for_terminal(level):<10}{count:>12,}")
     print("\nrows per logger (the busiest):")
     for name, count in found.by_logger:
-        print(f"  {name:<40}{count:>12,}")
+        print(f"  {for_terminal(name):<40}{count:>12,}")
     print("\nrows per hour (the latest):")
     for hour, count in found.by_hour:
         print(f"  {shown(hour, zone_of(args), precise=False)}  {count:>12,}")
@@ -119,7 +120,7 @@ def health(args: argparse.Namespace, target: Target) -> int:
                 " (pglog migrate builds them, without blocking writers)"
             )
     if unreadable is not None:
-        print(f"writers: not readable ({unreadable}; GRANT SELECT ON pglog_writers)")
+        print(f"writers: not readable ({for_terminal(unreadable)}; GRANT SELECT ON pglog_writers)")
     if reports is not None:
         print(f"writers reporting in the last {age_text(WRITERS_SHOWN)}: {len(reports)}")
         for report in reports[:WRITERS_LISTED]:
@@ -127,14 +128,14 @@ def health(args: argparse.Namespace, target: Target) -> int:
         if len(reports) > WRITERS_LISTED:
             print(f"  ... and {len(reports) - WRITERS_LISTED} more (see pglog_writers)")
     for problem in found.problems:
-        print(f"unhealthy: {problem}")
+        print(f"unhealthy: {for_terminal(problem)}")
     if not found.connected:
         return HEALTH_UNREACHABLE
     if found.problems:
         return HEALTH_SCHEMA
     troubled = [report.problem for report in reports or () if report.problem]
     for problem in troubled:
-        print(f"unhealthy: {problem}")
+        print(f"unhealthy: {for_terminal(problem)}")
     if troubled:
         return HEALTH_WRITER
     if max_age is not None:

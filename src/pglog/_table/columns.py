@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-#: The longest message, exception text or path kept, in characters.
+#: The longest message, exception text, path or extra_data JSON kept, in characters.
 MAX_TEXT = 1 << 20
 
 Kind = Literal["serial", "timestamp", "text", "int4", "int8", "jsonb"]
@@ -48,7 +48,8 @@ class Column:
     default: str | None = None
     #: Filled by pglog's COPY (True), or by the server's default.
     written: bool = True
-    #: Characters a value is cut to (a varchar's width, else MAX_TEXT); None: not text.
+    #: Characters a value is cut to (a varchar's width, else MAX_TEXT; for extra_data, its
+    #: JSON's: see ``sizes``); None: neither text nor JSON.
     width: int | None = None
     #: Its place in what query, tail, export and the web view show; None: not shown.
     shown: int | None = None
@@ -124,6 +125,7 @@ COLUMNS = (
         "jsonb",
         nullable=False,
         default="'{}'::jsonb",
+        width=MAX_TEXT,
         shown=5,
         source="extras",
     ),

@@ -1,10 +1,20 @@
-"""Connection: where the database is, how to reach it safely, how to name it without secrets."""
+"""Connection: where the database is, how to reach it safely, how to name it without secrets.
+
+A DSN's password must never be shown, and the DSNs that most need an error message are
+the ones libpq can't read (a bad ``%`` escape in a URI's password, an unquoted password
+with a space), whose messages quote the very text it choked on. So the password is
+found by its shape, whether libpq can read the DSN or not: the userinfo of a URI, a
+``password=`` in its query, a ``password=`` keyword quoted or not (an unquoted one runs
+to the next ``keyword=``); ``redact`` blanks each of them, their pieces and anything
+quoted that is part of one, wherever an error shows them.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -22,11 +32,21 @@ DEFAULTS = {
 }
 
 
+class BadDsn(ValueError):
+    """A DSN libpq can't read; the message says why, without the password."""
+
+
 def resolve_dsn(dsn: str | None) -> str:
-    """The DSN given, else ``$PGLOG_DSN``, else the empty string (libpq's own defaults)."""
+    """The DSN given, else ``$PGLOG_DSN``, else the empty string (libpq's own defaults);
+    BadDsn if libpq can't read it, before any thread starts."""
     if dsn is None:
         dsn = os.environ.get("PGLOG_DSN", "")
-    conninfo_to_dict(dsn)  # raises ProgrammingError on a malformed DSN, before any thread starts
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        raise BadDsn(
+            f"dsn: not a valid libpq connection string or URI ({error_line(exc, dsn)})"
+        ) from None
     return dsn
 
 
@@ -78,14 +98,49 @@ def describe(dsn: str) -> str:
     return f"{found.user}@{where}" if found.user else where
 
 
-def redact(text: str, dsn: str) -> str:
-    """``text`` with the DSN's password, and any ``password=...`` it quotes, blanked out."""
+def passwords(dsn: str) -> set[str]:
+    """Every text that may be the password of ``dsn``, or a piece of it: what libpq reads,
+    and what has a password's shape, whether libpq can read the DSN or not."""
+    found: set[str] = set()
     try:
         password = conninfo_to_dict(dsn).get("password")
     except psycopg.Error:
         password = None
     if password:
-        text = text.replace(str(password), "***")
+        found.add(str(password))
+    uri = _URI.match(dsn)
+    if uri:
+        userinfo = uri.group("rest").rpartition("@")[0]  # the last @ ends it, for libpq too
+        for info in {userinfo, userinfo.partition("@")[0]} if userinfo else ():
+            found.add(info.partition(":")[2])
+        found.update(_URI_PASSWORD.findall(dsn))
+    else:
+        for quoted, bare in _KEYWORD_PASSWORD.findall(dsn):
+            found.add(re.sub(r"\\(.)", r"\1", quoted) if quoted else bare)
+    for text in list(found):
+        found.add(unquote(text))
+        found.update(text.split())
+    found.discard("")
+    return found
+
+
+def redact(text: str, dsn: str) -> str:
+    """``text`` without the password of ``dsn`` (see ``passwords``), nor any piece of it
+    that an error quotes, nor any ``password=...`` or URI password of its own."""
+    secrets = sorted(passwords(dsn), key=len, reverse=True)
+    for secret in secrets:
+        if len(secret) >= _SHORTEST_ANYWHERE:
+            text = text.replace(secret, "***")
+        else:  # a short one only where it stands alone: "a" must not blank every a
+            text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
+
+    def quoted(match: re.Match[str]) -> str:
+        inside = match.group(2)
+        if any(inside in secret for secret in secrets):
+            return f"{match.group(1)}***{match.group(1)}"
+        return match.group(0)
+
+    text = _QUOTED.sub(quoted, text)
     text = _PASSWORD_KEYWORD.sub(r"\1***", text)
     return _PASSWORD_IN_URI.sub(r"\1***", text)
 
@@ -100,3 +155,15 @@ def error_line(error: BaseException, dsn: str) -> str:
 
 _PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _PASSWORD_IN_URI = re.compile(r"(://[^:/@\s]*:)[^@\s]+(?=@)")
+#: A URI (libpq's two schemes), and a password given in its query string.
+_URI = re.compile(r"\s*postgres(?:ql)?://(?P<rest>.*)", re.DOTALL)
+_URI_PASSWORD = re.compile(r"[?&]password=([^&]*)")
+#: ``password=`` in a keyword string: quoted (to the closing quote, or the end), or bare,
+#: running to the next ``keyword=`` (an unquoted password with a space is all password).
+_KEYWORD_PASSWORD = re.compile(
+    r"(?<![\w])password\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|(.*?)(?=\s+\w+\s*=|\s*$))", re.DOTALL
+)
+#: Text an error quotes, in double or single quotes.
+_QUOTED = re.compile(r"([\"'])([^\"']+)\1")
+#: A password shorter than this is blanked only where it stands alone.
+_SHORTEST_ANYWHERE = 4

@@ -2,8 +2,9 @@
 
 The schema version lives in the table's comment, on a line of its own
 (``pglog:schema=3``), so it travels with dumps and restores and leaves any comment of
-the user's alone. A table without that line was made by hand from DESIGN.md, or by a
-pglog from before versions: either way it is adopted if its columns fit.
+the user's alone. A table without that line was made by hand from the documented
+columns (README "The table"), or by a pglog from before versions: either way it is
+adopted if its columns fit.
 
 Every step is idempotent and runs in one transaction under the table's advisory lock,
 so two processes starting at once don't trip over each other. Steps only touch the
@@ -29,6 +30,7 @@ from pglog._table.layout import Engine
 from pglog._table.schema import (
     INDEX_SUFFIXES,
     INDEXES,
+    Name,
     TableName,
     create_table_statements,
     free_name,
@@ -374,7 +376,7 @@ def _build_indexes(conn: Connection, table: TableName, *, concurrently: bool) ->
                     if concurrently
                     else "DROP INDEX IF EXISTS {}"
                 )
-                conn.execute(sql.SQL(drop).format(sql.Identifier(table.schema, invalid)))
+                conn.execute(sql.SQL(drop).format(Name(table.schema, invalid)))
             name = invalid or free_name(conn, table.schema, table.index_name(what))
             if what == search.INDEX:
                 done += _search_index(conn, table, name, concurrently=concurrently)

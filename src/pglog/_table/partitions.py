@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from pglog._table.schema import TableName, free_name
+from pglog._table.schema import Name, TableName, free_name
 
 PERIODS = ("day", "week", "month")
 #: Periods made ahead of now, and kept behind it (for records that arrive late).
@@ -75,7 +75,7 @@ def partitions(conn: Connection, table: TableName) -> list[Partition]:
         listed = conn.execute(
             "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
             " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
-            (table.identifier.as_string(conn),),
+            (table.regclass,),
         ).fetchall()
     for name, bound in listed:
         match = _BOUND.search(str(bound))
@@ -100,7 +100,7 @@ def create_default(conn: Connection, table: TableName) -> None:
     name = free_name(conn, table.schema, default_name(table))
     conn.execute(
         sql.SQL("CREATE TABLE {} PARTITION OF {} DEFAULT").format(
-            sql.Identifier(table.schema, name), table.identifier
+            Name(table.schema, name), table.identifier
         )
     )
 
@@ -130,9 +130,9 @@ def make(conn: Connection, table: TableName, period: str, start: dt.datetime) ->
             return None
         # The names are the usual ones, unless a table renamed away still holds them.
         wanted = partition_name(table, start, period)
-        name = sql.Identifier(table.schema, free_name(conn, table.schema, wanted))
+        name = Name(table.schema, free_name(conn, table.schema, wanted))
         defaults = [p.name for p in current if p.start is None]
-        default = sql.Identifier(table.schema, defaults[0] if defaults else default_name(table))
+        default = Name(table.schema, defaults[0] if defaults else default_name(table))
         # Making a partition locks the table anyway; taking the lock first means no row
         # can land in the default partition between the look for strays and the change.
         conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table.identifier))
@@ -170,7 +170,7 @@ def make(conn: Connection, table: TableName, period: str, start: dt.datetime) ->
             conn.execute(
                 sql.SQL("CREATE TABLE {} PARTITION OF {} {}").format(name, table.identifier, bounds)
             )
-    return f"partition {name.as_string(conn)} made"
+    return f"partition {name.text} made"
 
 
 def drop_older(conn: Connection, table: TableName, cutoff: dt.datetime) -> list[str]:
@@ -182,9 +182,7 @@ def drop_older(conn: Connection, table: TableName, cutoff: dt.datetime) -> list[
         with conn.transaction():
             _serialise(conn, table)
             conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(
-                    sql.Identifier(table.schema, partition.name)
-                )
+                sql.SQL("DROP TABLE IF EXISTS {}").format(Name(table.schema, partition.name))
             )
         dropped.append(partition.name)
     return dropped

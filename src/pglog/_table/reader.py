@@ -220,6 +220,6 @@ def leaves(conn: Connection, table: TableName) -> list[Leaf]:
         " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE c.oid IN (SELECT relid FROM pg_partition_tree(%(t)s::regclass) WHERE isleaf)"
         " OR (c.oid = %(t)s::regclass AND c.relkind = 'r')",
-        {"t": table.identifier.as_string(conn)},
+        {"t": table.regclass},
     ).fetchall()
     return [Leaf(str(s), str(n), int(t), int(b)) for s, n, t, b in found]

@@ -59,7 +59,7 @@ def create(conn: Connection, table: TableName) -> bool:
     with conn.transaction():
         _bound(conn)
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (reports.lock_key,))
-        found = conn.execute("SELECT to_regclass(%s)", (reports.identifier.as_string(conn),))
+        found = conn.execute("SELECT to_regclass(%s)", (reports.regclass,))
         if found.fetchone() != (None,):
             return False
         conn.execute(
@@ -162,7 +162,7 @@ class Report:
 
 def recent(conn: Connection, table: TableName, within: dt.timedelta) -> list[Report] | None:
     """Reports made within ``within`` (newest first); None when there is no reports table."""
-    found = conn.execute("SELECT to_regclass(%s)", (table_of(table).identifier.as_string(conn),))
+    found = conn.execute("SELECT to_regclass(%s)", (table_of(table).regclass,))
     exists = found.fetchone()
     if not exists or exists[0] is None:
         return None

@@ -1,4 +1,12 @@
-"""Schema: the log table, its indexes and its name, always quoted."""
+"""Schema: the log table, its indexes and its name, always quoted.
+
+Every name pglog did not choose itself (a schema, a table, what is derived from them) is
+composed into SQL as a ``Name``: quoted like ``sql.Identifier``, and safe in a statement
+run with parameters too, where psycopg reads any ``%`` in the text as a placeholder (a
+table ``100%_logs`` would fail every query that has one, and a partition of it every
+upkeep). A name with a ``%`` is written as a Unicode-escaped identifier instead,
+``U&"100\\0025_logs"``, which means the same to PostgreSQL and holds no ``%`` at all.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import AdaptContext
 
 from pglog._table.columns import COLUMNS, WRITTEN_NAMES
+from pglog._text import shown
 
 #: PostgreSQL truncates longer identifiers, which would make two tables' index names collide.
 MAX_IDENTIFIER_BYTES = 63
@@ -24,8 +34,9 @@ LEGACY_ERRORS = sql.SQL(
     )
 )
 
-#: The indexes: name suffix -> indexed expression. The first five are DESIGN.md's; the
-#: others came with schema 3, each partial, so only errors pay for them: ``pglog errors``
+#: The indexes: name suffix -> indexed expression. The first five serve the reader's
+#: filters (time, level, logger, host, and the three together); the others came with
+#: schema 3, each partial, so only errors pay for them: ``pglog errors``
 #: finds a range's errors by ``errors``, a kind's rows and its first sighting by
 #: ``fingerprint``, and the errors stored before schema 3 by ``legacy_errors`` (which no
 #: newer row enters). The search index is ``search``'s: it needs an extension.
@@ -44,6 +55,26 @@ SEARCH_INDEX = "search"
 INDEX_SUFFIXES = (*INDEXES, SEARCH_INDEX)
 
 
+class Name(sql.Identifier):
+    """A quoted identifier (or a dotted series) that can be composed into any statement,
+    run with parameters or not: a part with a ``%`` is written ``U&"..."``, the ``%`` as
+    ``\\0025``. ``text`` is the name as people and ``::regclass`` read it."""
+
+    def as_bytes(self, context: AdaptContext | None = None) -> bytes:
+        parts = [sql.Identifier(part).as_bytes(context) for part in self._obj]
+        return b".".join(_without_percent(part) for part in parts)
+
+    @property
+    def text(self) -> str:
+        return sql.Identifier(*self._obj).as_string()
+
+
+def _without_percent(quoted: bytes) -> bytes:
+    if b"%" not in quoted:
+        return quoted
+    return b"U&" + quoted.replace(b"\\", b"\\\\").replace(b"%", b"\\0025")
+
+
 @dataclass(frozen=True)
 class TableName:
     """A schema-qualified table name, always used quoted."""
@@ -54,17 +85,23 @@ class TableName:
     def __post_init__(self) -> None:
         for option, value in (("schema", self.schema), ("table", self.name)):
             if not isinstance(value, str) or not value:
-                raise ValueError(f"{option} must be a non-empty string, got {value!r}")
+                raise ValueError(f"{option} must be a non-empty string, got {shown(value)}")
             if "\x00" in value:
                 raise ValueError(f"{option} must not contain NUL characters")
             if len(value.encode()) > MAX_IDENTIFIER_BYTES:
                 raise ValueError(
-                    f"{option} {value!r} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes"
+                    f"{option} {shown(value, typed=False)} is longer than PostgreSQL's"
+                    f" {MAX_IDENTIFIER_BYTES} bytes"
                 )
 
     @property
-    def identifier(self) -> sql.Identifier:
-        return sql.Identifier(self.schema, self.name)
+    def identifier(self) -> Name:
+        return Name(self.schema, self.name)
+
+    @property
+    def regclass(self) -> str:
+        """The quoted name as ``::regclass`` and ``to_regclass()`` read it (a parameter)."""
+        return self.identifier.text
 
     def index_name(self, what: str) -> str:
         """``idx_<table>_<what>``."""
@@ -106,7 +143,7 @@ def create_table_statements(
     statements = (
         []
         if schema_exists
-        else [sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema))]
+        else [sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Name(table.schema))]
     )
     columns = sql.SQL(",\n    ").join(sql.SQL(column.ddl) for column in COLUMNS)
     statements.append(
@@ -126,7 +163,7 @@ def index_statement(
     """CREATE INDEX for index ``what`` (of INDEXES) of ``table``, named ``name``."""
     return sql.SQL("CREATE INDEX {} IF NOT EXISTS {} ON {} {}").format(
         sql.SQL("CONCURRENTLY") if concurrently else sql.SQL(""),
-        sql.Identifier(name),
+        Name(name),
         table.identifier,
         INDEXES[what],
     )

@@ -172,12 +172,12 @@ class _Api:
         """A pooled connection, counted while lent: a request that can't get one can then
         tell slow queries holding them all (busy) from a database it can't reach."""
         with self.pool.connection() as conn:
-            with self._lock:  # Critical section
+            with self._lock:  # _lent: connections lent now, read by _database_error
                 self._lent += 1
             try:
                 yield conn
             finally:
-                with self._lock:  # Critical section
+                with self._lock:
                     self._lent -= 1
 
     def rows(self, query: Query) -> dict[str, Any]:
@@ -274,7 +274,7 @@ class _Api:
 
     def _database_error(self, exc: Exception) -> Response:
         if isinstance(exc, PoolTimeout):
-            with self._lock:  # Critical section
+            with self._lock:
                 busy = self._lent >= self.pool.max_size
             if busy:
                 return _error(

@@ -5,13 +5,19 @@ hostile: every response carries a Content-Security-Policy that allows scripts an
 from this server only (no inline script, no inline event handler, no ``eval``) and
 Trusted Types with no policy, so not even a bug in the page could turn text into HTML.
 
-Access: with a token, every request must carry it, as ``Authorization: Bearer <token>``
-or in the cookie a visit to ``/?token=<token>`` sets (the address bar then drops it);
-tokens are compared in constant time. The cookie's name is derived from the token, so two
-servers on one host (browsers keep cookies per host, not per port) don't replace each
-other's. Without a token (loopback only), the Host header must name the loopback
-interface, so a web page elsewhere can't reach the server by pointing a name of its own at
-127.0.0.1 (DNS rebinding). Only HTTP passes: a WebSocket is closed before it opens.
+Access: with a token, every request must carry it, as ``Authorization: Bearer <token>``,
+or the session cookie a visit to ``/?token=<token>`` sets (the address bar then drops the
+token); tokens are compared in constant time. A session is signed with a key this process
+makes at start (so no one can make one offline, token or not, and a restart ends them
+all) and carries the time it began: past SESSION_SECONDS it is refused, whatever the
+browser kept. Wrong tokens are slowed down per client address (``Attempts``): a few are
+answered at once, then each costs a wait that doubles up to a minute, during which every
+token from that address is refused (429) unchecked; 1,000 guesses take half a day. The
+cookie's name is derived from the token, so two servers on one host (browsers keep
+cookies per host, not per port) don't replace each other's. Without a token (loopback
+only), the Host header must name the loopback interface, so a web page elsewhere can't
+reach the server by pointing a name of its own at 127.0.0.1 (DNS rebinding). Only HTTP
+passes: a WebSocket is closed before it opens.
 """
 
 from __future__ import annotations
@@ -20,7 +26,13 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -29,8 +41,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: The session cookie's name, followed by 8 hex digits derived from the token.
 COOKIE_PREFIX = "pglog_session_"
-#: How long a browser keeps the session: a working day, then the token link again.
+#: How long a session lasts (the browser keeps its cookie as long, and the server checks):
+#: a working day, then the token link again.
 SESSION_SECONDS = 12 * 3600
+#: Wrong tokens from one address answered at once; after them, each costs a wait of
+#: FIRST_WAIT seconds, doubling up to LONGEST_WAIT.
+FREE_ATTEMPTS = 5
+FIRST_WAIT = 1.0
+LONGEST_WAIT = 60.0
+#: Addresses whose wrong tokens are remembered, at most (the oldest is forgotten first).
+REMEMBERED_ADDRESSES = 10_000
 #: A Host header: a name or an IP literal in brackets, then an optional port.
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^\[\]:@/\\\s]*)(?::[0-9]*)?")
 HEADERS = {
@@ -59,9 +79,12 @@ HEADERS = {
 class Guard:
     """ASGI middleware: the access check, then the security headers on every response."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, token: str | None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.app = app
-        self.secret = _Secret.of(token) if token else None
+        self.secret = _Secret.of(token, clock) if token else None
+        self.attempts = Attempts(clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -91,8 +114,21 @@ class Guard:
             return
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         offered = [value for key, value in query if key == "token"]
-        if offered:
-            await _enter(self.secret, scope, offered[0], query, secured)
+        bearer = _bearer(headers)
+        if offered or bearer is not None:
+            client = (scope.get("client") or ("unknown",))[0]
+            wait = self.attempts.wait(client)
+            if wait > 0:
+                await _too_many(secured, wait)
+                return
+            right = self.secret.matches((offered[0] if offered else bearer or "").encode())
+            self.attempts.record(client, right)
+            if not right:
+                await _refuse(secured, 401, "wrong token")
+            elif offered:
+                await _enter(self.secret, scope, query, secured)
+            else:
+                await self.app(scope, receive, secured)
         elif self.secret.admits(headers):
             await self.app(scope, receive, secured)
         else:
@@ -102,6 +138,46 @@ class Guard:
                 "this server needs its token: open the address it printed"
                 " (…/?token=…) or send Authorization: Bearer <token>",
             )
+
+
+class Attempts:
+    """Wrong tokens per client address, and how long each address must wait before its
+    next token is looked at. Thread-safe; bounded to REMEMBERED_ADDRESSES."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        #: address -> (wrong tokens in a row, when the next one may be tried)
+        self._failed: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def wait(self, client: str) -> float:
+        """Seconds ``client`` must still wait before a token of its is looked at (0: none)."""
+        with self._lock:  # Decide: read the address's state
+            failures, until = self._failed.get(client, (0, 0.0))
+        return max(0.0, until - self._clock()) if failures else 0.0
+
+    def record(self, client: str, right: bool) -> None:
+        """A token from ``client`` was looked at: a right one forgets its failures, a wrong
+        one adds to them (and, past FREE_ATTEMPTS, to the wait)."""
+        now = self._clock()
+        with self._lock:  # Decide: the address's new state
+            if right:
+                self._failed.pop(client, None)
+                return
+            failures = self._failed.pop(client, (0, 0.0))[0] + 1
+            beyond = failures - FREE_ATTEMPTS
+            wait = 0.0 if beyond <= 0 else min(LONGEST_WAIT, FIRST_WAIT * 2 ** (beyond - 1))
+            self._failed[client] = (failures, now + wait)
+            while len(self._failed) > REMEMBERED_ADDRESSES:
+                self._failed.popitem(last=False)
+
+
+def _bearer(headers: dict[str, bytes]) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if there is one."""
+    authorization = headers.get("authorization", b"")
+    if authorization[:7].lower() == b"bearer ":
+        return authorization[7:].strip().decode("latin-1")
+    return None
 
 
 def cookie_name(token: str) -> str:
@@ -130,46 +206,54 @@ def loopback_host(header: str) -> bool:
 @dataclass(frozen=True)
 class _Secret:
     token: bytes
-    #: What the cookie holds: derived from the token, so the token itself is never
-    #: stored in the browser.
-    session: bytes
     cookie: str
+    #: The key sessions are signed with: this process's own, made at start.
+    key: bytes
+    clock: Callable[[], float]
 
     @classmethod
-    def of(cls, token: str) -> _Secret:
-        session = hmac.new(token.encode(), b"pglog serve session", hashlib.sha256)
-        return cls(token.encode(), session.hexdigest().encode(), cookie_name(token))
+    def of(cls, token: str, clock: Callable[[], float]) -> _Secret:
+        return cls(token.encode(), cookie_name(token), secrets.token_bytes(32), clock)
 
     def matches(self, offered: bytes) -> bool:
         return hmac.compare_digest(offered, self.token)
 
+    def session(self) -> str:
+        """A new session: when it began (on this process's clock), a random part, and
+        their signature."""
+        began = f"{math.floor(self.clock())}.{secrets.token_hex(8)}"
+        return f"{began}.{self._sign(began)}"
+
+    def _sign(self, text: str) -> str:
+        return hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()
+
+    def valid(self, session: str) -> bool:
+        """A session this process signed, begun less than SESSION_SECONDS ago."""
+        began, _, signature = session.rpartition(".")
+        if not hmac.compare_digest(signature.encode(), self._sign(began).encode()):
+            return False
+        age = self.clock() - int(began.partition(".")[0])
+        return 0 <= age < SESSION_SECONDS
+
     def admits(self, headers: dict[str, bytes]) -> bool:
-        """A request with the token as a bearer, or with the session cookie."""
-        authorization = headers.get("authorization", b"")
-        if authorization.lower().startswith(b"bearer "):
-            return self.matches(authorization[7:].strip())
+        """A request with a valid session cookie."""
         # leniently: another application's cookie on this host may not parse as one
         held = cookie_parser(headers.get("cookie", b"").decode("latin-1")).get(self.cookie)
-        return held is not None and hmac.compare_digest(held.encode(), self.session)
+        return held is not None and self.valid(held)
 
 
-async def _enter(
-    secret: _Secret, scope: Scope, offered: str, query: list[tuple[str, str]], send: Send
-) -> None:
-    """``?token=``: a right one sets the session cookie and reloads the address without
-    it (out of the history, out of any Referer); a wrong one is refused.
+async def _enter(secret: _Secret, scope: Scope, query: list[tuple[str, str]], send: Send) -> None:
+    """A right ``?token=``: set a new session's cookie and reload the address without the
+    token (out of the history, out of any Referer).
 
     SameSite=Lax, not Strict: a link to the page followed from another site (a chat, a
     ticket) must carry the session, and every endpoint is a read-only GET."""
-    if not secret.matches(offered.encode()):
-        await _refuse(send, 401, "wrong token")
-        return
     rest = urlencode([(key, value) for key, value in query if key != "token"])
     # one leading slash: "//evil.example/" (or "/\\evil.example/") is another site
     path = quote("/" + scope["path"].lstrip("/\\"))
     location = path + (f"?{rest}" if rest else "")
     cookie = (
-        f"{secret.cookie}={secret.session.decode()}; HttpOnly; SameSite=Lax; Path=/;"
+        f"{secret.cookie}={secret.session()}; HttpOnly; SameSite=Lax; Path=/;"
         f" Max-Age={SESSION_SECONDS}"
     )
     await send(
@@ -187,7 +271,15 @@ async def _enter(
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _refuse(send: Send, status: int, message: str) -> None:
+async def _too_many(send: Send, wait: float) -> None:
+    seconds = math.ceil(wait)
+    message = f"too many wrong tokens from this address: try again in {seconds} s"
+    await _refuse(send, 429, message, [(b"retry-after", str(seconds).encode())])
+
+
+async def _refuse(
+    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"error": message, "kind": "access"}).encode()
     await send(
         {
@@ -197,6 +289,7 @@ async def _refuse(send: Send, status: int, message: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                *(headers or []),
             ],
         }
     )

@@ -8,6 +8,7 @@ Modules, in reading order:
 - ``inflight``: the batch being written, and who decides its fate
 - ``writer``: the thread and its loop
 - ``delivery``: one batch: retry, isolate a bad row, recreate the table, reject
+- ``pace``: how many rows one transaction carries, kept under ``write_timeout``
 - ``commit``: what became of a COMMIT whose reply was lost
 - ``sink``: the connection, COPY, the commit lookup
 - ``deadline``: a time limit on each operation, against a stalled network
@@ -19,4 +20,5 @@ Modules, in reading order:
 - ``notices``: pglog's own reports: at once, then at a bounded rate
 - ``counters``: how the writer is doing, beyond the ledger
 - ``process``: fork, exit and SIGTERM; pglog's own threads
+- ``locks``: does this thread hold a lock, and letting go of it (for SIGTERM)
 """

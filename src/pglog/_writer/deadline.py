@@ -48,7 +48,9 @@ class Watchdog:
     @contextlib.contextmanager
     def armed(self, descriptor: int, seconds: float) -> Iterator[None]:
         """Bound what runs inside to ``seconds`` on the socket ``descriptor``; raises
-        Expired after it, if the watchdog had to cut it short."""
+        Expired after it, if the watchdog had to cut it short. A block cut short ends in
+        an error of its own (libpq's "server closed the connection", from the socket
+        shut down): Expired takes its place, since the server did nothing of the kind."""
         guard = _Armed(descriptor, time.monotonic() + seconds)
         with self._lock:
             self._armed.add(guard)
@@ -56,11 +58,17 @@ class Watchdog:
             self._changed.notify()
         try:
             yield
-        finally:
-            with self._lock:
-                self._armed.discard(guard)
+        except BaseException as error:
+            self._disarm(guard, seconds, error)
+            raise
+        self._disarm(guard, seconds, None)
+
+    def _disarm(self, guard: _Armed, seconds: float, error: BaseException | None) -> None:
+        """Stop watching ``guard``; raise Expired if the watchdog had cut it short."""
+        with self._lock:
+            self._armed.discard(guard)
         if guard.fired:
-            raise Expired(f"no answer within {seconds:g} s")
+            raise Expired(f"no answer within {seconds:g} s") from error
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -13,20 +13,23 @@ from __future__ import annotations
 import enum
 import logging
 import re
+import time
 from collections.abc import Callable
 
 from pglog._capture.capture import render
 from pglog._capture.entry import Entry
 from pglog._capture.row import Row, escaped_row, to_row
+from pglog._capture.scrub import Scrubber
 from pglog._capture.static import Static
 from pglog._writer.counters import Counters
 from pglog._writer.fallback import Fallback
 from pglog._writer.inflight import Abandoned, Batch, InFlight
 from pglog._writer.ledger import Outcome
 from pglog._writer.notices import Notices
+from pglog._writer.pace import Pace
 from pglog._writer.retry import Disposition, cause, classify
 from pglog._writer.segments import SpoolError
-from pglog._writer.sink import CommitUnknown, PostgresSink, Transaction
+from pglog._writer.sink import CommitUnknown, PostgresSink, Stalled, Transaction
 from pglog._writer.spool import Spool
 
 #: After this many rows in a row are refused even in escaped form, for the same reason,
@@ -72,6 +75,7 @@ class Delivery:
         *,
         hostname: str,
         static: Static | None,
+        scrubber: Scrubber,
         spool: Spool | None,
         fallback_outcome: Callable[[], Outcome],
     ) -> None:
@@ -82,8 +86,10 @@ class Delivery:
         self._counters = counters
         self._hostname = hostname
         self._static = static
+        self._scrubber = scrubber
         self.spool = spool
         self._fallback_outcome = fallback_outcome
+        self._pace = Pace(sink.write_timeout)
         self.last_failure: BaseException | None = None
 
     def deliver(self, batch: Batch) -> Result:
@@ -110,10 +116,10 @@ class Delivery:
                 self.last_failure = trouble
                 return Result.DISK
             except Exception as exc:
-                self.failed(exc)
                 error, disposition = exc, classify(exc)
                 if had_connection and not self._sink.connected:
                     disposition = Disposition.RETRY  # whatever it said, it broke the connection
+                self.failed(exc, retried=disposition is Disposition.RETRY)
             if disposition is Disposition.RECREATE and self._sink.create_table and not recreated:
                 recreated = True  # once per batch: a table that exists can't be created again
                 if self._recreate():
@@ -133,8 +139,9 @@ class Delivery:
 
     def _write_isolating(self, batch: Batch) -> None:
         """Write the rows in flight; when the server refuses some row, split the batch
-        around it (COPY names the line) or in halves, until it stands alone."""
-        parts = [len(batch.rows)]  # sizes of the parts still to write, the next one last
+        around it (COPY names the line) or in halves, until it stands alone. Only as
+        many rows as the pace allows go in one transaction; the caller sends the rest."""
+        parts = [self._pace.rows(len(batch.rows))]  # sizes of the parts to write, next last
         refusals: list[str] = []
         while parts:
             size = parts.pop()
@@ -170,13 +177,17 @@ class Delivery:
             def before_commit(transaction: Transaction) -> None:
                 spool.prepare_commit(source, count, transaction.xid, transaction.server_started)
 
+        started = time.monotonic()
         try:
             self._sink.write(batch.rows[:count], self._inflight.began, before_commit)
-        except CommitUnknown:
+        except CommitUnknown as lost:
+            if isinstance(lost.cause, Stalled):
+                self._slow(count)
             raise  # the batch stays claimed until the server says what became of it
         except BaseException:
             self._inflight.ended()
             raise
+        self._pace.wrote(count, time.monotonic() - started)
         self.settle(batch, count, "written")
         failing_for = self._counters.failing_for()
         if self._counters.wrote():
@@ -184,6 +195,17 @@ class Delivery:
             self._notices.always(
                 f"pglog writes to {self._sink.table} again, after {failing_for or 0:.0f} s",
                 level=logging.INFO,
+            )
+
+    def _slow(self, count: int) -> None:
+        """A transaction of ``count`` rows outlived write_timeout: the next carry fewer."""
+        if self._pace.timed_out(count):
+            self._notices.say(
+                "pace",
+                "timed out",
+                f"pglog writes at most {self._pace.limit} rows per transaction to"
+                f" {self._sink.table} for now: a transaction of {count} outlived"
+                f" write_timeout ({self._sink.write_timeout:g} s)",
             )
 
     def settle(self, batch: Batch, count: int, outcome: Outcome) -> None:
@@ -234,7 +256,7 @@ class Delivery:
 
     def row_of(self, entry: Entry) -> Row:
         try:
-            return to_row(entry, self._hostname, self._static)
+            return to_row(entry, self._hostname, self._static, scrubber=self._scrubber)
         except Exception as exc:  # to_row is written not to raise; if it does, keep the record
             self._notices.say(
                 "row",
@@ -243,18 +265,18 @@ class Delivery:
             )
             message, _ = render(entry)
             plain = entry._replace(message=ascii(message), args=None, exception=None, extras=None)
-            return to_row(plain, self._hostname, self._static)
+            return to_row(plain, self._hostname, self._static, scrubber=self._scrubber)
 
-    def failed(self, error: BaseException) -> None:
+    def failed(self, error: BaseException, *, retried: bool = True) -> None:
         """An attempt failed: count it, and say so at once, then once a minute while it
-        lasts (a wrong password must not be a single line scrolled away)."""
+        lasts (a wrong password must not be a single line scrolled away). ``retried``
+        False: the records go elsewhere next, which the next notice says."""
         self.last_failure = error
         described = self._sink.describe_error(error)
         why = cause(error)
         if self._counters.failed(described):
-            message = (
-                f"pglog can't write to {self._sink.table}: {why} ({described});"
-                " records are kept and retried"
+            message = f"pglog can't write to {self._sink.table}: {why} ({described})" + (
+                "; records are kept and retried" if retried else ""
             )
         else:
             message = (

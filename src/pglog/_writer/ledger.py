@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
+from pglog._writer.locks import held_here
+
 Outcome = Literal["written", "dropped", "fallback", "lost"]
 OUTCOMES: tuple[Outcome, ...] = ("written", "dropped", "fallback", "lost")
 
@@ -72,7 +74,8 @@ class Ledger:
     """The counts and pending runs of one queue; every method wants ``lock`` held."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        #: Reentrant so that a signal handler can let go of it (see ``locks``).
+        self.lock = threading.RLock()
         #: Notified whenever pending records reach an end (flush waits on it).
         self.settled = threading.Condition(self.lock)
         self.ends: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
@@ -92,7 +95,7 @@ class Ledger:
 
     def hold(self, place: Place, run: Run) -> None:
         """Records numbered ``run`` are now in ``place``."""
-        assert self.lock.locked()
+        assert held_here(self.lock)
         if not run.count:
             return
         merged: list[Run] = []
@@ -107,7 +110,7 @@ class Ledger:
 
     def release(self, place: Place, run: Run) -> None:
         """Records numbered ``run`` leave ``place`` (for another place, or an end)."""
-        assert self.lock.locked()
+        assert held_here(self.lock)
         if not run.count:
             return
         start, end = run.first, run.first + run.count
@@ -129,7 +132,7 @@ class Ledger:
 
     def end(self, outcome: Outcome, count: int) -> None:
         """``count`` records reached ``outcome`` (already released from their place)."""
-        assert self.lock.locked()
+        assert held_here(self.lock)
         if count:
             self.ends[outcome] += count
             self.settled.notify_all()
@@ -144,7 +147,7 @@ class Ledger:
 
     def snapshot(self, queued: int, taken: int) -> dict[str, int]:
         """The counts, given the queue's depth and how many ever left its head."""
-        assert self.lock.locked()
+        assert held_here(self.lock)
         held = {place: self.held(place) for place in Place}
         pending = queued + sum(held.values())
         counts: dict[str, int] = {outcome: self.ends[outcome] for outcome in OUTCOMES}

@@ -7,7 +7,9 @@ reason: a refused connection doesn't silence a full disk. A notice never quotes 
 record's contents (the server's messages are cut to their first line, which never holds
 a row), nor a password.
 
-Notices go to the fallback handler when there is one, formatted as its records are.
+Notices go to the fallback handler when there is one, formatted as its records are; as
+``Notice`` records, which a fallback that is itself a pglog handler takes although they
+are made in pglog's own threads.
 Without one, they go to the ``pglog`` logger if some handler that is not pglog's would
 show them there (a console on the root logger, say); else straight to stderr: when
 pglog's handler is the only one, what the ``pglog`` logger says would reach only pglog's
@@ -78,22 +80,27 @@ class Notices:
         speaker.join(max(0.0, by - time.monotonic()))
 
     def _say(self, message: str, level: int, to_stderr: bool) -> None:
-        record = INTERNAL_LOGGER.makeRecord(
-            INTERNAL_LOGGER.name, level, __file__, 0, message, (), None
-        )
         if self.handler is not None and not to_stderr:
             try:
-                self.handler.handle(record)
+                self.handler.handle(
+                    Notice(INTERNAL_LOGGER.name, level, __file__, 0, message, (), None)
+                )
                 return
             except Exception as exc:
                 message = f"{message} (the fallback handler failed: {exc!r})"
-                record = INTERNAL_LOGGER.makeRecord(
-                    INTERNAL_LOGGER.name, level, __file__, 0, message, (), None
-                )
-        elif not to_stderr and _shown_elsewhere(level):
+        record = INTERNAL_LOGGER.makeRecord(
+            INTERNAL_LOGGER.name, level, __file__, 0, message, (), None
+        )
+        if self.handler is None and not to_stderr and _shown_elsewhere(level):
             INTERNAL_LOGGER.handle(record)
             return
         last_resort(_STDERR_FORMAT.format(record))
+
+
+class Notice(logging.LogRecord):
+    """A notice handed to the fallback handler. It is made in one of pglog's own threads,
+    whose records pglog's handlers skip (they would loop), yet it is meant to be shown:
+    a fallback that is itself a pglog handler (a second database) takes it."""
 
 
 def _shown_elsewhere(level: int) -> bool:

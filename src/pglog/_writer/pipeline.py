@@ -19,9 +19,11 @@ import datetime as dt
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pglog._capture.entry import Entry, named
+from pglog._capture.scrub import Scrubber
 from pglog._capture.static import Static
 from pglog._table.reports import Identity
 from pglog._table.schema import TableName
@@ -44,6 +46,14 @@ from pglog._writer.writer import Writer
 LAST_WORD = 0.3
 
 
+@dataclass
+class Saved:
+    """What one close() handed on from memory: records, and how many the fallback took."""
+
+    count: int = 0
+    handed: int = 0
+
+
 class Pipeline:
     def __init__(
         self,
@@ -54,14 +64,12 @@ class Pipeline:
         hostname: str,
         fallback: Fallback,
         name: str,
-        threads: set[int],
     ) -> None:
         self.name = name
         self.table = table
         self._settings = settings
         self._dsn = dsn
         self._fallback = fallback
-        self._threads = threads
         self.notices = Notices(fallback.handler)
         self.ledger = Ledger()
         self.queue = RecordQueue(
@@ -84,6 +92,7 @@ class Pipeline:
             self.counters,
             hostname=hostname,
             static=Static.of(settings["static_fields"]),
+            scrubber=Scrubber.of(settings),
             spool=None,
             fallback_outcome=self.fallback_outcome,
         )
@@ -117,7 +126,6 @@ class Pipeline:
             opening=self._open_spool,
             finishing=self.save_rest,
             ending=self._ended,
-            threads=self._threads,
         )
 
     # -- starting -----------------------------------------------------------------------------
@@ -155,9 +163,6 @@ class Pipeline:
         spiller = self.name.replace("writer", "spiller")
         self.spill = Spill(self.queue, self.inflight, spool, self.notices, spiller)
         self.spill.start()
-        ident = self.spill.ident
-        if ident is not None:
-            self._threads.add(ident)
         return self.spill
 
     # -- flushing and closing -----------------------------------------------------------------
@@ -214,21 +219,24 @@ class Pipeline:
 
     def _save_rest(self, deadline: float) -> None:
         spill = self.spill
+        saved = Saved()
         batch = self.inflight.take_over()
         if batch is not None:
             if batch.source is not None and spill is not None:
                 spill.unload(batch)  # read back from the spool: it is still there
             elif spill is None or not spill.spool_batch(batch):
-                self._hand_over_batch(batch, deadline)
+                self._hand_over_batch(batch, deadline, saved)
         while spill is not None:
             run, chunk = self.queue.take(SPILL_CHUNK, Place.SPILLING)
             if not chunk or not spill.spool_chunk(run, chunk):
                 break
         run, rest = self.queue.take(self.queue.maxsize + 1, Place.HANDING)
         if rest:
-            self._hand_over(Place.HANDING, run, [named(entry) for entry in rest], deadline)
+            self._hand_over(Place.HANDING, run, [named(entry) for entry in rest], deadline, saved)
+        if saved.count:
+            self._say_saved(saved, deadline)
 
-    def _hand_over_batch(self, batch: Batch, deadline: float) -> None:
+    def _hand_over_batch(self, batch: Batch, deadline: float, saved: Saved) -> None:
         """A batch of this process's, taken over from the writer, goes to the fallback."""
         transaction = batch.transaction
         if batch.unknown is not None or (batch.sending and transaction is not None):
@@ -238,11 +246,13 @@ class Pipeline:
                 f" its {len(batch)} records go to the fallback and may also be stored",
                 by=deadline,
             )
-        self._hand_over(batch.place, batch.run, list(batch.entries), deadline)
+        self._hand_over(batch.place, batch.run, list(batch.entries), deadline, saved)
 
-    def _hand_over(self, place: Place, run: Run, entries: list[Entry], deadline: float) -> None:
+    def _hand_over(
+        self, place: Place, run: Run, entries: list[Entry], deadline: float, saved: Saved
+    ) -> None:
         """Hand ``entries`` (held in ``place`` as ``run``) to the fallback by ``deadline``;
-        what it could not take by then is lost. Counted, and said."""
+        what it could not take by then is lost. Counted here, said once by the caller."""
         count = run.count
         outcome = self.fallback_outcome()
         handed = count if outcome == "dropped" else self._fallback.hand_over_by(entries, deadline)
@@ -250,7 +260,14 @@ class Pipeline:
             self.ledger.release(place, run)
             self.ledger.end(outcome, handed)
             self.ledger.end("lost", count - handed)
-        if outcome == "dropped":
+        saved.count += count
+        saved.handed += handed
+
+    def _say_saved(self, saved: Saved, deadline: float) -> None:
+        """One line for everything close() could not write: the batch in flight and the
+        queue together, so the number said is the number counted."""
+        count, handed = saved.count, saved.handed
+        if self.fallback_outcome() == "dropped":
             self.notices.always(
                 f"pglog handler closed: {count} records could not be written to {self.table}"
                 " and were dropped (no fallback)",

@@ -1,6 +1,7 @@
 """Process: what pglog's handlers do when the process forks, exits, or is told to stop.
 
-- **Fork.** A child starts clean: every live handler builds a new pipeline (empty queue,
+- **Fork.** A child starts clean: every handler, open or closed (even one closing at the
+  fork, in another thread), is as if just built: open, with a new pipeline (empty queue,
   no connection, no threads); the parent writes what it had queued.
 - **Exit.** When the interpreter starts to stop its threads (before ``atexit``, and also
   at the end of a ``multiprocessing`` child, which leaves through ``os._exit``), every
@@ -14,12 +15,16 @@
   is the default: a container being stopped, ``kill``, ``uvicorn`` re-raising it after
   its own shutdown), pglog installs a handler that closes every handler within the exit
   deadline, then restores the default and raises the signal again, so the process ends
-  as it would have. A handler the application installed is never replaced. The closing
-  runs in a thread of its own: the signal may have interrupted the main thread inside
-  pglog, holding a lock the closing needs.
+  as it would have. A handler the application installed is never replaced. The signal
+  may have interrupted the main thread inside logging (``dictConfig`` holds its module
+  lock throughout) or inside pglog, holding a lock the closing needs: the closing runs
+  in a thread of its own, and the main thread lets go of those locks while it waits
+  (see ``locks``); it never goes back to what it was doing.
 - **Reconfiguration.** ``logging.config.dictConfig`` closes handlers while holding
   logging's module lock; a writer may need that lock to log (psycopg logs at DEBUG
-  inside it). ``logging_lock_held`` tells close() not to wait then.
+  inside it). ``logging_lock_held`` tells close() not to wait then; such a handler stays
+  known here (held, even if the application lets go of it) until a close that may wait
+  finishes it: at exit, the exit's close does.
 """
 
 from __future__ import annotations
@@ -32,16 +37,22 @@ import signal
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Protocol
 
-#: Idents of pglog's own threads (writers, spillers, the watchdog, fallback handing): a
-#: record logged in one of them (psycopg's debug output, say) is never queued by pglog.
+from pglog._writer.locks import held_here, let_go
+
+#: Idents of pglog's threads running now (see ``own_thread``): a record logged in one of
+#: them (psycopg's debug output, say) is never queued by pglog.
 OWN_THREADS: set[int] = set()
 
 
 class Closable(Protocol):
     close_timeout: float
     handle_sigterm: bool
+
+    @property
+    def caller_locks(self) -> tuple[object, ...]: ...
 
     def flush(self, timeout: float | None = None) -> bool: ...
 
@@ -57,7 +68,13 @@ class _Exit:
     begun = False
 
 
+#: Every handler built: a forked child renews them all.
+_every: weakref.WeakSet[Closable] = weakref.WeakSet()
+#: Handlers the exit must close: open ones, and those whose close did not wait.
 _live: weakref.WeakSet[Closable] = weakref.WeakSet()
+#: Handlers whose close did not wait, held until a close finishes them: their writer may
+#: still hold records, and nothing else may refer to them (dictConfig dropped them).
+_finishing: set[Closable] = set()
 _exit = _Exit()
 
 
@@ -66,15 +83,49 @@ def stopping() -> bool:
     return _exit.begun
 
 
+def own_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """A daemon thread of pglog's whose records pglog never queues. Its ident is pglog's
+    only while ``target`` runs, added and removed by the thread itself: an ident outlives
+    its thread (the C library hands it to the next one), and a stale one would mute an
+    application thread, silently."""
+
+    def run() -> None:
+        ident = threading.get_ident()
+        OWN_THREADS.add(ident)
+        try:
+            target()
+        finally:
+            OWN_THREADS.discard(ident)
+
+    return threading.Thread(target=run, name=name, daemon=True)
+
+
+def is_own(thread: int | None) -> bool:
+    """Was a record of ``thread`` (its ``record.thread``; None when ``logging.logThreads``
+    is off: then the calling thread's) logged by one of pglog's own threads? On every
+    logging call: kept to one set lookup."""
+    return (threading.get_ident() if thread is None else thread) in OWN_THREADS
+
+
 def register(handler: Closable) -> None:
     """A handler now open; installs the SIGTERM hook if it wants one and it's possible."""
+    _every.add(handler)
     _live.add(handler)
+    _finishing.discard(handler)
     if handler.handle_sigterm:
         _install_sigterm()
 
 
+def left_finishing(handler: Closable) -> None:
+    """A close that did not wait: the exit still closes ``handler``, and waits then."""
+    _live.add(handler)
+    _finishing.add(handler)
+
+
 def unregister(handler: Closable) -> None:
+    """``handler`` is closed, and its writer done or given up on."""
     _live.discard(handler)
+    _finishing.discard(handler)
 
 
 def deadline(own: float) -> float:
@@ -84,8 +135,7 @@ def deadline(own: float) -> float:
 
 def logging_lock_held() -> bool:
     """Does this thread hold logging's module lock (as dictConfig does while closing)?"""
-    owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
-    return bool(owned is not None and owned())
+    return held_here(getattr(logging, "_lock", None))
 
 
 def _begin_exit() -> None:
@@ -115,8 +165,10 @@ def _after_fork_in_child() -> None:
     from pglog._writer.deadline import WATCHDOG
 
     WATCHDOG.after_fork()
-    for handler in list(_live):
+    _finishing.clear()
+    for handler in list(_every):
         handler.after_fork_in_child()
+        _live.add(handler)
 
 
 # -- SIGTERM ---------------------------------------------------------------------------------
@@ -138,10 +190,15 @@ def _on_sigterm(signum: int, frame: object) -> None:
     _begin_exit()
     wanted = [h for h in list(_live) if h.handle_sigterm]
     closer = threading.Thread(target=_close_all, args=(wanted,), name="pglog-sigterm", daemon=True)
-    closer.start()
-    closer.join(max(0.0, (_exit.deadline or time.monotonic()) - time.monotonic()) + 0.5)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+    held = [
+        getattr(logging, "_lock", None),
+        *(lock for h in list(_live) for lock in h.caller_locks),
+    ]
+    with let_go(held):
+        closer.start()
+        closer.join(max(0.0, (_exit.deadline or time.monotonic()) - time.monotonic()) + 0.5)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _close_all(handlers: list[Closable]) -> None:

@@ -55,6 +55,12 @@ def is_light(entry: Captured) -> bool:
     return entry[ARGS] is not None and type(entry[EXTRAS]) is not str
 
 
+def _counted(entry: Captured) -> int:
+    """The bytes ``entry`` counts against ``max_bytes``: none for a light one. Weighing
+    and un-weighing both ask this, so nothing an entry put in stays behind."""
+    return 0 if is_light(entry) else weight(entry)
+
+
 class RecordQueue:
     """Entries waiting for the writer; their fates are kept in ``ledger``."""
 
@@ -111,10 +117,11 @@ class RecordQueue:
         with self.ledger.lock:
             return self._put_locked(entry, 0)
 
-    def put_weighed(self, entry: Captured, size: int) -> bool:
-        """Queue an entry that counts against ``max_bytes`` too; False once closed."""
+    def put_weighed(self, entry: Captured) -> bool:
+        """Queue any entry, under the lock, counting its bytes against ``max_bytes`` unless
+        it is light; False once closed."""
         with self.ledger.lock:
-            return self._put_locked(entry, size)
+            return self._put_locked(entry, _counted(entry))
 
     def _withdraw(self, entry: Captured) -> bool:
         """close() came between the check and the append: take the entry back, unless a
@@ -158,7 +165,7 @@ class RecordQueue:
                 return False
             dropped = self._entries.popleft()
             self._taken += 1
-            self._bytes -= 0 if is_light(dropped) else weight(dropped)
+            self._bytes -= _counted(dropped)
         return True
 
     def _count_drop(self) -> None:
@@ -261,7 +268,7 @@ class RecordQueue:
         taken = [popleft() for _ in range(count)]
         run = Run(self._taken, count)
         self._taken += count
-        self._bytes -= sum([weight(e) for e in taken if not is_light(e)])
+        self._bytes -= sum([_counted(e) for e in taken])
         self.ledger.hold(place, run)
         self._space.notify_all()
         return run, taken
@@ -278,7 +285,7 @@ class RecordQueue:
             self.ledger.release(place, run)
             self._entries.extendleft(reversed(entries))
             self._taken -= run.count
-            self._bytes += sum([weight(e) for e in entries if not is_light(e)])
+            self._bytes += sum([_counted(e) for e in entries])
             self._ready.notify_all()
 
     def take_unreported_drops(self) -> int:

@@ -16,10 +16,10 @@ meanwhile, counting and reporting what it drops), and spilling is tried again.
 
 from __future__ import annotations
 
-import threading
 import time
 
 from pglog._capture.entry import Captured, named
+from pglog._writer import process
 from pglog._writer.inflight import Batch, InFlight
 from pglog._writer.ledger import Place, Run
 from pglog._writer.notices import Notices
@@ -47,7 +47,7 @@ class Spill:
         self._mark = max(1, queue.maxsize // 2)
         self._resting_until = 0.0
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = process.own_thread(self._run, name)
 
     # -- the spiller thread -------------------------------------------------------------------
 
@@ -63,10 +63,6 @@ class Spill:
             return True
         self._thread.join(max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()
-
-    @property
-    def ident(self) -> int | None:
-        return self._thread.ident
 
     def _run(self) -> None:
         while not self._stopping:

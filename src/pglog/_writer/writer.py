@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from pglog._capture.entry import named
+from pglog._writer import process
 from pglog._writer.commit import CommitLookup, Verdict
 from pglog._writer.counters import Counters
 from pglog._writer.delivery import Delivery, Result
@@ -60,7 +61,6 @@ class Writer:
         opening: Callable[[], Spill | None],
         finishing: Callable[[float], None],
         ending: Callable[[], None],
-        threads: set[int],
         backoff: Backoff | None = None,
     ) -> None:
         self._queue = queue
@@ -74,7 +74,6 @@ class Writer:
         self._opening = opening
         self._finishing = finishing
         self._ending = ending
-        self._threads = threads
         self._backoff = backoff or Backoff()
         self._spill: Spill | None = None
         self._deadline: float | None = None
@@ -82,7 +81,7 @@ class Writer:
         self._fate = threading.Lock()
         self._ended = False
         self._last_drop_report = 0.0
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = process.own_thread(self._run, name)
 
     # -- lifecycle (called from other threads) ------------------------------------------------
 
@@ -120,8 +119,6 @@ class Writer:
     # -- the loop -----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        ident = threading.get_ident()
-        self._threads.add(ident)
         try:
             self._spill = self._opening()
             while True:
@@ -136,7 +133,6 @@ class Writer:
         finally:
             self._ended = True
             self._guarded(self._ending)
-            self._threads.discard(ident)
 
     def _guarded(self, step: Callable[[], None]) -> None:
         """Run ``step``; whatever it raises is said, and the loop backs off and goes on."""

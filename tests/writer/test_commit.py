@@ -26,8 +26,9 @@ def test_a_transaction_id_given_again_after_a_crash_is_not_taken_for_the_lost_ba
     lookup must not take that "committed" for the lost batch's: the batch is written
     again (its rows are not in the table), and a batch that did commit is still known
     as written."""
-    handler = DatabaseLogHandler(server.dsn, table=TABLE, fallback=None)
-    assert handler.check_database() is None
+    maker = DatabaseLogHandler(server.dsn, table=TABLE, fallback=None)
+    assert maker.check_database() is None  # makes the table, then is out of the way:
+    maker.close()  # a writer that reconnects after the crash would take the id first
     log = logging.getLogger("commit.test")
     row = to_row(named(capture(log.makeRecord(log.name, 20, __file__, 1, "lost", (), None))), "h")
     begin, _ = _transaction_queries(modern=True)
@@ -51,6 +52,7 @@ def test_a_transaction_id_given_again_after_a_crash_is_not_taken_for_the_lost_ba
         status = other.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()
     assert given_again == (xid,), "the server did not give the id again: nothing to prove"
     assert status == ("committed",)  # what the lookup alone would believe
+    handler = DatabaseLogHandler(server.dsn, table=TABLE, fallback=None)
     lookup = handler._pipeline.lookup
     assert lookup.verdict(xid, started, row) is Verdict.AGAIN
     assert lookup.verdict(xid, None, row) is Verdict.AGAIN  # started unknown (an old spool)

@@ -42,7 +42,7 @@ ARGS = [
     "--disable-sync",
 ]
 #: Where the README's screenshot comes from: ``PGLOG_SCREENSHOT=docs/serve.png pytest
-#: tests/test_web_browser.py`` renews it; otherwise each run writes a scratch copy.
+#: tests/webview/test_browser.py`` renews it; otherwise each run writes a scratch copy.
 SCREENSHOT = os.environ.get("PGLOG_SCREENSHOT")
 ROWS = "#list details.row"
 
@@ -281,7 +281,7 @@ def test_a_row_opens_to_its_extra_data_and_exception(page: Page, web: str, logs:
     expect(extra).to_contain_text('"big": 9223372036854775807')
     expect(row.locator("pre.exception")).to_contain_text("Traceback (most recent call last)")
     expect(row.locator("pre.exception")).to_contain_text("ZeroDivisionError: division by zero")
-    expect(row.locator(".row-facts")).to_contain_text("test_web_browser.py:")
+    expect(row.locator(".row-facts")).to_contain_text("test_browser.py:")
     row.locator("summary").click()
     expect(row.locator("pre.extra")).to_be_hidden()
 

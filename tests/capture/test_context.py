@@ -18,7 +18,7 @@ from helpers import fetch
 
 import pglog
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def extras(db: psycopg.Connection[Any], table: str) -> list[tuple[str, dict[str, Any]]]:

@@ -66,7 +66,7 @@ def test_errors_are_grouped_by_kind_with_counts_and_what_is_new(
     assert result.returncode == 0, result.stderr
     groups = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(g["kind"], g["count"], g["new"]) for g in groups] == [
-        ("ValueError in tests/test_error_groups.py, _pay", 3, True),
+        ("ValueError in table/test_error_groups.py, _pay", 3, True),
         (f"{failing}: timeout talking to %s after %d ms", 2, False),
         (f"{failing}: disk <n> of host-<n> is full", 1, True),
     ]
@@ -99,7 +99,9 @@ def test_errors_in_text_say_the_range_the_kinds_and_mark_the_new(
         rf"public\.{table}: 6 error records of 3 kinds, \S+ \S+ UTC to \S+ \S+ UTC\n", out
     )
     assert re.search(
-        r"^\s+3  \S+ \S+ UTC\s+\S+  ValueError in tests/test_error_groups.py, _pay  NEW$", out, re.M
+        r"^\s+3  \S+ \S+ UTC\s+\S+  ValueError in table/test_error_groups.py, _pay  NEW$",
+        out,
+        re.M,
     )
     assert re.search(r"timeout talking to %s after %d ms$", out, re.M)  # not new
     assert "payment for order 3 failed  | ValueError: invalid amount for order 3" in out

@@ -1,7 +1,7 @@
-# ruff: noqa: F811 - the fixtures imported from test_web_browser are parameters by name
+# ruff: noqa: F811 - the fixtures imported from webview.test_browser are parameters by name
 """The web view as a place to work, in headless Chromium: search, the Errors view, fields
 that filter, a record's context and permalink, a frozen share link, downloads, the
-reader's zone and theme, and the keyboard. Fixtures are test_web_browser's."""
+reader's zone and theme, and the keyboard. Fixtures are webview.test_browser's."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
-from test_web_browser import (  # noqa: F401 - the fixtures are used by name
+
+from webview.test_browser import (  # noqa: F401 - the fixtures are used by name
     ROWS,
     SCREENSHOT,
     Logs,
@@ -70,7 +71,7 @@ def test_the_errors_view_groups_kinds_marks_the_new_and_leads_to_their_records(
     groups = page.locator("#errors-list li.group")
     expect(groups).to_have_count(2)
     expect(groups.locator(".count")).to_have_text(["3", "2"])
-    expect(groups.first.locator(".kind")).to_have_text("ValueError in tests/test_web_work.py, _pay")
+    expect(groups.first.locator(".kind")).to_have_text("ValueError in webview/test_work.py, _pay")
     expect(groups.locator(".badge")).to_have_text(["new", "new"])
     expect(groups.first.locator(".trend rect")).not_to_have_count(0)
     expect(page.locator("#errors-summary")).to_contain_text("5 error records of 2 kinds")
@@ -177,6 +178,35 @@ def test_share_freezes_the_range_and_download_gives_what_is_shown(
     page.goto(link)
     expect(page.locator(ROWS)).to_have_count(5)
     expect(page.locator("body")).to_have_attribute("data-live", "off")
+
+
+def test_the_csv_download_is_safe_to_open_in_a_spreadsheet(
+    page: Page, web: str, logs: Logs
+) -> None:
+    """Cells a spreadsheet would run as a formula (=, +, -, @, tab or CR first) start with
+    a ' in the CSV the page downloads, as in ``pglog export`` (OWASP's advice); other
+    cells, and the JSON lines, are as stored."""
+    formulas = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tx"]
+    shop = logs.get("=cmd|'/c calc'!A1")
+    for text in formulas:
+        shop.error(text, extra={"cell": text})
+    shop.error("a plain message")
+    logs.flush()
+    page.goto(f"{web}/?since=1h")
+    expect(page.locator(ROWS)).to_have_count(len(formulas) + 1)
+    with page.expect_download() as waited:
+        page.click("#download-csv")
+    text = Path(waited.value.path()).read_text()
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert [row["message"] for row in reversed(table)] == [
+        *("'" + formula for formula in formulas),
+        "a plain message",
+    ]
+    assert {row["logger_name"] for row in table} == {"'=cmd|'/c calc'!A1"}
+    with page.expect_download() as waited:
+        page.click("#download-jsonl")
+    lines = [json.loads(line) for line in Path(waited.value.path()).read_text().splitlines()]
+    assert [line["extra_data"].get("cell") for line in reversed(lines)] == [*formulas, None]
 
 
 def test_times_are_local_or_utc_and_labelled(browser: Browser, web: str, logs: Logs) -> None:

@@ -15,7 +15,8 @@ import pytest
 from pglog._capture.capture import capture
 from pglog._capture.entry import Entry, named
 from pglog._capture.row import to_row
-from pglog._capture.sanitize import MAX_DEPTH, to_json
+from pglog._capture.sanitize import to_json
+from pglog._capture.sizes import MAX_DEPTH
 from pglog._table.columns import MAX_TEXT, WRITTEN_NAMES, width
 
 
@@ -68,16 +69,17 @@ def test_long_logger_name_fits_its_column() -> None:
     assert "logger_name" in extra_of(row)["_pglog"]["sanitized"]
 
 
-def test_nesting_json_can_encode_is_kept_whole() -> None:
-    """Extras nested as deep as json.dumps goes are stored as they are."""
+def test_nesting_within_the_size_policy_is_kept_whole() -> None:
+    """Extras nested as deep as the size policy allows are stored as they are."""
     deep: Any = "bottom"
-    for _ in range(200):
+    for _ in range(MAX_DEPTH - 1):
         deep = [deep]
     assert extra_of(row_for(deep=deep)) == {"deep": deep}
 
 
 def test_nesting_past_the_recursion_limit_is_cut_and_noted() -> None:
-    """Nesting json.dumps can't follow keeps its top MAX_DEPTH levels and says so."""
+    """Nesting deeper than the size policy allows (or json.dumps could follow) keeps its top
+    MAX_DEPTH levels and says so."""
     deep: Any = {}
     for _ in range(5_000):
         deep = {"d": deep}

@@ -1,4 +1,4 @@
-# ruff: noqa: F811 - the fixture imported from test_web_api is a parameter by name
+# ruff: noqa: F811 - the fixture imported from webview.test_api is a parameter by name
 """The web view's context and errors endpoints: a record with what was logged around it,
 and a range's errors by kind, over HTTP against a real PostgreSQL."""
 
@@ -10,7 +10,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from test_web_api import Site, site  # noqa: F401
+
+from webview.test_api import Site, site  # noqa: F401
 
 
 def seed(db: psycopg.Connection[Any], table: str) -> dict[str, int]:

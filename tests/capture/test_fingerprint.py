@@ -28,7 +28,7 @@ def test_a_traceback_is_known_by_its_exception_and_where_it_was_raised() -> None
         _charge("12,50")
     except ValueError:
         text = traceback.format_exc()
-    assert raised_at(text) == "ValueError in tests/test_fingerprint.py, _charge"
+    assert raised_at(text) == "ValueError in capture/test_fingerprint.py, _charge"
     moved = text.replace(", line ", ", line 1").replace("line 1", "line 99")
     assert raised_at(moved) == raised_at(text)
 
@@ -45,7 +45,7 @@ def test_of_a_chain_the_exception_raised_last_counts() -> None:
         text = traceback.format_exc()
     assert text.count("Traceback (most recent call last):") == 2
     assert raised_at(text) == (
-        "KeyError in tests/test_fingerprint.py, test_of_a_chain_the_exception_raised_last_counts"
+        "KeyError in capture/test_fingerprint.py, test_of_a_chain_the_exception_raised_last_counts"
     )
 
 
@@ -75,7 +75,7 @@ def test_a_warning_with_a_traceback_is_an_error_of_its_kind() -> None:
     text = _traceback_of(TimeoutError("late"))
     kind = fingerprint("shop", logging.WARNING, None, "retrying", text)
     assert kind is not None
-    assert kind.startswith("TimeoutError in tests/test_fingerprint.py, _traceback_of")
+    assert kind.startswith("TimeoutError in capture/test_fingerprint.py, _traceback_of")
 
 
 def test_text_that_is_no_traceback_falls_back_to_the_template() -> None:

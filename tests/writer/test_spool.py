@@ -357,7 +357,7 @@ stats = handler.stats()
 handed = [r.getMessage() for r in fallback.records if r.name == "p"]
 print(json.dumps({{"stats": stats, "handed": handed}}))
 """
-    result = run_python(script, env={"PYTHONPATH": str(Path(__file__).parent)})
+    result = run_python(script, env={"PYTHONPATH": str(Path(__file__).parents[1])})
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.splitlines()[-1])
     stats, handed = outcome["stats"], outcome["handed"]

@@ -12,7 +12,7 @@ import pytest
 from pglog._capture.entry import Captured, named
 from pglog._writer.inflight import Batch, InFlight
 from pglog._writer.ledger import Ledger, Place, Run
-from pglog._writer.queue import RecordQueue, weight
+from pglog._writer.queue import RecordQueue
 from pglog._writer.sink import Transaction
 
 
@@ -219,7 +219,7 @@ def test_put_after_close_is_refused(policy: str) -> None:
     queue = make_queue(2, policy, batch_size=1)
     queue.close()
     assert queue.put(entry(0)) is False
-    assert queue.put_weighed(entry(1, "x" * 1000), 1400) is False
+    assert queue.put_weighed(entry(1, "x" * 1000)) is False
     assert queue.counts()["enqueued"] == 0
 
 
@@ -229,7 +229,7 @@ def test_heavy_records_are_bounded_in_bytes_as_well_as_in_number() -> None:
     queue = make_queue(100_000, "drop_oldest", batch_size=1000, max_bytes=64 * 1024)
     for n in range(20):
         big = entry(n, "x" * 10_000)
-        assert queue.put_weighed(big, weight(big))
+        assert queue.put_weighed(big)
     counts = queue.counts()
     assert counts["queue_depth"] == 6
     assert counts["dropped"] == 14
@@ -242,7 +242,7 @@ def test_a_record_bigger_than_max_bytes_alone_still_gets_in() -> None:
     queued: the bound limits many big records, it never refuses one."""
     queue = make_queue(10, "block", batch_size=10, max_bytes=1000)
     huge = entry(0, "y" * 50_000)
-    assert queue.put_weighed(huge, weight(huge))
+    assert queue.put_weighed(huge)
     assert queue.counts()["queue_depth"] == 1
 
 

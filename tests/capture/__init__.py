@@ -1,0 +1,1 @@
+"""Tests of pglog._capture, module by module."""

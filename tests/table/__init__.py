@@ -1,0 +1,1 @@
+"""Tests of pglog._table, module by module."""

@@ -1,0 +1,1 @@
+"""Tests of pglog._web, module by module."""

@@ -1,0 +1,1 @@
+"""Tests of pglog._writer, module by module."""
