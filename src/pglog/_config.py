@@ -26,7 +26,7 @@ import yaml
 from psycopg.conninfo import make_conninfo
 
 from pglog._kinds import BOOLEAN, LEVEL, TEXT, Kind, OptionError, choice, count
-from pglog._options import DEFAULTS, SPEC
+from pglog._options import DEFAULTS, SPEC, conflict
 from pglog._text import SECRET_KEYS, shown
 
 DEFAULT_CONSOLE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
@@ -356,6 +356,9 @@ def _database(read: _Reader, data: object) -> DatabaseSettings:
         name: read.value(SPEC[name].kind, value, _path(key, name), optional=SPEC[name].optional)
         for name, value in values.items()
     }
+    clash = conflict(options)
+    if clash is not None:
+        raise read.fail(f"{key}.{clash[0]}", clash[1])
     return DatabaseSettings(enabled=enabled, options=options)
 
 

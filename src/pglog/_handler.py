@@ -233,14 +233,7 @@ class DatabaseLogHandler(logging.Handler):
         database is there. None when it is; otherwise why not, with no secrets.
         """
         settings = self._settings
-        probe = PostgresSink(
-            self._dsn,
-            self.table,
-            create_table=settings["create_table"],
-            connect_timeout=settings["connect_timeout"],
-            write_timeout=settings["write_timeout"],
-            partition=settings["partition"],
-        )
+        probe = PostgresSink.for_handler(self._dsn, self.table, settings)
         try:
             probe.connect()
         except Exception as exc:

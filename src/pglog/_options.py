@@ -32,6 +32,7 @@ from pglog._kinds import (
     choice,
     count,
 )
+from pglog._table.layout import ENGINES
 from pglog._table.partitions import PERIODS
 from pglog._text import shown
 from pglog._writer.queue import OVERFLOW_POLICIES
@@ -114,6 +115,17 @@ class Options(TypedDict, total=False):
             optional=True,
         ),
     ]
+    engine: Annotated[
+        str | None,
+        Option(
+            None,
+            choice(*ENGINES),
+            '`"citus"`: create the table distributed by `hostname` over a Citus cluster (write'
+            ' through the coordinator); `"timescaledb"`: create it a compressed hypertable'
+            ' (see "Past one server"); an existing table keeps its layout',
+            optional=True,
+        ),
+    ]
     spool_dir: Annotated[
         str | os.PathLike[str] | None,
         Option(
@@ -139,7 +151,8 @@ class Options(TypedDict, total=False):
         Option(
             None,
             count(),
-            'delete rows older than this many days, in the background (see "Retention")',
+            'delete rows older than this many days, in the background (see "Retention");'
+            " on a hypertable, TimescaleDB's retention policy drops their chunks instead",
             optional=True,
         ),
     ]
@@ -274,7 +287,20 @@ def resolve(given: Mapping[str, object]) -> dict[str, Any]:
             resolved[name] = SPEC[name].check(value)
         except OptionError as exc:
             raise ValueError(f"{name}: {exc}") from None
+    clash = conflict(resolved)
+    if clash is not None:
+        raise ValueError(f"{clash[0]}: {clash[1]}")
     return resolved
+
+
+def conflict(values: Mapping[str, object]) -> tuple[str, str] | None:
+    """Options that can't go together: (the option to blame, why), or None."""
+    if values.get("engine") == "timescaledb" and values.get("partition") is not None:
+        return "engine", (
+            "a TimescaleDB hypertable makes its own chunks: give either partition or"
+            ' engine "timescaledb", not both'
+        )
+    return None
 
 
 def readme_table() -> str:

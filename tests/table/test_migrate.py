@@ -17,6 +17,7 @@ from psycopg import sql
 from pglog import DatabaseLogHandler
 from pglog._table.errors import errors
 from pglog._table.filters import Filter
+from pglog._table.layout import Engine
 from pglog._table.migrate import SCHEMA_VERSION, SchemaError, inspect_table, migrate
 from pglog._table.schema import INDEX_SUFFIXES, TableName
 
@@ -200,10 +201,13 @@ def test_retention_days_prunes_in_the_background(
     assert [m for (m,) in fetch(db, table, "message")] == ["today", "also today"]
 
 
-def as_schema_1(db: psycopg.Connection[Any], table: str, partition: str | None) -> TableName:
-    """A table as pglog 0.1 (schema 1) made it, with an old error and an old warning."""
+def as_schema_1(
+    db: psycopg.Connection[Any], table: str, partition: str | None, engine: Engine | None = None
+) -> TableName:
+    """A table as pglog 0.1 (schema 1) made it (on ``engine``), with an old error and an old
+    warning."""
     name = TableName("public", table)
-    migrate(db, name, build_indexes=False, partition=partition)
+    migrate(db, name, build_indexes=False, partition=partition, engine=engine)
     for what in ("errors", "fingerprint", "legacy_errors", "search"):
         db.execute(f'DROP INDEX IF EXISTS "{name.index_name(what)}"')
     db.execute(
@@ -212,10 +216,11 @@ def as_schema_1(db: psycopg.Connection[Any], table: str, partition: str | None) 
     mark = "pglog:schema=1" + (f" partition={partition}" if partition else "")
     db.execute(f"COMMENT ON TABLE \"{table}\" IS '{mark}'")
     db.execute(
-        f'INSERT INTO "{table}" (timestamp, level, logger_name, message, exception)'
-        " VALUES (now() - interval '2 hours', 'ERROR', 'old.shop', 'payment 7 failed',"
+        f'INSERT INTO "{table}" (timestamp, level, logger_name, hostname, message, exception)'
+        " VALUES (now() - interval '2 hours', 'ERROR', 'old.shop', 'shop-1', 'payment 7 failed',"
         ' \'Traceback (most recent call last):\n  File "/srv/shop.py", line 3, in pay\n'
-        "ValueError: bad'), (now() - interval '2 hours', 'WARNING', 'old.shop', 'slow', NULL)"
+        "ValueError: bad'), (now() - interval '2 hours', 'WARNING', 'old.shop', 'shop-1', 'slow',"
+        " NULL)"
     )
     return name
 

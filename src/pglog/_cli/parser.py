@@ -68,6 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PERIODS,
         help="create it range-partitioned on timestamp (default: partition from the config)",
     )
+    engines = init.add_mutually_exclusive_group()
+    engines.add_argument(
+        "--citus",
+        action="store_const",
+        const="citus",
+        dest="engine",
+        help="a Citus distributed table, by hostname (connect to the coordinator);"
+        " an existing table is distributed, rows and all",
+    )
+    engines.add_argument(
+        "--timescaledb",
+        action="store_const",
+        const="timescaledb",
+        dest="engine",
+        help="a TimescaleDB hypertable, compressed after a day, retention_days by its"
+        " retention policy; an existing table is converted, rows and all",
+    )
     commands.add_parser(
         "migrate", parents=[common], help="bring the table to this pglog's schema (or adopt it)"
     )

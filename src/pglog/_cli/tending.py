@@ -12,6 +12,7 @@ import psycopg
 from pglog._cli.clock import shown, zone_of
 from pglog._cli.output import age_text, describe_writer, estimate_text, size_text
 from pglog._cli.target import CommandError, Target, chosen_rows
+from pglog._options import conflict
 from pglog._table import migrate as migrations
 from pglog._table import reader, retention
 from pglog._table.connection import describe, redact
@@ -27,10 +28,28 @@ WRITERS_LISTED = 20
 
 
 def init(args: argparse.Namespace, target: Target) -> int:
+    settings = target.config.database
+    partition = args.partition or settings.partition
+    engine = args.engine or settings.engine
+    clash = conflict({"partition": partition, "engine": engine})
+    if clash is not None:
+        raise CommandError(clash[1])
     with target.connect() as conn:
-        partition = args.partition or target.config.database.partition
-        steps = migrations.migrate(conn, target.table, build_indexes=False, partition=partition)
+        steps = migrations.migrate(
+            conn,
+            target.table,
+            build_indexes=False,
+            partition=partition,
+            engine=engine,
+            convert=True,
+        )
+        if engine == "timescaledb" and settings.retention_days is not None:
+            retention.keep(conn, target.table, settings.retention_days)
+            steps.append(f"retention: chunks older than {settings.retention_days} days dropped")
+    shown = [step for step in steps[1:] if step.startswith((str(target.table), "retention"))]
     print(steps[0] if steps else f"already there: {target.table} at {describe(target.dsn)}")
+    for step in shown:
+        print(step)
     return 0
 
 
@@ -67,7 +86,8 @@ def prune(args: argparse.Namespace, target: Target) -> int:
         raise CommandError("give --older-than (30d, 12h, ...) or retention_days in the config")
     with target.connect() as conn:
         done = retention.prune(conn, target.table, age)
-    dropped = f"dropped {len(done.partitions)} partitions and " if done.partitions else ""
+    kind = "chunks" if any("_hyper_" in name for name in done.partitions) else "partitions"
+    dropped = f"dropped {len(done.partitions)} {kind} and " if done.partitions else ""
     print(f"{dropped}deleted {done.rows:,} rows older than {age_text(age)} from {target.table}")
     return 0
 

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pglog._table import layout
 from pglog._table.filters import Filter
 from pglog._table.kinds import HALVES
 from pglog._table.schema import TableName
@@ -141,15 +142,26 @@ def errors(
 
 
 def _mark_old(conn: Connection, table: TableName, groups: list[Group], since: dt.datetime) -> None:
-    """Kinds seen before ``since`` are not new: one probe of the fingerprint index each."""
+    """Kinds seen before ``since`` are not new: one probe of the fingerprint index each (on
+    Citus one query each, its LIMIT pushed down to every shard)."""
     kinds = [group.kind for group in groups if group.new]
     if not kinds:
         return
-    query = sql.SQL(
-        "SELECT k FROM unnest(%(kinds)s::text[]) AS k WHERE EXISTS (SELECT FROM {}"
-        ' WHERE fingerprint = k AND "timestamp" < %(since)s)'
-    ).format(table.identifier)
-    seen = {kind for (kind,) in conn.execute(query, {"kinds": kinds, "since": since})}
+    if layout.engine_of(conn, table) == "citus":  # it refuses the correlated form (0A000)
+        probe = sql.SQL(
+            'SELECT 1 FROM {} WHERE fingerprint = %(kind)s AND "timestamp" < %(since)s LIMIT 1'
+        ).format(table.identifier)
+        seen = {
+            kind
+            for kind in kinds
+            if conn.execute(probe, {"kind": kind, "since": since}).fetchone() is not None
+        }
+    else:
+        query = sql.SQL(
+            "SELECT k FROM unnest(%(kinds)s::text[]) AS k WHERE EXISTS (SELECT FROM {}"
+            ' WHERE fingerprint = k AND "timestamp" < %(since)s)'
+        ).format(table.identifier)
+        seen = {kind for (kind,) in conn.execute(query, {"kinds": kinds, "since": since})}
     for group in groups:
         if group.kind in seen:
             group.new = False

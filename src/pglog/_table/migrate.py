@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pglog._table import partitions, reports, search
+from pglog._table import layout, partitions, reports, search
 from pglog._table.columns import BASE, WRITTEN, Column
+from pglog._table.layout import Engine
 from pglog._table.schema import (
     INDEX_SUFFIXES,
     INDEXES,
@@ -66,6 +67,10 @@ class TableState:
     rows: int = 0  # the planner's estimate
     partitioned: bool = False
     period: str | None = None  # day, week or month, for a partitioned table pglog made
+    #: Citus or TimescaleDB, when the table is distributed or a hypertable (see ``layout``).
+    engine: Engine | None = None
+    #: The primary key's columns: never made nullable, whatever else a migration drops.
+    key: set[str] = field(default_factory=set)
 
     @property
     def missing_indexes(self) -> list[str]:
@@ -90,6 +95,15 @@ def inspect_table(conn: Connection, table: TableName) -> TableState:
     mark = _MARK.search(state.comment or "")
     state.version = int(mark.group(1)) if mark else None
     state.period = mark.group(2) if mark and state.partitioned else None
+    state.engine = layout.engine_of(conn, table)
+    state.key = {
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid"
+            " AND a.attnum = ANY (x.indkey) WHERE x.indrelid = %s AND x.indisprimary",
+            (oid,),
+        ).fetchall()
+    }
     for name, data_type, nullable in conn.execute(
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
         " WHERE table_schema = %s AND table_name = %s",
@@ -160,16 +174,21 @@ def writable_columns(state: TableState, table: TableName) -> tuple[Column, ...]:
     return tuple(column for column in WRITTEN if column.name in state.columns)
 
 
-def ensure_table(conn: Connection, table: TableName, partition: str | None = None) -> bool:
+def ensure_table(
+    conn: Connection,
+    table: TableName,
+    partition: str | None = None,
+    engine: Engine | None = None,
+) -> bool:
     """Make sure the table exists and is at SCHEMA_VERSION, creating it (partitioned by
-    ``partition``, if given) or migrating it; True if it was created. Leaves the connection
-    outside any transaction."""
+    ``partition``, on ``engine``, if given) or migrating it; True if it was created. An
+    existing table keeps its layout. Leaves the connection outside any transaction."""
     with conn.transaction():
         state = inspect_table(conn, table)
     if state.exists and state.version == SCHEMA_VERSION:
         check_writable(state, table)
         return False
-    steps = migrate(conn, table, build_indexes=False, partition=partition)
+    steps = migrate(conn, table, build_indexes=False, partition=partition, engine=engine)
     return bool(steps) and steps[0].startswith("created")
 
 
@@ -179,14 +198,19 @@ def migrate(
     *,
     build_indexes: bool,
     partition: str | None = None,
+    engine: Engine | None = None,
+    convert: bool = False,
     create: bool = True,
 ) -> list[str]:
     """Create the table, or bring it to SCHEMA_VERSION; return what was done.
 
     ``build_indexes``: build missing indexes ``CONCURRENTLY`` (the connection must be
     able to leave its transaction). Without it, indexes are only built on an empty
-    table, inside the transaction. ``create``: False refuses a missing table (SchemaError)
-    rather than create it: a migration names a table that is there.
+    table, inside the transaction. ``engine``: make a new table a Citus distributed
+    table or a TimescaleDB hypertable; with ``convert``, an existing one too (this
+    moves its rows: ``pglog init --citus`` asks for it, a handler never does).
+    ``create``: False refuses a missing table (SchemaError) rather than create it: a
+    migration names a table that is there.
     """
     done: list[str] = []
     with conn.transaction():
@@ -194,13 +218,18 @@ def migrate(
         state = inspect_table(conn, table)
         if state.exists:
             done += _upgrade(conn, table, state, build_indexes=build_indexes)
+            if engine is not None and state.engine != engine and convert:
+                _convert(conn, table, engine, partitioned=state.partitioned)
+                done.append(f"{table} is now {_ON[engine]}")
         elif not create:
             raise SchemaError(
                 f"{table} does not exist, so there is nothing to migrate: check --table and"
                 " --schema (`pglog init` creates a table)"
             )
         else:
-            done += _create(conn, table, partition)
+            done += _create(conn, table, partition, engine)
+    if engine is not None and state.exists and state.engine != engine and not convert:
+        done.append(f"{table} is not {_ON[engine]}, and stays so (pglog init converts it)")
     if partition is not None and state.exists and not state.partitioned:
         done.append(
             f"{table} is not partitioned, and stays so (partitioning an existing table"
@@ -210,7 +239,9 @@ def migrate(
     if period is not None:
         done += partitions.ensure_ahead(conn, table, period, _now())
     if build_indexes and state.exists:
-        done += _build_indexes(conn, table, concurrently=not state.partitioned)
+        # Neither a partitioned table nor a hypertable can build an index CONCURRENTLY
+        concurrently = not state.partitioned and state.engine != "timescaledb"
+        done += _build_indexes(conn, table, concurrently=concurrently)
     done += _create_reports(conn, table)
     return done
 
@@ -226,7 +257,18 @@ def _create_reports(conn: Connection, table: TableName) -> list[str]:
     return [f"created {reports.table_of(table)} (the writers' reports)"] if made else []
 
 
-def _create(conn: Connection, table: TableName, partition: str | None) -> list[str]:
+#: What each engine makes of a table, for people.
+_ON = {
+    "citus": "a Citus distributed table (by hostname)",
+    "timescaledb": "a TimescaleDB hypertable (compressed after a day)",
+}
+
+
+def _create(
+    conn: Connection, table: TableName, partition: str | None, engine: Engine | None
+) -> list[str]:
+    if engine is not None:  # before anything is made: say so plainly if it can't be
+        _convert(conn, table, engine, partitioned=partition is not None, check_only=True)
     exists = _schema_exists(conn, table.schema)
     statements = create_table_statements(
         table, schema_exists=exists, partitioned=partition is not None
@@ -240,8 +282,30 @@ def _create(conn: Connection, table: TableName, partition: str | None) -> list[s
     if partition is not None:
         partitions.create_default(conn, table)
     _mark(conn, table, None, partition)
-    layout = f", partitioned by {partition}" if partition else ""
-    return [f"created {table} (pglog schema {SCHEMA_VERSION}{layout})", *_search_index(conn, table)]
+    searching = _search_index(conn, table)
+    if engine is not None:
+        _convert(conn, table, engine, partitioned=partition is not None)
+    shape = f", partitioned by {partition}" if partition else ""
+    shape += f", {_ON[engine]}" if engine else ""
+    return [f"created {table} (pglog schema {SCHEMA_VERSION}{shape})", *searching]
+
+
+def _convert(
+    conn: Connection,
+    table: TableName,
+    engine: Engine,
+    *,
+    partitioned: bool,
+    check_only: bool = False,
+) -> None:
+    """``layout.convert`` (or only its check), its refusals a SchemaError like the rest."""
+    try:
+        if check_only:
+            layout.require(conn, engine, partitioned=partitioned)
+        else:
+            layout.convert(conn, table, engine, partitioned=partitioned)
+    except layout.LayoutError as exc:
+        raise SchemaError(str(exc)) from None
 
 
 def _search_index(
@@ -272,7 +336,7 @@ def _upgrade(
     if added:
         done.append(f"added {', '.join(column.name for column in added)} (NULL in older rows)")
     for name in (column.name for column in WRITTEN if column.nullable):
-        if name in state.not_null:
+        if name in state.not_null and name not in state.key:
             conn.execute(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
                     table.identifier, sql.Identifier(name)
@@ -298,7 +362,7 @@ def _upgrade(
 
 def _build_indexes(conn: Connection, table: TableName, *, concurrently: bool) -> list[str]:
     """Missing or invalid (a failed concurrent build) indexes, built without blocking writers
-    (a partitioned table can't build CONCURRENTLY: it builds them plainly)."""
+    (a partitioned table or a hypertable can't build CONCURRENTLY: it builds them plainly)."""
     state = inspect_table(conn, table)
     conn.rollback()
     done = []

@@ -7,9 +7,10 @@ from the catalog's estimates).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pglog._table import layout
 from pglog._table.columns import SHOWN
 from pglog._table.filters import Filter
 from pglog._table.migrate import SCHEMA_VERSION, inspect_table
@@ -33,12 +35,17 @@ def rows(
     limit: int,
     after_id: int | None = None,
     newest_first: bool = True,
+    skip: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` rows matching ``where`` (and newer than ``after_id``)."""
+    """Up to ``limit`` rows matching ``where`` (and newer than ``after_id``, but for the
+    ids in ``skip``)."""
     clause, params = where.clause()
     if after_id is not None:
         clause = sql.SQL("{} AND id > %(after_id)s").format(clause)
         params["after_id"] = after_id
+    if skip:
+        clause = sql.SQL("{} AND NOT (id = ANY(%(skip)s))").format(clause)
+        params["skip"] = list(skip)
     order = sql.SQL('"timestamp" DESC, id DESC' if newest_first else "id")
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT %(limit)s").format(
         sql.SQL(", ").join(map(sql.Identifier, SHOWN)), table.identifier, clause, order
@@ -60,17 +67,43 @@ def level_number(conn: Connection, table: TableName, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
+#: Rows can commit after rows with higher ids (ids are taken before a transaction
+#: commits, and on Citus a committed batch may show on a worker a moment late), so a
+#: follower looks again above the highest id it had shown this long ago...
+LOOK_BACK = 15.0
+#: ... but never more than this many ids below the highest it has shown.
+LOOK_BACK_IDS = 50_000
+
+
 def follow(
-    conn: Connection, table: TableName, where: Filter, after_id: int, *, interval: float = 0.5
+    conn: Connection,
+    table: TableName,
+    where: Filter,
+    after_id: int,
+    *,
+    interval: float = 0.5,
+    look_back: float = LOOK_BACK,
 ) -> Iterator[dict[str, Any]]:
-    """Rows as they land, oldest first, forever: polls with a cursor on ``id``."""
+    """Rows as they land, forever, each once: polls with a cursor on ``id`` that looks
+    back ``look_back`` seconds for rows that committed after higher ids were shown."""
+    shown: set[int] = set()
+    marks: collections.deque[tuple[float, int]] = collections.deque([(time.monotonic(), after_id)])
     while True:
-        found = rows(conn, table, where, limit=1000, after_id=after_id, newest_first=False)
+        now = time.monotonic()
+        while len(marks) > 1 and now - marks[1][0] >= look_back:
+            marks.popleft()  # marks[0]: the newest mark at least look_back old, if any
+        highest = max(shown, default=after_id)
+        floor = max(marks[0][1] if now - marks[0][0] >= look_back else after_id, after_id)
+        floor = max(floor, highest - LOOK_BACK_IDS)
+        shown = {row_id for row_id in shown if row_id > floor}
+        found = rows(
+            conn, table, where, limit=1000, after_id=floor, newest_first=False, skip=sorted(shown)
+        )
         conn.rollback()  # don't hold a snapshot (or a transaction) between polls
         yield from found
-        if found:
-            after_id = found[-1]["id"]
-        else:
+        shown.update(int(row["id"]) for row in found)
+        marks.append((now, max(shown, default=highest)))
+        if len(found) < 1000:
             time.sleep(interval)  # polling the server, the only way to follow a table
 
 
@@ -162,10 +195,9 @@ def health(conn: Connection, table: TableName) -> Health:
 
 
 def footprint(conn: Connection, table: TableName) -> tuple[int, int]:
-    """Bytes on disk (indexes and TOAST included) and the planner's row estimate, from the
-    catalog: counting a big table would take minutes."""
-    found = leaves(conn, table)
-    return sum(leaf.bytes for leaf in found), sum(max(0, leaf.tuples) for leaf in found)
+    """Bytes on disk (indexes and TOAST included) and the row estimate, from the catalog,
+    on whatever layout the table has (see ``layout.footprint``)."""
+    return layout.footprint(conn, table, layout.engine_of(conn, table))
 
 
 @dataclass(frozen=True)

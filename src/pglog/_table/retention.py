@@ -5,6 +5,11 @@ whatever their size); then the rows that remain older than the cutoff (in the de
 partition, or in a plain table) are deleted in batches, each its own short transaction,
 so writers are never blocked for long. The writer's background retention and
 ``pglog prune`` both come here.
+
+A TimescaleDB hypertable is another matter: deleting rows from compressed chunks fails
+(and bloats them while it tries). Its retention is TimescaleDB's own policy, which drops
+whole chunks; the writer only makes sure the policy keeps ``retention_days`` (``keep``),
+and ``pglog prune`` drops the chunks older than its cutoff at once.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pglog._table import partitions
+from pglog._table import layout, partitions
 from pglog._table.migrate import inspect_table
 from pglog._table.schema import TableName
 
@@ -41,9 +46,23 @@ def prune_round(conn: Connection, table: TableName, cutoff: dt.datetime) -> Prun
     """One round: drop the partitions wholly older than ``cutoff`` (if the table is
     partitioned), then delete up to BATCH older rows that remain."""
     with conn.transaction():
-        partitioned = inspect_table(conn, table).partitioned
-    dropped = partitions.drop_older(conn, table, cutoff) if partitioned else []
+        state = inspect_table(conn, table)
+        if state.engine == "timescaledb":
+            return Pruned(layout.drop_chunks(conn, table, cutoff), 0)
+    dropped = partitions.drop_older(conn, table, cutoff) if state.partitioned else []
     return Pruned(dropped, delete_batch(conn, table, cutoff, BATCH))
+
+
+def keep(conn: Connection, table: TableName, days: int) -> Pruned:
+    """The writer's retention, one round: rows older than ``days`` removed (see
+    ``prune_round``), or, on a hypertable, TimescaleDB's retention policy made to keep
+    ``days`` (its scheduler drops the chunks)."""
+    with conn.transaction():
+        if layout.engine_of(conn, table) == "timescaledb":
+            layout.keep_for(conn, table, days)
+            return Pruned([], 0)
+    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+    return prune_round(conn, table, cutoff)
 
 
 def prune(conn: Connection, table: TableName, older_than: dt.timedelta) -> Pruned:

@@ -1,9 +1,10 @@
 """Facts: what the table is, how big, how fresh, and what it holds, for the web view's panel.
 
 Sizes and estimates come from the catalog, summed over the partitions of a partitioned
-table. Rows per level and logger are counted when the table is small, else read from
-the planner's statistics (the most common values and their frequencies): a count over a
-big table would take seconds.
+table, the chunks of a hypertable or the shards of a distributed table. Rows per level
+and logger are counted when the table is small, else read from the planner's statistics
+(the most common values and their frequencies): a count over a big table would take
+seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from pglog._table import layout
 from pglog._table.filters import LEVELS
 from pglog._table.migrate import inspect_table
 from pglog._table.reader import leaves
@@ -56,13 +58,17 @@ def facts(conn: Connection, table: TableName, *, count_limit: int = COUNT_LIMIT)
     found = leaves(conn, table)
     estimated = sum(max(0, leaf.tuples) for leaf in found)
     unknown = any(leaf.tuples < 0 for leaf in found)  # never analysed
+    total_bytes = sum(leaf.bytes for leaf in found)
+    engine = layout.engine_of(conn, table)
+    if engine is not None:  # the rows are in shards or chunks, not in these leaves
+        total_bytes, estimated = layout.footprint(conn, table, engine)
     ends = conn.execute(
         sql.SQL('SELECT max("timestamp"), min("timestamp") FROM {}').format(table.identifier)
     ).fetchone()
     newest, oldest = ends if ends else (None, None)
     result = Facts(
         schema_version=inspect_table(conn, table).version,
-        total_bytes=sum(leaf.bytes for leaf in found),
+        total_bytes=total_bytes,
         estimated_rows=estimated,
         newest=newest,
         oldest=oldest,

@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from pglog._table import search
+from pglog._table import layout, search
 from pglog._table.columns import SHOWN
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
@@ -110,8 +110,12 @@ def page(
 
     Walks the time range down the timestamp index and looks at ``budget`` rows at most,
     so a filter that matches little over a long range can't make a request slow: it
-    returns what it found and where it stopped.
+    returns what it found and where it stopped. On Citus: see ``spread``.
     """
+    if _spread(conn, table):
+        from pglog._web import spread
+
+        return spread.page(conn, table, where, limit=limit, before=before)
     bounds, params = Filter(since=where.since, until=where.until).clause()
     hit, conditions = replace(where, since=None, until=None).clause()
     params.update(conditions)
@@ -223,8 +227,13 @@ def arrivals(
     """Rows matching ``where`` that landed after ``after_id``, newest first: the live tail.
 
     By id, not by timestamp: a row that arrives late (a spool replayed after an outage)
-    still shows up. Looks at ``budget`` rows at most, down the primary key index.
+    still shows up. Looks at ``budget`` rows at most, down the primary key index. On
+    Citus: see ``spread``.
     """
+    if _spread(conn, table):
+        from pglog._web import spread
+
+        return spread.arrivals(conn, table, where, after_id=after_id, limit=limit)
     clause, params = where.clause()
     query = sql.SQL(
         "SELECT {columns}, pglog_hit, pglog_n FROM ("
@@ -247,6 +256,11 @@ def newest_id(conn: Connection, table: TableName) -> int:
     """The highest id in the table (0 when empty): the live tail starts after it."""
     found = conn.execute(sql.SQL("SELECT max(id) FROM {}").format(table.identifier)).fetchone()
     return int(found[0]) if found and found[0] is not None else 0
+
+
+def _spread(conn: Connection, table: TableName) -> bool:
+    """Is the table spread over a Citus cluster (whose queries take other forms)?"""
+    return layout.engine_of(conn, table) == "citus"
 
 
 def _shown(row: dict[str, Any]) -> dict[str, Any]:

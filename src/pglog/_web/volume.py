@@ -17,7 +17,7 @@ from psycopg import sql
 
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-from pglog._web.queries import RARE, expected, searchable
+from pglog._web.queries import RARE, _spread, expected, searchable
 
 Connection = psycopg.Connection[Any]
 
@@ -68,6 +68,10 @@ def volume(
     """
     if where.since is None or where.until is None:
         raise ValueError("the volume chart needs both ends of the time range")
+    if _spread(conn, table):  # Citus refuses the LATERAL ... LIMIT below (0A000)
+        from pglog._web import spread
+
+        return spread.volume(conn, table, where, bars=bars)
     since, until = where.since, where.until
     step = bar_width(until - since, bars)
     first = since - (since - _EPOCH) % step

@@ -9,12 +9,15 @@ transaction. Until the server answers, the batch waits; nothing is written again
 
 An id is not forever, though. A server that crashed forgets the ids of transactions
 that left nothing durable behind, and gives them again after recovery: "committed" may
-then be another transaction's fate. So "committed" is checked: the batch's first row is
-looked for (by its time, logger, process and thread, on the timestamp index): there,
-the batch committed; missing, it did not, whatever the id says. A role that may only
-insert can't look: it believes "committed" unless the server restarted since the id
-was given, and then writes the batch again, saying it may now be stored twice. The
-backend of a lost connection is terminated only on the server that gave it.
+then be another transaction's fate. So after a restart "committed" is checked: the
+batch's first row is looked for (by its time, host, logger, process and thread, on the
+timestamp index): there, the batch committed; missing, it did not, whatever the id
+says. A role that may only insert can't look: it writes the batch again, saying it may
+now be stored twice. Without a restart the id is the batch's own and "committed" is
+believed as it is: on Citus a committed batch can stay invisible on a worker until the
+coordinator's two-phase commit recovery finishes it, and looking for its row then would
+write it twice. The backend of a lost connection is terminated only on the server that
+gave it.
 
 The same lookup settles a transaction recorded in the spool by a process that stopped
 before learning its fate (see ``spool``).
@@ -99,14 +102,14 @@ class CommitLookup:
             if status == "unknown":
                 self._say_twice(xid, "its id is no longer known to the server")
             return Verdict.AGAIN
+        if not restarted:
+            return Verdict.WRITTEN
         try:
             held = self._sink.holds(first_row)
         except Exception as exc:
             self._delivery.failed(exc)
             return Verdict.AWAY
         if held is None:
-            if not restarted:
-                return Verdict.WRITTEN
             self._say_twice(xid, "the server restarted since, and this role may not look")
             return Verdict.AGAIN
         if not held:

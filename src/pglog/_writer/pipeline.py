@@ -81,14 +81,7 @@ class Pipeline:
         )
         self.inflight = InFlight(self.ledger)
         self.counters = Counters()
-        self.sink = PostgresSink(
-            dsn,
-            table,
-            create_table=settings["create_table"],
-            connect_timeout=settings["connect_timeout"],
-            write_timeout=settings["write_timeout"],
-            partition=settings["partition"],
-        )
+        self.sink = PostgresSink.for_handler(dsn, table, settings)
         self.spool: Spool | None = None
         self.spill: Spill | None = None
         self.delivery = Delivery(

@@ -63,10 +63,14 @@ _NODE_LOST = (
     "server closed the connection",
     "terminating connection",
     "ssl syscall error",
+    "ssl error",
     "could not connect",
     "connection not open",
+    "connection refused",
     "invalid socket",
     "connection timed out",
+    "the database system is",  # starting up, shutting down, in recovery mode, not yet ...
+    "postmaster was shut down",
 )
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -27,6 +27,7 @@ from psycopg import sql
 from pglog._capture.row import Row
 from pglog._table.columns import WRITTEN_NAMES
 from pglog._table.connection import connect, error_line, redact, with_defaults
+from pglog._table.layout import Engine
 from pglog._table.migrate import check_writable, ensure_table, inspect_table
 from pglog._table.schema import TableName, copy_statement
 from pglog._writer.deadline import WATCHDOG, Expired
@@ -65,6 +66,10 @@ class CommitUnknown(Exception):
         self.cause = cause
 
 
+class ConnectionLost(psycopg.OperationalError):
+    """The connection broke before a batch's transaction began: try again, reconnected."""
+
+
 class Stalled(psycopg.OperationalError):
     """The server did not answer within the deadline; the connection was given up."""
 
@@ -81,8 +86,11 @@ class PostgresSink:
         connect_timeout: float,
         write_timeout: float,
         partition: str | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.partition = partition
+        #: The engine to create the table on (see ``layout``); the one it is on, once known.
+        self.engine = engine
         #: The table's partition period, once known from the catalog (None: not partitioned).
         self.period: str | None = None
         self.dsn = dsn
@@ -107,6 +115,19 @@ class PostgresSink:
         #: Called with each fresh connection (to make the reports table, say).
         self.on_connect: list[Callable[[Connection], None]] = []
 
+    @classmethod
+    def for_handler(cls, dsn: str, table: TableName, settings: Mapping[str, Any]) -> PostgresSink:
+        """The sink a handler with ``settings`` (see ``_options``) writes through."""
+        return cls(
+            dsn,
+            table,
+            create_table=settings["create_table"],
+            connect_timeout=settings["connect_timeout"],
+            write_timeout=settings["write_timeout"],
+            partition=settings["partition"],
+            engine=settings["engine"],
+        )
+
     @property
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.closed and not self._conn.broken
@@ -123,11 +144,12 @@ class PostgresSink:
                 self.server = _identity(conn)
                 if not self._table_checked:
                     if self.create_table:
-                        ensure_table(conn, self.table, self.partition)
+                        ensure_table(conn, self.table, self.partition, self.engine)
                     with conn.transaction():
                         state = inspect_table(conn, self.table)
                         check_writable(state, self.table)
                     self.period = state.period
+                    self.engine = state.engine
                     self._table_checked = True  # if it vanishes later, the writer recreates it
                 for hook in self.on_connect:
                     hook(conn)
@@ -162,7 +184,7 @@ class PostgresSink:
     def recreate_table(self) -> bool:
         """After the table vanished (dropped, or renamed away): create it; False if it existed."""
         with self.session() as conn:
-            return ensure_table(conn, self.table, self.period or self.partition)
+            return ensure_table(conn, self.table, self.period or self.partition, self.engine)
 
     def write(
         self,
@@ -198,6 +220,10 @@ class PostgresSink:
         except BaseException as exc:
             if transaction is not None and (conn.broken or conn.closed):
                 raise CommitUnknown(transaction, len(rows), exc) from exc
+            if isinstance(exc, psycopg.Error) and conn.broken:
+                # Whatever the SQLSTATE says (Citus: XX000 "postmaster was shut down"), a
+                # connection that broke before the batch began lost the server, not the batch.
+                raise ConnectionLost(error_line(exc, self.dsn)) from exc
             if not (conn.broken or conn.closed):
                 try:
                     conn.rollback()
@@ -227,14 +253,19 @@ class PostgresSink:
         """Is ``row`` (a row this writer sent) in the table? None when this role may not
         look (it may only insert)."""
         values = dict(zip(WRITTEN_NAMES, row, strict=True))
+        # hostname = ...: on Citus by hostname, a query to the one shard that holds it
         query = sql.SQL(
-            'SELECT EXISTS (SELECT FROM {} WHERE "timestamp" = %s::timestamptz'
-            " AND logger_name = %s AND process_id IS NOT DISTINCT FROM %s"
+            'SELECT EXISTS (SELECT 1 FROM {} WHERE "timestamp" = %s::timestamptz'
+            " AND hostname = %s AND logger_name = %s AND process_id IS NOT DISTINCT FROM %s"
             " AND thread_id IS NOT DISTINCT FROM %s)"
         ).format(self.table.identifier)
-        params = [values[name] for name in ("timestamp", "logger_name", "process_id", "thread_id")]
+        names = ("timestamp", "hostname", "logger_name", "process_id", "thread_id")
+        params = [values[name] for name in names]
         try:
             with self.session() as conn:
+                if self.engine == "citus":  # a committed batch prepared on a worker: finish it
+                    with contextlib.suppress(psycopg.Error), conn.transaction():
+                        conn.execute("SELECT recover_prepared_transactions()")
                 found = conn.execute(query, params).fetchone()
         except psycopg.errors.InsufficientPrivilege:
             return None

@@ -70,8 +70,7 @@ class Upkeep:
                 if self._forgetting and self._publishing:
                     self._forget_old(conn)
                 if self._retention_days is not None:
-                    cutoff = now - dt.timedelta(days=self._retention_days)
-                    done = retention.prune_round(conn, self._sink.table, cutoff)
+                    done = retention.keep(conn, self._sink.table, self._retention_days)
                     self._counters.partitions_dropped += len(done.partitions)
                     self._counters.pruned += done.rows
                     if done.more:
