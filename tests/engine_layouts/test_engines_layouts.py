@@ -18,8 +18,8 @@ from engines import CitusCluster, TimescaleServer
 from psycopg import sql
 from table.test_migrate import as_schema_1
 from test_cli import pglog
-from test_timescale import compress_all, compressed
 
+from engine_layouts.test_timescale import compress_all, compressed
 from pglog import DatabaseLogHandler, get_logger, initialize_logger, shutdown_logging
 from pglog._table import layout
 from pglog._table.errors import errors

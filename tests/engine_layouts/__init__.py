@@ -1,0 +1,1 @@
+"""Tests of the layouts past one server: Citus and TimescaleDB, from ../shared/engines."""
