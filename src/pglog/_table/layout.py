@@ -66,7 +66,7 @@ def engine_of(conn: Connection, table: TableName) -> Engine | None:
             "SELECT extname FROM pg_extension WHERE extname IN ('citus', 'timescaledb')"
         ).fetchall()
     }
-    regclass = _regclass(conn, table)
+    regclass = table.regclass
     if "citus" in installed:
         found = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = %s::regclass"
@@ -119,7 +119,7 @@ def convert(conn: Connection, table: TableName, engine: Engine, *, partitioned: 
     transaction; on a big table this moves every row (see the README)."""
     require(conn, engine, partitioned=partitioned)
     _rekey(conn, table, primary_key(partitioned=partitioned, engine=engine))
-    regclass = _regclass(conn, table)
+    regclass = table.regclass
     if engine == "citus":
         # DDL and the copy of existing rows over one connection per worker: a
         # distributed table made in a transaction that also made it locally needs it.
@@ -151,7 +151,7 @@ def _rekey(conn: Connection, table: TableName, key: sql.Composable) -> None:
     found = conn.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
         " WHERE conrelid = %s::regclass AND contype = 'p'",
-        (_regclass(conn, table),),
+        (table.regclass,),
     ).fetchone()
     wanted = sql.SQL("PRIMARY KEY ({})").format(key).as_string(conn)
     if found is not None and str(found[1]) == wanted:
@@ -169,7 +169,7 @@ def _rekey(conn: Connection, table: TableName, key: sql.Composable) -> None:
 def keep_for(conn: Connection, table: TableName, days: int) -> bool:
     """Make TimescaleDB's retention policy drop chunks older than ``days`` (replacing one
     with another age); True if it was added or changed."""
-    regclass = _regclass(conn, table)
+    regclass = table.regclass
     found = conn.execute(
         "SELECT (config->>'drop_after')::interval = make_interval(days => %s)"
         " FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'"
@@ -191,7 +191,7 @@ def drop_chunks(conn: Connection, table: TableName, cutoff: object) -> list[str]
     """Drop the hypertable's chunks wholly older than ``cutoff``: retention now."""
     found = conn.execute(
         "SELECT drop_chunks(%s::regclass, older_than => %s::timestamptz)::text",
-        (_regclass(conn, table), cutoff),
+        (table.regclass, cutoff),
     ).fetchall()
     return [str(name) for (name,) in found]
 
@@ -201,7 +201,7 @@ def footprint(conn: Connection, table: TableName, engine: Engine | None) -> tupl
     the catalog: counting a big table would take minutes. A partitioned table, a
     hypertable and a distributed table hold nothing themselves: their partitions,
     chunks and shards are summed."""
-    regclass = _regclass(conn, table)
+    regclass = table.regclass
     query: sql.Composable
     if engine == "timescaledb":
         query = sql.SQL(
@@ -233,7 +233,3 @@ _LEAVES = sql.SQL(
     " UNION SELECT %(t)s::regclass WHERE NOT EXISTS"
     " (SELECT 1 FROM pg_partitioned_table WHERE partrelid = %(t)s::regclass))"
 )
-
-
-def _regclass(conn: Connection, table: TableName) -> str:
-    return table.identifier.as_string(conn)
