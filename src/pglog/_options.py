@@ -81,7 +81,13 @@ class Options(TypedDict, total=False):
         float, Option(1.0, SECONDS, "seconds a record may wait for its batch to fill")
     ]
     queue_size: Annotated[
-        int, Option(100_000, count(), "records held in memory (queued and in flight)")
+        int,
+        Option(
+            100_000,
+            count(),
+            "records held in memory (queued and in flight; with `spool_dir`, briefly more"
+            " while the spiller moves records to disk)",
+        ),
     ]
     queue_max_bytes: Annotated[
         int,
