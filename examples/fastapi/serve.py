@@ -1,10 +1,12 @@
 """Start uvicorn with the log config, and make SIGTERM end every process normally.
 
 After its graceful shutdown, uvicorn raises the SIGTERM it caught once more, to die
-by it. SIGTERM's default action ends the process on the spot: no exit handlers, so
-pglog can't write the records it still holds (its last flush_interval's worth). This
-module is imported in each worker uvicorn spawns too, so the handler below is in place
-in every process before uvicorn saves, restores and raises it again.
+by it. SIGTERM's default action ends the process on the spot, without exit handlers;
+pglog's SIGTERM hook (handle_sigterm, on by default) writes what pglog still holds
+first. The handler below makes that last SIGTERM a normal exit instead, so every exit
+handler runs, pglog's included, and handle_sigterm isn't needed. This module is
+imported in each worker uvicorn spawns too, so the handler below is in place in every
+process before uvicorn saves, restores and raises it again.
 """
 
 import os

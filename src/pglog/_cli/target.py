@@ -44,7 +44,7 @@ def chosen_rows(
     *,
     default_since: str | None = None,
 ) -> Filter:
-    """The rows the options choose; a times without a zone is read in the CLI's (see
+    """The rows the options choose; a time without a zone is read in the CLI's (see
     ``clock``); a level name beyond the standard five is looked up in the table."""
 
     def parse(levels: dict[str, int] | None = None) -> Filter:

@@ -15,6 +15,8 @@ Modules, in reading order:
 - ``retry``: what an error means for the batch, why it happened, and the back-off
 - ``spill``: records between memory and the spool, and the spiller thread
 - ``spool``: the durable files
+- ``segments``: the spool's files as they are on disk: names, header, lines, progress
+- ``owners``: which process a spool's segments belong to, by lock files that die with it
 - ``fallback``: where records go that the database can't take
 - ``upkeep``: partitions ahead, retention, the writer's reports, on a timer
 - ``notices``: pglog's own reports: at once, then at a bounded rate
