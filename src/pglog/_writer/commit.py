@@ -10,7 +10,7 @@ transaction. Until the server answers, the batch waits; nothing is written again
 An id is not forever, though. A server that crashed forgets the ids of transactions
 that left nothing durable behind, and gives them again after recovery: "committed" may
 then be another transaction's fate. So after a restart "committed" is checked: the
-batch's first row is looked for (by its time, host, logger, process and thread, on the
+batch's first row is looked for (by its time, logger, process and thread, on the
 timestamp index): there, the batch committed; missing, it did not, whatever the id
 says. A role that may only insert can't look: it writes the batch again, saying it may
 now be stored twice. Without a restart the id is the batch's own and "committed" is

@@ -253,13 +253,14 @@ class PostgresSink:
         """Is ``row`` (a row this writer sent) in the table? None when this role may not
         look (it may only insert)."""
         values = dict(zip(WRITTEN_NAMES, row, strict=True))
-        # hostname = ...: on Citus by hostname, a query to the one shard that holds it
+        # Not by hostname, though Citus would then ask one shard only: a spool's records
+        # may be replayed by another host than the one that wrote them first.
         query = sql.SQL(
             'SELECT EXISTS (SELECT 1 FROM {} WHERE "timestamp" = %s::timestamptz'
-            " AND hostname = %s AND logger_name = %s AND process_id IS NOT DISTINCT FROM %s"
+            " AND logger_name = %s AND process_id IS NOT DISTINCT FROM %s"
             " AND thread_id IS NOT DISTINCT FROM %s)"
         ).format(self.table.identifier)
-        names = ("timestamp", "hostname", "logger_name", "process_id", "thread_id")
+        names = ("timestamp", "logger_name", "process_id", "thread_id")
         params = [values[name] for name in names]
         try:
             with self.session() as conn:
