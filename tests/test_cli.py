@@ -568,9 +568,22 @@ def test_demo_keep_leaves_a_server_with_the_rows_and_says_what_to_try() -> None:
         assert errors.returncode == 0, errors.stderr
         assert "ValueError in pglog/_demo.py, emit_workload  NEW" in errors.stdout
         assert "database: timeout talking to %s after %d ms  NEW" in errors.stdout
+        client = psycopg.connect(dsn.group(1))  # a reader still connected (pglog serve, say)
     finally:
+        data = re.search(r"head -1 (\S+)/postmaster.pid", stop.group(1))
+        assert data is not None
+        postmaster = int((Path(data.group(1)) / "postmaster.pid").read_text().split()[0])
         stopped = subprocess.run(stop.group(1), shell=True, timeout=60, check=False)
+    client.close()
     assert stopped.returncode == 0
-    data = re.search(r"head -1 (\S+)/postmaster.pid", stop.group(1))
-    assert data is not None
+    assert not _running(postmaster)  # stopped, not left running under removed files
     assert not Path(data.group(1)).exists()
+
+
+def _running(pid: int) -> bool:
+    """Is ``pid`` alive (a zombie no init has reaped yet is not)?"""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

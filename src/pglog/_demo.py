@@ -64,6 +64,7 @@ def run_demo(
         config = _for_demo(config, resolved_dsn, table, schema)
         print(f"pglog demo: logging into {config.schema}.{config.table} on {where}", file=out)
         code = _log_and_show(config, resolved_dsn, out)
+        _query_hint(config, throwaway=dsn is None and kept is None, out=out)
         if keep:
             _next_steps(config, resolved_dsn if kept is not None else None, kept, out)
         return code
@@ -236,8 +237,17 @@ def show_table(dsn: str, config: Config, since_id: int, out: TextIO) -> None:
         print(f"\nThe exception stored with {message!r}:", file=out)
         for line in exception.splitlines():
             print(f"  | {line}", file=out)
+
+
+def _query_hint(config: Config, throwaway: bool, out: TextIO) -> None:
+    """SQL to try; on a throwaway server, which is gone by now, how to keep one instead."""
+    intro = (
+        "\nThat server is gone with the demo; `pglog demo --keep` leaves it running, to query:"
+        if throwaway
+        else "\nQuery it yourself, for instance:"
+    )
     print(
-        "\nQuery it yourself, for instance:\n"  # noqa: S608 - SQL for the reader, never executed
+        f"{intro}\n"  # noqa: S608 - SQL for the reader, never executed
         f"  SELECT level, count(*) FROM {config.schema}.{config.table} GROUP BY level;\n"
         f"  SELECT timestamp, message FROM {config.schema}.{config.table}"
         " WHERE extra_data->>'order_id' = '1043';",
