@@ -34,7 +34,7 @@ def test_root_at_debug_stores_exactly_what_the_application_logged(
     witness = ListHandler()
     noisy_root.addHandler(handler)
     noisy_root.addHandler(witness)
-    app = logging.getLogger("app")
+    app = logging.getLogger(f"app.{table}")  # a logger no earlier dictConfig has disabled
     for i in range(300):
         app.debug("record %d", i)
     assert handler.flush(10)
