@@ -83,4 +83,6 @@ def test_an_immutable_spool_directory_costs_no_record(
         f"only {got} of the {len(new)} records logged while the spool could not be replayed"
         " were written meanwhile"
     )
-    assert not tally.missing and not tally.duplicated and not tally.both
+    assert not tally.missing
+    assert not tally.duplicated
+    assert not tally.both
