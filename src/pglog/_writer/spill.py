@@ -117,7 +117,8 @@ class Spill:
                 unknown.transaction.server_started,
             )
         elif batch.sending and transaction is not None:
-            pending = Recorded(transaction.xid, len(batch.entries), transaction.server_started)
+            covered = min(batch.carrying, len(batch.entries))  # a part's COMMIT covers the part
+            pending = Recorded(transaction.xid, covered, transaction.server_started)
         try:
             self.spool.append(list(batch.entries), batch.run.first, pending)
         except SpoolError as trouble:
