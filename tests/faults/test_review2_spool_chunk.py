@@ -84,6 +84,9 @@ def test_a_spool_with_room_takes_records_before_any_is_dropped(
             f" {during['spool_bytes']} of {SPOOL_MAX} bytes: every chunk of the queue was"
             " bigger than the room left, and was refused whole"
         )
-        assert sorted(set(rows) & set(emitted)) == sorted(emitted)
+        # Some must be dropped (memory and spool hold less than 800): every record that
+        # was not counted dropped is stored, once.
+        ours = [row for row in rows if row in set(emitted)]
+        assert len(ours) == len(set(ours)) == len(emitted) - stats["dropped"]
     finally:
         handler.close()

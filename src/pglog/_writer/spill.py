@@ -90,18 +90,31 @@ class Spill:
     # -- to the spool -------------------------------------------------------------------------
 
     def spool_chunk(self, run: Run, chunk: list[Captured]) -> bool:
-        """Append a chunk taken as spilling; on a disk error, give it back to the queue's
-        head and rest. True if it is in the spool."""
+        """Append a chunk taken as spilling, as much of it as the spool has room for; what
+        it can't take (all of it, on a disk error) goes back to the queue's head, and the
+        spool rests. True if all of it is in the spool."""
         try:
-            self.spool.append(chunk, run.first)
+            taken = self.spool.append(chunk, run.first, fit=True)
         except SpoolError as trouble:
             self.queue.give_back(Place.SPILLING, run, chunk)
             self.failed(trouble)
             return False
+        rest = Run(run.first, run.count)
         with self._ledger.lock:
-            self._ledger.release(Place.SPILLING, run)
-            self._ledger.hold(Place.SPOOLED, run)
-            self._ledger.spooled += run.count
+            spooled = rest.front(taken)
+            self._ledger.release(Place.SPILLING, spooled)
+            self._ledger.hold(Place.SPOOLED, spooled)
+            self._ledger.spooled += spooled.count
+        if rest.count:
+            self.queue.give_back(Place.SPILLING, rest, chunk[taken:])
+            self.failed(
+                SpoolError(
+                    f"{self.spool.directory} is full: it took {taken} of {len(chunk)} records,"
+                    f" and holds {self.spool.size} bytes of its limit of {self.spool.max_bytes}",
+                    full=True,
+                )
+            )
+            return False
         self.queue.wake()  # the writer waits for the chunk before taking from the queue
         return True
 
