@@ -17,6 +17,7 @@ meanwhile, counting and reporting what it drops), and spilling is tried again.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from pglog._capture.entry import Captured, named
 from pglog._writer import process
@@ -37,7 +38,14 @@ class Spill:
     """Moves records to and from ``spool`` for ``queue``; runs the spiller thread."""
 
     def __init__(
-        self, queue: RecordQueue, inflight: InFlight, spool: Spool, notices: Notices, name: str
+        self,
+        queue: RecordQueue,
+        inflight: InFlight,
+        spool: Spool,
+        notices: Notices,
+        name: str,
+        *,
+        stranded: Callable[[], None],
     ) -> None:
         self.queue = queue
         self._inflight = inflight
@@ -47,6 +55,7 @@ class Spill:
         self._mark = max(1, queue.maxsize // 2)
         self._resting_until = 0.0
         self._stopping = False
+        self._stranded = stranded
         self._thread = process.own_thread(self._run, name)
 
     # -- the spiller thread -------------------------------------------------------------------
@@ -75,6 +84,9 @@ class Spill:
             except Exception as exc:  # never die: say it, rest, go on
                 self._notices.say("spill", type(exc).__name__, f"pglog's spiller failed: {exc!r}")
                 self._rest()
+        # A chunk the spool refused after close() handed the queue on went back to a
+        # queue no writer reads: it must not stay there.
+        self._stranded()
 
     def spill_down(self) -> None:
         """Move the oldest records to the spool until the queue is down to half the mark:
