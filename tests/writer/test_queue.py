@@ -197,7 +197,7 @@ def test_close_takes_over_a_batch_mid_attempt_and_the_writer_lets_go() -> None:
     for n in range(4):
         queue.put(entry(n))
     inflight = in_flight(queue, 2)
-    inflight.begin()
+    inflight.begin(2)
     inflight.began(Transaction("1234", 99, "started"))
     taken = inflight.take_over()
     assert taken is not None
@@ -224,17 +224,17 @@ def test_the_spiller_takes_the_batch_in_flight_only_while_the_writer_leaves_it_i
     for n in range(4):
         queue.put(entry(n))
     inflight = in_flight(queue, 2)
-    inflight.begin()
+    inflight.begin(2)
     inflight.ended()
     assert inflight.take_idle() is None  # the failed attempt is still being dealt with
     inflight.idle()
-    inflight.begin()
+    inflight.begin(2)
     assert inflight.take_idle() is None
     inflight.idle()
     taken = inflight.take_idle()
     assert taken is not None
     with pytest.raises(Abandoned):
-        inflight.begin()
+        inflight.begin(2)
     assert inflight.take(2) is None  # nothing left for the writer to hand on
     counts = queue.counts()
     assert (counts["in_flight"], queue.ledger.held(Place.SPILLING)) == (0, 2)
@@ -253,7 +253,7 @@ def test_an_idle_batch_in_flight_leaves_room_while_spilling_is_on() -> None:
     inflight = in_flight(queue, 5)
     for n in range(5, 10):
         queue.put(entry(n))
-    inflight.begin()
+    inflight.begin(5)
     queue.put(entry(10))
     assert queue.counts()["dropped"] == 1
     inflight.idle()

@@ -170,7 +170,7 @@ class Delivery:
         """Write the first ``count`` rows in flight in one transaction; settle them if it does."""
         self._inflight.idle()  # connecting may take connect_timeout: the spiller may take it
         self._sink.connect()  # and close() too, until sending
-        self._inflight.begin()
+        self._inflight.begin(count)
         source, spool = batch.source, self.spool
         before_commit = None
         if source is not None and spool is not None:

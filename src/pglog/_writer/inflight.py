@@ -48,6 +48,10 @@ class Batch:
     rows: list[Row] = field(default_factory=list)
     #: The transaction of the attempt under way, once it has begun.
     transaction: Transaction | None = None
+    #: How many of the first entries that transaction carries: often fewer than all (the
+    #: pace's limit, or a part written around a refused row), and a COMMIT close() may
+    #: find under way covers those alone.
+    carrying: int = 0
     #: An attempt is under way (from before BEGIN to after COMMIT).
     sending: bool = False
     #: From the start of an attempt until the writer has dealt with its outcome.
@@ -109,13 +113,15 @@ class InFlight:
                 spillable = batch.source is None and batch.unknown is None
                 self._ledger.idle = len(batch) if spillable else 0
 
-    def begin(self) -> Batch:
-        """Claim the batch for an attempt; Abandoned if close() took it meanwhile."""
+    def begin(self, count: int) -> Batch:
+        """Claim the batch for an attempt carrying its first ``count`` entries; Abandoned
+        if close() took it meanwhile."""
         with self._ledger.lock:
             batch = self.batch
             if batch is None or batch.taken:
                 raise Abandoned
             batch.sending, batch.busy, batch.transaction = True, True, None
+            batch.carrying = count
             self._ledger.idle = 0
             return batch
 

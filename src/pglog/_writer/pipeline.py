@@ -44,6 +44,8 @@ from pglog._writer.writer import Writer
 
 #: How long, past the close deadline, saying what was lost may take (a stderr read slowly).
 LAST_WORD = 0.3
+#: How long the spiller, ending after close(), may take to hand on what it left queued.
+STRANDED_GRACE = 2.0
 
 
 @dataclass
@@ -161,7 +163,9 @@ class Pipeline:
             self.delivery.spool = spool
             self.sink.on_connect.append(lambda _: spool.identify(self.sink.server))
         spiller = self.name.replace("writer", "spiller")
-        self.spill = Spill(self.queue, self.inflight, spool, self.notices, spiller)
+        self.spill = Spill(
+            self.queue, self.inflight, spool, self.notices, spiller, stranded=self._stranded
+        )
         self.spill.start()
         return self.spill
 
@@ -235,6 +239,24 @@ class Pipeline:
             self._hand_over(Place.HANDING, run, [named(entry) for entry in rest], deadline, saved)
         if saved.count:
             self._say_saved(saved, deadline)
+
+    def _stranded(self) -> None:
+        """The spiller's last act: once the writer has ended and the queue is closed, what
+        is in it (a chunk the spool refused after close() had handed the queue on) goes
+        to the fallback, else it would stay pending, in memory, until it is lost unsaid."""
+        if not self.queue.closed:  # open again: a writer reads it
+            return
+        deadline = time.monotonic() + STRANDED_GRACE
+        if not self._saving.acquire(timeout=STRANDED_GRACE):
+            return
+        try:
+            run, rest = self.queue.take(self.queue.maxsize + 1, Place.HANDING)
+            if rest:
+                saved = Saved()
+                self._hand_over(Place.HANDING, run, [named(e) for e in rest], deadline, saved)
+                self._say_saved(saved, deadline)
+        finally:
+            self._saving.release()
 
     def _hand_over_batch(self, batch: Batch, deadline: float, saved: Saved) -> None:
         """A batch of this process's, taken over from the writer, goes to the fallback."""

@@ -17,6 +17,7 @@ meanwhile, counting and reporting what it drops), and spilling is tried again.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from pglog._capture.entry import Captured, named
 from pglog._writer import process
@@ -37,7 +38,14 @@ class Spill:
     """Moves records to and from ``spool`` for ``queue``; runs the spiller thread."""
 
     def __init__(
-        self, queue: RecordQueue, inflight: InFlight, spool: Spool, notices: Notices, name: str
+        self,
+        queue: RecordQueue,
+        inflight: InFlight,
+        spool: Spool,
+        notices: Notices,
+        name: str,
+        *,
+        stranded: Callable[[], None],
     ) -> None:
         self.queue = queue
         self._inflight = inflight
@@ -47,6 +55,7 @@ class Spill:
         self._mark = max(1, queue.maxsize // 2)
         self._resting_until = 0.0
         self._stopping = False
+        self._stranded = stranded
         self._thread = process.own_thread(self._run, name)
 
     # -- the spiller thread -------------------------------------------------------------------
@@ -75,6 +84,9 @@ class Spill:
             except Exception as exc:  # never die: say it, rest, go on
                 self._notices.say("spill", type(exc).__name__, f"pglog's spiller failed: {exc!r}")
                 self._rest()
+        # A chunk the spool refused after close() handed the queue on went back to a
+        # queue no writer reads: it must not stay there.
+        self._stranded()
 
     def spill_down(self) -> None:
         """Move the oldest records to the spool until the queue is down to half the mark:
@@ -90,18 +102,31 @@ class Spill:
     # -- to the spool -------------------------------------------------------------------------
 
     def spool_chunk(self, run: Run, chunk: list[Captured]) -> bool:
-        """Append a chunk taken as spilling; on a disk error, give it back to the queue's
-        head and rest. True if it is in the spool."""
+        """Append a chunk taken as spilling, as much of it as the spool has room for; what
+        it can't take (all of it, on a disk error) goes back to the queue's head, and the
+        spool rests. True if all of it is in the spool."""
         try:
-            self.spool.append(chunk, run.first)
+            taken = self.spool.append(chunk, run.first, fit=True)
         except SpoolError as trouble:
             self.queue.give_back(Place.SPILLING, run, chunk)
             self.failed(trouble)
             return False
+        rest = Run(run.first, run.count)
         with self._ledger.lock:
-            self._ledger.release(Place.SPILLING, run)
-            self._ledger.hold(Place.SPOOLED, run)
-            self._ledger.spooled += run.count
+            spooled = rest.front(taken)
+            self._ledger.release(Place.SPILLING, spooled)
+            self._ledger.hold(Place.SPOOLED, spooled)
+            self._ledger.spooled += spooled.count
+        if rest.count:
+            self.queue.give_back(Place.SPILLING, rest, chunk[taken:])
+            self.failed(
+                SpoolError(
+                    f"{self.spool.directory} is full: it took {taken} of {len(chunk)} records,"
+                    f" and holds {self.spool.size} bytes of its limit of {self.spool.max_bytes}",
+                    full=True,
+                )
+            )
+            return False
         self.queue.wake()  # the writer waits for the chunk before taking from the queue
         return True
 
@@ -117,7 +142,8 @@ class Spill:
                 unknown.transaction.server_started,
             )
         elif batch.sending and transaction is not None:
-            pending = Recorded(transaction.xid, len(batch.entries), transaction.server_started)
+            covered = min(batch.carrying, len(batch.entries))  # a part's COMMIT covers the part
+            pending = Recorded(transaction.xid, covered, transaction.server_started)
         try:
             self.spool.append(list(batch.entries), batch.run.first, pending)
         except SpoolError as trouble:

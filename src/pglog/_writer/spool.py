@@ -158,16 +158,38 @@ class Spool:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def append(self, entries: list[Captured], first: int, pending: Recorded | None = None) -> None:
-        """Write ``entries``, numbered from ``first``, durably (fsync). With ``pending``, a
-        transaction that may have committed the first ``pending.count`` is recorded, to be
-        looked up on replay. On failure nothing of it stays (SpoolError)."""
-        data = b"".join(line(entry) for entry in entries)
+    def append(
+        self,
+        entries: list[Captured],
+        first: int,
+        pending: Recorded | None = None,
+        *,
+        fit: bool = False,
+    ) -> int:
+        """Write ``entries``, numbered from ``first``, durably (fsync); returns how many.
+        With ``pending``, a transaction that may have committed the first ``pending.count``
+        is recorded, to be looked up on replay. With ``fit``, as many of the first entries
+        as the room left takes (a chunk bigger than the room must not keep records that
+        fit out of it). On failure nothing of it stays (SpoolError)."""
+        lines = [line(entry) for entry in entries]
         with self._lock:
-            if self._size + len(data) > self.max_bytes:
+            room = self.max_bytes - self._size
+            taken = len(lines)
+            if fit:
+                taken = 0
+                for size in (len(text) for text in lines):
+                    if size > room:
+                        break
+                    room -= size
+                    taken += 1
+            data = b"".join(lines[:taken])
+            if not taken or len(data) > self.max_bytes - self._size:
                 raise SpoolError(
-                    f"{self.directory} holds its limit of {self.max_bytes} bytes", full=True
+                    f"{self.directory} is full: it holds {self._size} bytes of its limit of"
+                    f" {self.max_bytes}",
+                    full=True,
                 )
+            entries = entries[:taken]
             self.open()  # again, if the directory vanished
             if self._active is not None and self._active.vanished():
                 self._lose(self._active.path)  # removed under us: what it held is gone
@@ -185,6 +207,7 @@ class Spool:
             self._size += len(data)
             if active.size >= SEGMENT_BYTES or pending is not None:
                 self._seal()
+            return taken
 
     def _segment(self, first: int) -> SegmentFile:
         if self._active is None:
