@@ -31,7 +31,10 @@ from pglog._writer.fallback import Fallback
 from pglog._writer.fallback import resolve as resolve_fallback
 from pglog._writer.notices import INTERNAL_LOGGER, Notice
 from pglog._writer.pipeline import Pipeline
+from pglog._writer.process import OWN_THREADS as _OWN_THREADS
 from pglog._writer.sink import PostgresSink
+
+_get_ident = threading.get_ident
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -102,8 +105,10 @@ class DatabaseLogHandler(logging.Handler):
                 record = accepted
         try:
             entry = capture(record)
-            # the record's thread; a Notice is pglog's, given to be shown
-            if process.is_own(entry[4]) and not isinstance(record, Notice):
+            thread = entry[4]  # the record's (None when logging.logThreads is off)
+            if (thread if thread is not None else _get_ident()) in _OWN_THREADS and not (
+                isinstance(record, Notice)  # pglog's own, given to be shown
+            ):
                 return record  # logged by pglog's own threads (psycopg, pglog): never loop
             self._put(entry)
         except Exception:

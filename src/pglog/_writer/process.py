@@ -43,7 +43,8 @@ from typing import Protocol
 from pglog._writer.locks import held_here, let_go
 
 #: Idents of pglog's threads running now (see ``own_thread``): a record logged in one of
-#: them (psycopg's debug output, say) is never queued by pglog.
+#: them (psycopg's debug output, say) is never queued by pglog (``DatabaseLogHandler.handle``
+#: looks, inline: it runs in every logging call). Cleared in place, never rebound.
 OWN_THREADS: set[int] = set()
 
 
@@ -98,13 +99,6 @@ def own_thread(target: Callable[[], None], name: str) -> threading.Thread:
             OWN_THREADS.discard(ident)
 
     return threading.Thread(target=run, name=name, daemon=True)
-
-
-def is_own(thread: int | None) -> bool:
-    """Was a record of ``thread`` (its ``record.thread``; None when ``logging.logThreads``
-    is off: then the calling thread's) logged by one of pglog's own threads? On every
-    logging call: kept to one set lookup."""
-    return (threading.get_ident() if thread is None else thread) in OWN_THREADS
 
 
 def register(handler: Closable) -> None:
