@@ -147,6 +147,7 @@ class Delivery:
             size = parts.pop()
             try:
                 self.attempt(batch, size)
+                refusals = []  # the table took these rows: later refusals are not in a row
                 continue
             except Exception as exc:
                 if classify(exc) is not Disposition.ISOLATE:
