@@ -37,6 +37,13 @@ from pglog._writer.spool import Spool
 #: batch goes to the fallback instead of being tried row by row.
 REFUSALS_BEFORE_REJECT = 3
 
+#: After this many transactions of the same row alone outlived write_timeout (each looked
+#: up and found aborted), that row is what keeps the rest waiting: it is set aside like a
+#: row the table refuses (tried once escaped, then to the fallback), so the rows behind
+#: it are written. One could be a slow moment of the server's; each costs the rows
+#: behind it write_timeout and the lookup's grace more.
+TIMEOUTS_BEFORE_SET_ASIDE = 2
+
 _COPY_LINE = re.compile(r"^COPY .*, line (\d+)", re.MULTILINE)
 
 
@@ -91,6 +98,11 @@ class Delivery:
         self._fallback_outcome = fallback_outcome
         self._pace = Pace(sink.write_timeout)
         self.last_failure: BaseException | None = None
+        #: The row (as it was captured) whose transactions alone outlived write_timeout
+        #: ``_slow_times`` times in a row; ``_escaped_slow``: its escaped form, once tried.
+        self._slow_row: Row | None = None
+        self._slow_times = 0
+        self._escaped_slow: Row | None = None
 
     def deliver(self, batch: Batch) -> Result:
         """Write ``batch`` (the one in flight) as far as it can be written now."""
@@ -141,12 +153,15 @@ class Delivery:
         """Write the rows in flight; when the server refuses some row, split the batch
         around it (COPY names the line) or in halves, until it stands alone. Only as
         many rows as the pace allows go in one transaction; the caller sends the rest."""
+        if self._set_aside(batch):
+            return
         parts = [self._pace.rows(len(batch.rows))]  # sizes of the parts to write, next last
         refusals: list[str] = []
         while parts:
             size = parts.pop()
             try:
                 self.attempt(batch, size)
+                refusals = []  # the table took these rows: later refusals are not in a row
                 continue
             except Exception as exc:
                 if classify(exc) is not Disposition.ISOLATE:
@@ -154,7 +169,8 @@ class Delivery:
                 self.failed(exc)
                 error = exc
             if size == 1:
-                refusal = self._quarantine(batch, error)
+                reason = self._sink.describe_error(error)
+                refusal = self._quarantine(batch, reason, _code(error), "the server refused")
                 refusals = [*refusals, refusal] if refusal else []
                 if len(refusals) >= REFUSALS_BEFORE_REJECT and len(set(refusals)) == 1:
                     raise _TableRefuses(f"{self._sink.table} refuses rows: {refusal}")
@@ -183,12 +199,14 @@ class Delivery:
             self._sink.write(batch.rows[:count], self._inflight.began, before_commit)
         except CommitUnknown as lost:
             if isinstance(lost.cause, Stalled):
-                self._slow(count)
+                self._slow(batch, count)
             raise  # the batch stays claimed until the server says what became of it
         except BaseException:
             self._inflight.ended()
             raise
         self._pace.wrote(count, time.monotonic() - started)
+        self._slow_row = self._escaped_slow = None  # the first row is written, whatever it was
+        self._slow_times = 0
         self.settle(batch, count)
         failing_for = self._counters.failing_for()
         if self._counters.wrote():
@@ -198,8 +216,14 @@ class Delivery:
                 level=logging.INFO,
             )
 
-    def _slow(self, count: int) -> None:
-        """A transaction of ``count`` rows outlived write_timeout: the next carry fewer."""
+    def _slow(self, batch: Batch, count: int) -> None:
+        """A transaction of ``count`` rows outlived write_timeout: the next carry fewer;
+        one of a row alone is counted against that row (see ``_set_aside``)."""
+        head = batch.rows[0]
+        if count == 1 and head in (self._slow_row, self._escaped_slow):
+            self._slow_times += 1
+        elif count == 1:
+            self._slow_row, self._slow_times, self._escaped_slow = head, 1, None
         if self._pace.timed_out(count):
             self._notices.say(
                 "pace",
@@ -216,10 +240,35 @@ class Delivery:
         if settled and source is not None and self.spool is not None:
             self.spool.advance(source, settled)
 
-    def _quarantine(self, batch: Batch, error: BaseException) -> str | None:
-        """The first row in flight was refused alone: store it escaped, saying why.
+    def _set_aside(self, batch: Batch) -> bool:
+        """The first row in flight outlived write_timeout alone too often: it blocks
+        every row behind it, for ever if the server is that slow for it (a trigger, a
+        lock). Try it escaped, once; if that times out too, hand it to the fallback.
+        True if it was dealt with so (the caller goes on with the rest)."""
+        original, times = self._slow_row, self._slow_times
+        if original is None or times < TIMEOUTS_BEFORE_SET_ASIDE:
+            return False
+        if batch.rows[0] not in (original, self._escaped_slow):
+            return False
+        timeout = f"write_timeout ({self._sink.write_timeout:g} s)"
+        if times > TIMEOUTS_BEFORE_SET_ASIDE:  # its escaped form timed out too
+            self.hand_to_fallback(1, f"a row outlived {timeout} alone {times} times", "slow")
+            return True
+        self._notices.say(
+            "slow-row",
+            "set aside",
+            f"pglog: one row outlived {timeout} alone {times} times, and every row behind"
+            f" it waited; trying it escaped once, else it goes to the fallback",
+        )
+        batch.rows[0] = original  # escaped from the row as captured, not twice
+        self._escaped_slow = escaped_row(original, f"outlived {timeout}")
+        self._quarantine(batch, f"outlived {timeout}", "slow", "too slow alone")
+        return True
+
+    def _quarantine(self, batch: Batch, reason: str, code: str, what: str) -> str | None:
+        """The first row in flight was refused alone (``what`` happened to it, for
+        ``reason``, said once a minute for each ``code``): store it escaped, saying why.
         Returns the reason if even that was refused (the row then went to the fallback)."""
-        reason = self._sink.describe_error(error)
         batch.rows[0] = escaped_row(batch.rows[0], reason)
         try:
             self.attempt(batch, 1)
@@ -228,9 +277,7 @@ class Delivery:
                 raise
             self.hand_to_fallback(1, f"row refused by the server ({reason})", _code(exc))
             return getattr(exc, "sqlstate", None) or reason
-        self._notices.say(
-            "quarantine", _code(error), f"pglog stored a row the server refused, escaped: {reason}"
-        )
+        self._notices.say("quarantine", code, f"pglog stored a row {what}, escaped: {reason}")
         return None
 
     def hand_to_fallback(self, count: int, reason: str, why: str) -> None:

@@ -179,8 +179,10 @@ class Pipeline:
     def close(self, deadline: float, writing_until: float, *, wait: bool) -> None:
         """Write what the database takes until ``writing_until``, hand on the rest by
         ``deadline``, stop the threads. Without ``wait`` (logging's lock is held), the
-        writer does all of it in the background and nothing here waits."""
-        stopped = self.writer.stop(writing_until, wait=wait)
+        writer does all of it in the background and nothing here waits; its hand-over
+        then gets as long as this close would have had, from when it begins."""
+        window = max(0.0, deadline - time.monotonic())
+        stopped = self.writer.stop(writing_until, wait=wait, hand_on=window)
         if not wait:
             return
         if not stopped:

@@ -77,6 +77,9 @@ class Writer:
         self._backoff = backoff or Backoff()
         self._spill: Spill | None = None
         self._deadline: float | None = None
+        #: For a stop nobody waits for: how long handing on may take, from when the writer
+        #: gets to it (None: by the stop's own deadline, which someone waits for).
+        self._hand_on: float | None = None
         #: Decides, at the end of a close, whether the writer ends or goes on (reopened).
         self._fate = threading.Lock()
         self._ended = False
@@ -88,9 +91,12 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, deadline: float, *, wait: bool) -> bool:
+    def stop(self, deadline: float, *, wait: bool, hand_on: float = 0.0) -> bool:
         """Ask the loop to write what it can by ``deadline`` and stop; with ``wait``, wait
-        until then; True if it has stopped."""
+        until then; True if it has stopped. Without ``wait`` nobody waits for the writer:
+        a write stuck past ``deadline`` (a stall, until write_timeout) must not leave the
+        hand-over no time, so it gets ``hand_on`` seconds from when it begins."""
+        self._hand_on = None if wait else hand_on
         self._deadline = deadline
         self._queue.close()
         if self._thread.ident is None:
@@ -176,6 +182,9 @@ class Writer:
                 continue  # a recorded transaction was settled: on to the next
             if batch is None or not self._write(batch, closing=True):
                 break
+        hand_on = self._hand_on
+        if hand_on is not None:  # nobody waits: the hand-over's window starts now
+            deadline = process.deadline(max(deadline, time.monotonic() + hand_on))
         self._finishing(deadline)
         self.report_drops(force=True)
         if time.monotonic() < deadline:
