@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import HandlerFactory
-from helpers import ListHandler, count, fetch
+from helpers import ListHandler, closed_port_dsn, count, fetch
 
 from pglog import DatabaseLogHandler
 from pglog._writer.process import OWN_THREADS
@@ -489,3 +489,42 @@ def test_malformed_dsn_is_an_error_without_the_password() -> None:
     with pytest.raises(ValueError, match="dsn") as caught:
         DatabaseLogHandler("host=x password='unterminated")
     assert "unterminated" not in str(caught.value)
+
+
+class _Holding(logging.Handler):
+    """A fallback that holds whoever hands it a record until the test lets go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.let_go = threading.Event(), threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.entered.set()
+        self.let_go.wait(30)
+
+
+def test_a_close_meeting_another_threads_close_returns_once_that_one_has_finished(
+    make_handler: HandlerFactory, logger: logging.Logger
+) -> None:
+    """A close() (the exit's, the SIGTERM hook's) that finds another thread's close under
+    way returns once that close has finished, not at once: the process ends right after
+    it, and would end with the record still being handed on."""
+    fallback = _Holding()
+    handler = make_handler(dsn=closed_port_dsn(), fallback=fallback, close_timeout=5)
+    logger.addHandler(handler)
+    logger.warning("held")
+    first = threading.Thread(target=handler.close)
+    first.start()
+    assert fallback.entered.wait(30), "the first close never handed the record on"
+    seen: dict[str, Any] = {}
+
+    def close_again() -> None:
+        handler.close()
+        seen.update(handler.stats())
+
+    second = threading.Thread(target=close_again)
+    second.start()
+    fallback.let_go.set()
+    second.join(30)
+    first.join(30)
+    assert (seen["pending"], seen["fallback"]) == (0, 1)

@@ -195,3 +195,22 @@ def test_a_missing_log_directory_fails_before_anything_is_installed(
     with pytest.raises(pglog.ConfigError, match=r"logging\.file\.path: the directory"):
         pglog.initialize_logger(settings)
     assert logging.getLogger().handlers == before
+
+
+def test_initialising_again_with_a_bad_config_keeps_the_set_up_in_place(
+    tmp_path: Path, pg_dsn: str, table: str, db: psycopg.Connection[Any]
+) -> None:
+    """A replacement that fails (a missing log directory) changes nothing: the set-up in
+    place stays on the root logger and current, so shutdown_logging() still writes and
+    closes it."""
+    assert pglog.initialize_logger(config(pg_dsn, table)) is True
+    installed = list(logging.getLogger().handlers)
+    settings = config(pg_dsn, table)
+    settings["logging"]["file"] = {"enabled": True, "path": str(tmp_path / "no" / "app.log")}
+    with pytest.raises(pglog.ConfigError):
+        pglog.initialize_logger(settings)
+    assert logging.getLogger().handlers == installed
+    pglog.get_logger("payments").info("still stored")
+    pglog.shutdown_logging()
+    assert not set(installed) & set(logging.getLogger().handlers)
+    assert fetch(db, table, "message") == [("still stored",)]

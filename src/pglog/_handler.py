@@ -29,6 +29,7 @@ from pglog._table.schema import TableName
 from pglog._writer import process
 from pglog._writer.fallback import Fallback
 from pglog._writer.fallback import resolve as resolve_fallback
+from pglog._writer.locks import held_here
 from pglog._writer.notices import INTERNAL_LOGGER, Notice
 from pglog._writer.pipeline import Pipeline
 from pglog._writer.process import OWN_THREADS as _OWN_THREADS
@@ -79,6 +80,11 @@ class DatabaseLogHandler(logging.Handler):
         #: The last close() did not wait (logging's lock was held): its writer finishes in
         #: the background, and the next close() that may wait finishes it (the exit's).
         self._finishing = False
+        #: Held by the close() under way, for as long as it runs: a close() in another
+        #: thread waits on it for that close to finish (see ``close``).
+        self._close_lock = threading.RLock()
+        #: The deadline of the close() under way: one that takes it over keeps to it.
+        self._close_deadline = 0.0
         self._pipeline = self._build()
         process.register(self)
 
@@ -196,16 +202,38 @@ class DatabaseLogHandler(logging.Handler):
         Called while logging's module lock is held (``dictConfig`` replacing handlers),
         it waits for nothing: the writer finishes in the background, since it may itself
         need that lock; a later close() (the exit's) waits for it.
+
+        A close() that finds another thread's close under way waits for it to finish
+        (by that close's deadline, or the exit's if sooner) rather than return with the
+        records still being written: the exit, or the SIGTERM hook, ends the process
+        right after. The SIGTERM hook interrupts the main thread wherever it is, perhaps
+        in its own close(), which then never goes on; the hook lets go of the lock that
+        close holds (see ``caller_locks``), and the close that gets it, finding the
+        close still under way, takes it over.
         """
         wait = not process.logging_lock_held()
-        with self._state_lock:  # decides: who closes (and who finishes a close left behind)
-            closing = not self._closed or (self._finishing and wait and not self._closing)
-            self._closed = True
-            self._closing = closing or self._closing
-        if not closing:
-            return
+        if held_here(self._close_lock):
+            return  # this thread's own close, under way further up the stack
+        if not self._close_lock.acquire(timeout=self._wait_for_close() if wait else 0):
+            return  # another close is under way, and still is by the deadline
         try:
-            deadline = self._deadline()
+            with self._state_lock:  # decides: who closes (and who finishes a close left behind)
+                # Still closing, with the close lock free: that close was abandoned.
+                closing = not self._closed or (wait and (self._finishing or self._closing))
+                if closing and not self._closing:
+                    self._close_deadline = self._deadline()
+                self._closed = True
+                self._closing = closing or self._closing
+            if closing:
+                self._close(wait)
+        finally:
+            self._close_lock.release()
+
+    def _close(self, wait: bool) -> None:
+        """The close itself, by the deadline set when it began (one that takes over an
+        abandoned close keeps to that close's time)."""
+        try:
+            deadline = process.deadline(self._close_deadline)
             self._pipeline.close(deadline, deadline - self._reserve, wait=wait)
         finally:
             with self._state_lock:  # decides: closed, or left finishing
@@ -216,11 +244,17 @@ class DatabaseLogHandler(logging.Handler):
                     process.left_finishing(self)
             super().close()
 
+    def _wait_for_close(self) -> float:
+        """Seconds to wait for a close under way: until its deadline (or the exit's), or
+        a close_timeout from now if none is (a close may begin meanwhile)."""
+        until = self._close_deadline if self._closing else self._deadline()
+        return max(0.0, process.deadline(until) - time.monotonic())
+
     @property
     def caller_locks(self) -> tuple[object, ...]:
         """The locks a caller's thread takes in here: a signal may interrupt the main
         thread holding one, and the SIGTERM hook lets go of them (see ``process``)."""
-        return (self._state_lock, self._pipeline.ledger.lock)
+        return (self._state_lock, self._close_lock, self._pipeline.ledger.lock)
 
     def _deadline(self) -> float:
         """``close_timeout`` from now, or what is left of the exit's deadline."""
@@ -263,6 +297,6 @@ class DatabaseLogHandler(logging.Handler):
         (closing it, in a thread the child doesn't have): the parent writes what it had
         queued; its sockets are not ours."""
         self._pipeline.abandon()
-        self._state_lock = threading.RLock()
+        self._state_lock, self._close_lock = threading.RLock(), threading.RLock()
         self._closed = self._closing = self._finishing = False
         self._pipeline = self._build()

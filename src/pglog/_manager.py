@@ -4,6 +4,7 @@ levels, and a clean shutdown at exit."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -41,12 +42,17 @@ class LoggerManager:
         self.database_error: str | None = None
         self._installed: list[logging.Handler] = []
 
-    def install(self) -> bool:
+    def install(self, replacing: LoggerManager | None = None) -> bool:
         """Attach the handlers and set the levels; True if records are reaching the database.
 
         Connects once to find out (and creates the table if asked). An unreachable
         database is reported and tolerated: records wait in memory and are written
         when it returns, and the console keeps working throughout.
+
+        The handlers go on the root logger together, in one step that also takes off
+        those of ``replacing`` (left for its ``shutdown()`` to close): a record logged
+        meanwhile meets one set or the other, never neither (the old set's close may
+        take its close_timeout) and never both (it would be written twice).
         """
         config = self.config
         if config.file.enabled:  # first: a missing directory fails before anything changes
@@ -56,20 +62,23 @@ class LoggerManager:
         for name, level in config.components.items():
             logging.getLogger(name).setLevel(level)
 
+        handlers: list[logging.Handler] = []
         if config.console.enabled:
             console = StderrHandler(config.console.level or logging.NOTSET, config.console.format)
             self.console_handler = console
-            self._attach(console)
+            handlers.append(console)
         if self.file_handler is not None:
-            self._attach(self.file_handler)
+            handlers.append(self.file_handler)
 
-        if not config.database.enabled:
+        if config.database.enabled:
+            self.database_handler = self._database_handler()
+            self.database_error = self.database_handler.check_database()
+            handlers.append(self.database_handler)
+            if config.database.spool_dir is not None:
+                self.database_handler.start()  # replay what an earlier run spooled, now
+        self._attach(handlers, replacing)
+        if self.database_handler is None:
             return False
-        self.database_handler = self._database_handler()
-        self.database_error = self.database_handler.check_database()
-        self._attach(self.database_handler)
-        if config.database.spool_dir is not None:
-            self.database_handler.start()  # replay what an earlier run spooled, now
         if self.database_error is not None:
             INTERNAL_LOGGER.warning(
                 "pglog: the database is unreachable (%s); logging to the console, and records"
@@ -86,9 +95,17 @@ class LoggerManager:
         options.setdefault("fallback", None if elsewhere else "console")
         return DatabaseLogHandler(config.destination.dsn, **options)
 
-    def _attach(self, handler: logging.Handler) -> None:
-        logging.getLogger().addHandler(handler)
-        self._installed.append(handler)
+    def _attach(self, handlers: list[logging.Handler], replacing: LoggerManager | None) -> None:
+        """Put ``handlers`` on the root logger in place of ``replacing``'s, in one step.
+
+        A new list, not the old one changed: a thread logging meanwhile goes on through
+        the list it began with. Under logging's lock, as ``addHandler`` changes the list.
+        """
+        root = logging.getLogger()
+        old = replacing._installed if replacing is not None else []
+        with getattr(logging, "_lock", None) or contextlib.nullcontext():
+            root.handlers = [h for h in root.handlers if h not in old] + handlers
+        self._installed.extend(handlers)
 
     def get_logger(self, component: str) -> logging.Logger:
         """The logger for ``component``; its level comes from ``logging.components``."""
@@ -126,12 +143,13 @@ def initialize_logger(config: ConfigSource = None) -> bool:
         config = os.environ.get("PGLOG_CONFIG") or None
     manager = LoggerManager(config)
     with _manager_lock:  # one manager is current; the one it replaces is shut down after
+        reaching = manager.install(replacing=_manager)  # raises: the previous one stays
         previous, _manager = _manager, manager
         atexit.unregister(shutdown_logging)  # registered once, however often this runs
         atexit.register(shutdown_logging)
     if previous is not None:
-        previous.shutdown()
-    return manager.install()
+        previous.shutdown()  # its handlers are off the root logger already: only closes
+    return reaching
 
 
 def get_logger(component: str) -> logging.Logger:
