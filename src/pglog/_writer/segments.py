@@ -105,6 +105,36 @@ class SegmentName:
         return cls(parts[0], int(parts[1]), parts[2], int(parts[3]))
 
 
+def segments_in(directory: Path, key: str) -> Iterator[tuple[Path, SegmentName]]:
+    """The segments of destination ``key`` in ``directory``, oldest first (a listing that
+    fails is an empty one: the spool looks again later)."""
+    try:
+        paths = sorted(directory.glob(f"{key}-*.rows"))
+    except OSError:
+        paths = []
+    for path in paths:
+        name = SegmentName.parse(path)
+        if name is not None:
+            yield path, name
+
+
+def tokens_in(directory: Path) -> set[str]:
+    """The processes that have segments in ``directory``, for any destination."""
+    try:
+        return {n.token for p in directory.glob("*.rows") if (n := SegmentName.parse(p))}
+    except OSError:
+        return set()
+
+
+def bytes_of(directory: Path, key: str) -> int:
+    """What destination ``key``'s segments hold on disk."""
+    total = 0
+    for path, _ in segments_in(directory, key):
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size
+    return total
+
+
 def destination_of(dsn: str, table: str) -> Destination:
     """Where ``dsn`` and ``table`` send records, its hosts resolved to their addresses
     (a name lookup: call it from the writer's thread, not the caller's)."""

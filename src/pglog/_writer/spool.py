@@ -45,11 +45,14 @@ from pglog._writer.segments import (
     SegmentFile,
     SegmentName,
     SpoolError,
+    bytes_of,
     disk,
     key_for,
     line,
     read_progress,
     read_segment,
+    segments_in,
+    tokens_in,
     write_progress,
 )
 
@@ -129,7 +132,7 @@ class Spool:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._owners.hold()
             if fresh or not self._size:
-                self._size = self._measure()
+                self._size = bytes_of(self.directory, self.key)
 
     def identify(self, server: str | None) -> None:
         """The writer connected and learnt its server's identity: later segments say so,
@@ -234,7 +237,7 @@ class Spool:
                 return False
             self._next_orphan_scan = now + ORPHAN_SCAN_INTERVAL
             self._forget_vanished()
-            self._size = self._measure()
+            self._size = bytes_of(self.directory, self.key)
             return self._oldest_claimable() is not None
 
     def _unreplayed(self) -> int:
@@ -330,14 +333,7 @@ class Spool:
         return replay
 
     def _segments(self) -> Iterator[tuple[Path, SegmentName]]:
-        try:
-            paths = sorted(self.directory.glob(f"{self.key}-*.rows"))
-        except OSError:
-            paths = []
-        for path in paths:
-            name = SegmentName.parse(path)
-            if name is not None:
-                yield path, name
+        return segments_in(self.directory, self.key)
 
     def _oldest_claimable(self) -> Path | None:
         for segment, name in self._segments():
@@ -347,11 +343,7 @@ class Spool:
                 and segment.exists()
             ):
                 return segment
-        try:
-            every = {n.token for p in self.directory.glob("*.rows") if (n := SegmentName.parse(p))}
-        except OSError:
-            every = set()
-        self._owners.forget_dead(every)
+        self._owners.forget_dead(tokens_in(self.directory))
         return None
 
     def _read(self, segment: Path) -> _Segment | None:
@@ -410,10 +402,3 @@ class Spool:
         token = name.token if name else ""
         if token != self.token and not any(n.token == token for _, n in self._segments()):
             self._owners.let_go(token, done=True)
-
-    def _measure(self) -> int:
-        total = 0
-        for path, _ in self._segments():
-            with contextlib.suppress(OSError):
-                total += path.stat().st_size
-        return total
