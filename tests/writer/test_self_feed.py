@@ -34,10 +34,12 @@ def test_root_at_debug_stores_exactly_what_the_application_logged(
     witness = ListHandler()
     noisy_root.addHandler(handler)
     noisy_root.addHandler(witness)
-    app = logging.getLogger(f"app.{table}")  # a logger no earlier dictConfig has disabled
+    app = logging.getLogger(f"self_feed_{table}")  # a logger no earlier test has touched
     for i in range(300):
         app.debug("record %d", i)
     assert handler.flush(10)
+    first = handler.stats()
+    assert first["written"] == 300, (first, logging.root.manager.disable, app.getEffectiveLevel())
     db.execute(f'DROP TABLE "{table}"')  # the writer will recreate it and say so
     for i in range(300, 600):
         app.debug("record %d", i)

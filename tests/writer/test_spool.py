@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -394,6 +393,7 @@ def test_close_while_a_slow_spool_write_is_under_way_never_doubles_a_record(
     monkeypatch.setattr("pglog._writer.spool.os.fsync", slow_fsync)
     proxy.refuse()
     fallback = ListHandler()
+    earlier = set(threading.enumerate())  # other tests' writers may still be finishing
     handler = DatabaseLogHandler(
         proxy.dsn,
         table=TABLE,
@@ -405,13 +405,16 @@ def test_close_while_a_slow_spool_write_is_under_way_never_doubles_a_record(
     log.addHandler(handler)
     for i in range(30_000):
         log.info("s-%d", i)
+    writers = [
+        t for t in threading.enumerate() if t.name.startswith("pglog-writer") and t not in earlier
+    ]
+    assert writers
     handler.close()
     handed = fallback.messages(log.name)
     monkeypatch.undo()
-    deadline = time.monotonic() + 60
-    while any(t.name.startswith("pglog-writer") for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "the writer never finished spooling"
-        threading.Event().wait(0.05)
+    for writer in writers:
+        writer.join(60)
+        assert not writer.is_alive(), "the writer never finished spooling"
     assert any("still being spooled" in m for m in fallback.messages("pglog"))
     proxy.refuse(False)
     replayer = DatabaseLogHandler(proxy.dsn, table=TABLE, spool_dir=tmp_path / "spool")
