@@ -63,7 +63,8 @@ def test_a_newer_segment_removed_during_a_replay_does_not_derail_the_replay(
     logger.addHandler(handler)
     try:
         emitted = produce(logger, "a", 300, rate=3_000)
-        assert wait_until(lambda: handler.stats()["spool_pending"] >= 250, 10), ledger(
+        # at least what memory can't hold: the batch the writer is attempting stays its own
+        assert wait_until(lambda: handler.stats()["spool_pending"] >= 200, 10), ledger(
             handler.stats()
         )
         [segment_a] = sorted(spool_dir.glob("*.rows"))
