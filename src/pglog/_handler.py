@@ -116,24 +116,21 @@ class DatabaseLogHandler(logging.Handler):
                 isinstance(record, Notice)  # pglog's own, given to be shown
             ):
                 return record  # logged by pglog's own threads (psycopg, pglog): never loop
-            self._put(entry)
+            pipeline = self._pipeline
+            if not pipeline.started:
+                pipeline = self._start()
+            if entry[ARGS] is not None and type(entry[EXTRAS]) is not str:  # queue.is_light
+                accepted = pipeline.queue.put(entry)
+            else:
+                accepted = pipeline.queue.put_weighed(entry)
+            if not accepted:
+                self._after_close(entry)
         except Exception:
             self.handleError(record)
         return record
 
     #: ``handle`` filters, and then does what ``emit`` must: one call instead of two.
     emit = handle
-
-    def _put(self, entry: Captured) -> None:
-        pipeline = self._pipeline
-        if not pipeline.started:
-            pipeline = self._start()
-        if entry[ARGS] is not None and type(entry[EXTRAS]) is not str:  # see queue.is_light
-            accepted = pipeline.queue.put(entry)
-        else:
-            accepted = pipeline.queue.put_weighed(entry)
-        if not accepted:
-            self._after_close(entry)
 
     def start(self) -> None:
         """Start the writer now rather than at the first record: to replay, right away, a
