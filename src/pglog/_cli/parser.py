@@ -12,9 +12,10 @@ from pglog._table.partitions import PERIODS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument("--dsn", help="libpq connection string or URI (default: $PGLOG_DSN)")
-    common.add_argument("--config", help="the YAML configuration file (default: $PGLOG_CONFIG)")
+    connection = _Parser(add_help=False)
+    connection.add_argument("--dsn", help="libpq connection string or URI (default: $PGLOG_DSN)")
+    connection.add_argument("--config", help="the YAML configuration file (default: $PGLOG_CONFIG)")
+    common = _Parser(add_help=False, parents=[connection])
     common.add_argument("--table", help="the log table (default: from the config, else logs)")
     common.add_argument("--schema", help="the table's schema (default: public)")
 
@@ -50,18 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pglog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-    demo = commands.add_parser(
-        "demo",
-        parents=[common],
-        help="log a realistic mix into a table and show what landed"
-        " (a throwaway embedded PostgreSQL when no DSN is given)",
-    )
-    demo.add_argument(
-        "--keep",
-        action="store_true",
-        help="leave the embedded PostgreSQL running with the demo's rows, to try the CLI and"
-        " pglog serve on (it prints the DSN and how to stop it)",
-    )
+    _add_demo(commands, connection)
     init = commands.add_parser("init", parents=[common], help="create the table and its indexes")
     init.add_argument(
         "--partition",
@@ -138,6 +128,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", help="required beyond loopback (default: $PGLOG_TOKEN, which ps can't show)"
     )
     return parser
+
+
+def _add_demo(
+    commands: argparse._SubParsersAction[_Parser],
+    connection: _Parser,
+) -> None:
+    """``pglog demo``: its own table and schema options, since its default table is not
+    the other commands'."""
+    demo = commands.add_parser(
+        "demo",
+        parents=[connection],
+        help="log a realistic mix into a table and show what landed"
+        " (a throwaway embedded PostgreSQL when no DSN is given)",
+    )
+    demo.add_argument(
+        "--table", help="the table the demo logs into (default: the config's, else pglog_demo)"
+    )
+    demo.add_argument("--schema", help="its schema (default: public)")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the embedded PostgreSQL running with the demo's rows, to try the CLI and"
+        " pglog serve on (it prints the DSN and how to stop it)",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
