@@ -25,16 +25,15 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg
 import pytest
+from helpers import alive, free_port, wait_until
 from psycopg import sql
 
 PGBIN = Path(os.environ.get("PGLOG_PGBIN", "/usr/lib/postgresql/15/bin"))
@@ -142,7 +141,7 @@ class Node:
         self.directory = Path(tempfile.mkdtemp(prefix=f"pglog-{name}-", dir=root))
         self.data = self.directory / "data"
         self.log = self.directory / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
         shutil.copytree(self._template_cluster(), self.data, symlinks=True)
         self.data.chmod(0o700)
@@ -180,15 +179,15 @@ class Node:
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(child), signal.SIGKILL)
-        _wait_until(lambda: not _alive(pid), "postmaster to die")
+        wait_until(lambda: not alive(pid), "postmaster to die")
         for child in children:
-            _wait_until(lambda c=int(child): not _alive(c), "backends to die")  # type: ignore[misc]
+            wait_until(lambda c=int(child): not alive(c), "backends to die")  # type: ignore[misc]
         (self.data / "postmaster.pid").unlink(missing_ok=True)
 
     @property
     def running(self) -> bool:
         pid = self.postmaster_pid()
-        return pid is not None and _alive(pid)
+        return pid is not None and alive(pid)
 
     def postmaster_pid(self) -> int | None:
         try:
@@ -365,52 +364,48 @@ class TimescaleServer(Node):
 # -- fixtures ------------------------------------------------------------------------------------
 
 
+#: What the fixtures start: a cluster, or one server.
+_Started = TypeVar("_Started", CitusCluster, TimescaleServer)
+
+
+@contextlib.contextmanager
+def _running(engine: Engine, make: Callable[[], _Started]) -> Iterator[_Started]:
+    """An engine's servers, started, and destroyed whatever the test did."""
+    require(engine)
+    node = make()
+    try:
+        node.start()
+        yield node
+    finally:
+        node.destroy()
+
+
 @pytest.fixture(scope="session")
 def citus() -> Iterator[CitusCluster]:
     """A Citus cluster for the whole session: make your own tables, don't restart nodes."""
-    require("citus")
-    cluster = CitusCluster()
-    try:
-        cluster.start()
+    with _running("citus", CitusCluster) as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture
 def own_citus() -> Iterator[CitusCluster]:
     """A Citus cluster of this test's own, to stop, kill and restart nodes of at will."""
-    require("citus")
-    cluster = CitusCluster()
-    try:
-        cluster.start()
+    with _running("citus", CitusCluster) as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture(scope="session")
 def timescale() -> Iterator[TimescaleServer]:
     """A TimescaleDB server for the whole session: make your own tables, don't restart it."""
-    require("timescaledb")
-    server = TimescaleServer()
-    try:
-        server.start()
+    with _running("timescaledb", TimescaleServer) as server:
         yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture
 def own_timescale() -> Iterator[TimescaleServer]:
     """A TimescaleDB server of this test's own, to stop, kill and restart at will."""
-    require("timescaledb")
-    server = TimescaleServer()
-    try:
-        server.start()
+    with _running("timescaledb", TimescaleServer) as server:
         yield server
-    finally:
-        server.destroy()
 
 
 # -- plumbing ------------------------------------------------------------------------------------
@@ -459,28 +454,3 @@ def _parallel(action: Callable[[Node], object], nodes: list[Node]) -> None:
     with concurrent.futures.ThreadPoolExecutor(len(nodes)) as pool:
         for future in [pool.submit(action, node) for node in nodes]:
             future.result()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout}s for {what}")
-        time.sleep(0.01)

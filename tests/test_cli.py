@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import count, fetch
+from helpers import alive, count, fetch
 
 from pglog import DatabaseLogHandler
 
@@ -576,14 +576,5 @@ def test_demo_keep_leaves_a_server_with_the_rows_and_says_what_to_try() -> None:
         stopped = subprocess.run(stop.group(1), shell=True, timeout=60, check=False)
     client.close()
     assert stopped.returncode == 0
-    assert not _running(postmaster)  # stopped, not left running under removed files
+    assert not alive(postmaster)  # stopped, not left running under removed files
     assert not Path(data.group(1)).exists()
-
-
-def _running(pid: int) -> bool:
-    """Is ``pid`` alive (a zombie no init has reaped yet is not)?"""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"

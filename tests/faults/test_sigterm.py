@@ -23,10 +23,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import count
+from helpers import count, free_port
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
-from recipes.support import free_port, python_module, query
+from recipes.support import python_module, query
 from recipes.test_fastapi import UVICORN_CLI, _check_every_record_stored_once, _serve_and_stop
 
 from faults.live import Child

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-
-from recipes.support import free_port, wait_until
+from helpers import free_port, wait_until
 
 #: Where Debian's package puts it (not on a non-root user's PATH).
 BINARY = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"

@@ -9,10 +9,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from helpers import free_port
+
 from recipes.support import (
     EXAMPLES,
     Program,
-    free_port,
     get_json,
     python_module,
     query,

@@ -12,13 +12,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import ListHandler
+from helpers import ListHandler, wait_until
 from pgserver import PostgresServer
 from psycopg import sql
 
 from pglog import DatabaseLogHandler
 from recipes.pgbouncer import BINARY, PgBouncer, available
-from recipes.support import wait_until
 
 
 @pytest.fixture(scope="module", autouse=True)
