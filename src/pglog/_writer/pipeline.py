@@ -236,11 +236,8 @@ class Pipeline:
             run, chunk = self.queue.take(SPILL_CHUNK, Place.SPILLING)
             if not chunk or not spill.spool_chunk(run, chunk):
                 break
-        run, rest = self.queue.take(self.queue.maxsize + 1, Place.HANDING)
-        if rest:
-            self._hand_over(Place.HANDING, run, [named(entry) for entry in rest], deadline, saved)
-        if saved.count:
-            self._say_saved(saved, deadline)
+        self._hand_over_queue(deadline, saved)
+        self._say_saved(saved, deadline)
 
     def _stranded(self) -> None:
         """The spiller's last act: once the writer has ended and the queue is closed, what
@@ -252,13 +249,17 @@ class Pipeline:
         if not self._saving.acquire(timeout=STRANDED_GRACE):
             return
         try:
-            run, rest = self.queue.take(self.queue.maxsize + 1, Place.HANDING)
-            if rest:
-                saved = Saved()
-                self._hand_over(Place.HANDING, run, [named(e) for e in rest], deadline, saved)
-                self._say_saved(saved, deadline)
+            saved = Saved()
+            self._hand_over_queue(deadline, saved)
+            self._say_saved(saved, deadline)
         finally:
             self._saving.release()
+
+    def _hand_over_queue(self, deadline: float, saved: Saved) -> None:
+        """Whatever is still queued goes to the fallback."""
+        run, rest = self.queue.take(self.queue.maxsize + 1, Place.HANDING)
+        if rest:
+            self._hand_over(Place.HANDING, run, [named(entry) for entry in rest], deadline, saved)
 
     def _hand_over_batch(self, batch: Batch, deadline: float, saved: Saved) -> None:
         """A batch of this process's, taken over from the writer, goes to the fallback."""
@@ -289,8 +290,11 @@ class Pipeline:
 
     def _say_saved(self, saved: Saved, deadline: float) -> None:
         """One line for everything close() could not write: the batch in flight and the
-        queue together, so the number said is the number counted."""
+        queue together, so the number said is the number counted. Nothing handed on:
+        nothing said."""
         count, handed = saved.count, saved.handed
+        if not count:
+            return
         if self.fallback_outcome() == "dropped":
             self.notices.always(
                 f"pglog handler closed: {count} records could not be written to {self.table}"
