@@ -31,6 +31,7 @@ from typing import Any
 
 from pglog._capture.context import BOUND, Bound
 from pglog._capture.entry import (
+    FORMATTER_ATTRIBUTES,
     LIGHT_TEXT,
     LIGHT_TEXT_EXTRAS,
     RECORD_FIELDS,
@@ -40,7 +41,6 @@ from pglog._capture.entry import (
     Extras,
 )
 from pglog._capture.sanitize import (
-    MARKER_KEY,
     SCALARS,
     Notes,
     as_extras,
@@ -52,26 +52,22 @@ from pglog._capture.sanitize import (
 _PLAIN = logging.LogRecord("name", logging.INFO, "path", 1, "msg", None, None)
 #: Attributes every LogRecord has, plus those a Formatter adds while formatting.
 #: Anything else on a record came with ``extra=`` (or a record factory) and is kept.
-STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | {"message", "asctime"}
+STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | FORMATTER_ATTRIBUTES
 #: A plain LogRecord sets its attributes first; ``extra=`` keys are added after them.
 _PLAIN_SIZE = len(vars(_PLAIN))
 del _PLAIN
-#: Keys past a plain record's own that the short path leaves to the careful one: what a
-#: Formatter adds, loguru's nested ``extra``, and pglog's own marker, which a record must
-#: not be able to forge. ``extra=`` can't name a standard attribute (``makeRecord``
-#: refuses), so these are the only ones that may come after them.
-_LATE_KEYS = frozenset({"message", "asctime", "extra", MARKER_KEY})
-
 _ALL_SLOTS = operator.itemgetter(*RECORD_SLOTS)
-_HEAD = operator.itemgetter(*RECORD_FIELDS, "msg", "args")
 _FIELDS = operator.itemgetter(*RECORD_FIELDS)
 _LOG_RECORD = logging.LogRecord
 _FORMATTER = logging.Formatter()
 #: Replaced by ``correlation`` once OpenTelemetry is loaded (bound fields and the span).
 #: Not annotated: an annotation here costs every logging call 100 instructions.
 _BOUND_GET = BOUND.get
-_SCALAR_TYPES = SCALARS.issuperset
 _ISLICE = itertools.islice
+#: What the structured short path leaves under a record's own extras when nothing is bound.
+_UNBOUND: dict[str, Any] = {}
+#: The plain scalars (see ``sanitize.SCALARS``), and whether they are text.
+_IS_TEXT = {kind: kind is str for kind in SCALARS}
 
 
 def capture(record: logging.LogRecord) -> Captured:
@@ -79,58 +75,40 @@ def capture(record: logging.LogRecord) -> Captured:
     bound = _BOUND_GET()
     try:  # free unless it raises: a record made by hand may lack what the short paths read
         attributes = record.__dict__
-        if type(record) is _LOG_RECORD:
-            if len(attributes) == _PLAIN_SIZE:
-                values = _ALL_SLOTS(attributes)
-                if (
-                    values[13] is None
-                    and values[14] is None
-                    and values[15] is None
-                    and type(values[11]) is str
-                    and type(values[12]) is tuple
-                ):
-                    text = len(values[11])
-                    for arg in values[12]:  # a loop beats map() for the few arguments of a call
-                        kind = type(arg)
-                        if kind not in SCALARS:
-                            break
-                        if kind is str:
-                            text += len(arg)
-                    else:
-                        if bound is not None:
-                            return (*values[:14], bound.extras, None)
-                        if text <= LIGHT_TEXT:
-                            return values  # type: ignore[no-any-return]
-            elif (
-                attributes["exc_info"] is None
-                and attributes["exc_text"] is None
-                and attributes["stack_info"] is None
-            ):
-                extras = dict(_ISLICE(attributes.items(), _PLAIN_SIZE, None))
-                head = _HEAD(attributes)
-                text = head[11]
-                if (
-                    type(text) is str
-                    and type(head[12]) is tuple
-                    and _SCALAR_TYPES(map(type, head[12]))
-                    and extras.keys().isdisjoint(_LATE_KEYS)
-                ):
-                    length = len(text)
-                    for value in extras.values():  # one pass: kinds, and the text they hold
-                        kind = type(value)
-                        if kind not in SCALARS:
-                            break
-                        if kind is str:
-                            length += len(value)
-                    else:
-                        if length <= LIGHT_TEXT_EXTRAS:
-                            if bound is not None:
-                                if type(bound.extras) is not dict:
-                                    return _capture_carefully(record, attributes, bound)
-                                merged = bound.extras.copy()
-                                merged.update(extras)
-                                extras = merged
-                            return (*head, None, extras, None)
+        if type(record) is not _LOG_RECORD:
+            return _capture_carefully(record, attributes, bound)
+        values: Captured = _ALL_SLOTS(attributes)
+        if (
+            values[13] is not None
+            or values[14] is not None
+            or values[15] is not None
+            or type(values[11]) is not str
+            or type(values[12]) is not tuple
+        ):
+            return _capture_carefully(record, attributes, bound)
+        text = len(values[11])
+        for arg in values[12]:  # a loop beats map() for the few arguments of a call
+            kind = type(arg)
+            if kind not in SCALARS:
+                return _capture_carefully(record, attributes, bound)
+            if kind is str:
+                text += len(arg)
+        if len(attributes) == _PLAIN_SIZE:
+            if bound is not None:
+                return values[:14] + (bound.extras, None)  # noqa: RUF005 - no list: cheaper
+            if text <= LIGHT_TEXT:
+                return values
+            return _capture_carefully(record, attributes, bound)
+        under = _UNBOUND if bound is None else bound.extras
+        if type(under) is dict and "message" not in attributes:  # formatted: see _LATE
+            own = {}
+            newest_first = attributes.items().__reversed__()  # reversed() would look it up
+            for key, value in _ISLICE(newest_first, len(attributes) - _PLAIN_SIZE):
+                if _IS_TEXT[type(value)]:  # anything but a plain scalar raises: careful
+                    text += len(value)
+                own[key] = value
+            if text <= LIGHT_TEXT_EXTRAS:
+                return values[:14] + (own, under)  # noqa: RUF005
         return _capture_carefully(record, attributes, bound)
     except Exception:  # the careful path finds out what is missing, and says so
         return _capture_carefully(record, _attributes_of(record), bound)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pglog._capture.entry import Captured, Entry
+from pglog._capture.entry import Captured, Entry, named
 from pglog._table.connection import address
 
 
@@ -255,8 +255,8 @@ def read_segment(segment: Path) -> tuple[dict[str, Any] | None, list[Entry], int
 
 
 def line(entry: Captured) -> bytes:
-    """An entry's line."""
-    return json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+    """An entry's line (named first: see ``entry``)."""
+    return json.dumps(named(entry), separators=(",", ":")).encode() + b"\n"
 
 
 def header(text: bytes) -> dict[str, Any] | None:
