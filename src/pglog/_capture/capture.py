@@ -55,6 +55,7 @@ _PLAIN = logging.LogRecord("name", logging.INFO, "path", 1, "msg", None, None)
 STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | FORMATTER_ATTRIBUTES
 #: A plain LogRecord sets its attributes first; ``extra=`` keys are added after them.
 _PLAIN_SIZE = len(vars(_PLAIN))
+_LAST_OWN = [*vars(_PLAIN)][-1]
 del _PLAIN
 _ALL_SLOTS = operator.itemgetter(*RECORD_SLOTS)
 _FIELDS = operator.itemgetter(*RECORD_FIELDS)
@@ -100,14 +101,15 @@ def capture(record: logging.LogRecord) -> Captured:
                 return values
             return _capture_carefully(record, attributes, bound)
         under = _UNBOUND if bound is None else bound.extras
-        if type(under) is dict and "message" not in attributes:  # formatted: see _LATE
+        if type(under) is dict and "message" not in attributes:  # formatted: careful
             own = {}
-            newest_first = attributes.items().__reversed__()  # reversed() would look it up
-            for key, value in _ISLICE(newest_first, len(attributes) - _PLAIN_SIZE):
+            for key, value in attributes.items().__reversed__():  # newest first
+                if key is _LAST_OWN:
+                    break
                 if _IS_TEXT[type(value)]:  # anything but a plain scalar raises: careful
                     text += len(value)
                 own[key] = value
-            if text <= LIGHT_TEXT_EXTRAS:
+            if own and text <= LIGHT_TEXT_EXTRAS:
                 return values[:14] + (own, under)  # noqa: RUF005
         return _capture_carefully(record, attributes, bound)
     except Exception:  # the careful path finds out what is missing, and says so
