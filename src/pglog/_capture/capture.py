@@ -100,8 +100,8 @@ def capture(record: logging.LogRecord) -> Captured:
             if text <= LIGHT_TEXT:
                 return values
             return _capture_carefully(record, attributes, bound)
-        under = _UNBOUND if bound is None else bound.extras
-        if type(under) is dict and "message" not in attributes:  # formatted: careful
+        under = _UNBOUND if bound is None else bound.scalars
+        if under is not None and "message" not in attributes:  # formatted: careful
             own = {}
             for key, value in attributes.items().__reversed__():  # newest first
                 if key is _LAST_OWN:

@@ -8,7 +8,7 @@ as ``asyncio.to_thread`` and ``loop.run_in_executor`` do). Leaving the block res
 the fields as they were, whatever happened inside. A block must not span a ``yield``:
 a generator suspended inside it would carry the fields out to its caller.
 
-The fields are taken as they are when bound: their extras (see ``record``) are made
+The fields are taken as they are when bound: their extras (see ``capture``) are made
 once, here, so that binding costs a logging call next to nothing.
 """
 
@@ -30,9 +30,18 @@ class Bound:
 
     fields: Mapping[str, Any]
     extras: dict[str, Any] | str
+    #: ``extras`` while it is the dict of the fields (all plain scalars), else None: what
+    #: a record's own plain scalar extras can go over (see ``entry.joined``).
+    scalars: dict[str, Any] | None
 
 
-#: What is bound where the current code runs (None: nothing); read by ``record.capture``.
+def binding(fields: dict[str, Any]) -> Bound:
+    """``fields`` as bound: their extras made once, here, not in each logging call."""
+    extras = as_extras(fields)
+    return Bound(MappingProxyType(fields), extras, extras if type(extras) is dict else None)
+
+
+#: What is bound where the current code runs (None: nothing); read by ``capture``.
 BOUND: ContextVar[Bound | None] = ContextVar("pglog_bound", default=None)
 
 
@@ -44,7 +53,7 @@ def bind(**fields: Any) -> Iterator[Mapping[str, Any]]:
     Yields the fields now bound (read-only)."""
     outer = BOUND.get()
     merged = {**(outer.fields if outer is not None else {}), **fields}
-    token = BOUND.set(Bound(MappingProxyType(merged), as_extras(merged)))
+    token = BOUND.set(binding(merged))
     try:
         yield MappingProxyType(merged)
     finally:

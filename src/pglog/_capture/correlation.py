@@ -22,8 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pglog._capture import capture
-from pglog._capture.context import BOUND, Bound
-from pglog._capture.sanitize import as_extras
+from pglog._capture.context import BOUND, Bound, binding
 
 #: The extra_data keys of the ids, as OpenTelemetry's logging instrumentation names them.
 TRACE_KEY, SPAN_KEY = "otelTraceID", "otelSpanID"
@@ -61,9 +60,8 @@ def _read_spans(trace: Any) -> None:
         except Exception:  # a tracer's own trouble must not cost the record
             return bound
         if bound is None:
-            return Bound(MappingProxyType(ids), ids)
-        fields = {**ids, **bound.fields}
-        return Bound(MappingProxyType(fields), as_extras(fields))
+            return Bound(MappingProxyType(ids), ids, ids)
+        return binding({**ids, **bound.fields})
 
     capture._BOUND_GET = bound_and_span  # type: ignore[assignment]
 
