@@ -9,9 +9,17 @@ from typing import Any
 
 import pytest
 
-from pglog._capture.capture import STANDARD_ATTRIBUTES, capture, render
-from pglog._capture.entry import RECORD_FIELDS, Entry, named
+import pglog
+from pglog._capture.capture import capture, render
+from pglog._capture.entry import (
+    LIGHT_TEXT_EXTRAS,
+    RECORD_FIELDS,
+    STANDARD_ATTRIBUTES,
+    Entry,
+    named,
+)
 from pglog._capture.sanitize import MARKER_KEY
+from pglog._writer.queue import is_light
 
 
 def entry_of(record: logging.LogRecord) -> Entry:
@@ -104,6 +112,44 @@ def test_extras_are_taken_when_logged_not_when_written() -> None:
     state["step"] = 2
     assert entry.extras == '{"state":{"step":1},"user_id":7}'
     assert entry_of(make_record(user_id=7, path="/x")).extras == {"user_id": 7, "path": "/x"}
+
+
+@pytest.mark.parametrize("where", ["message", "argument", "extra"])
+def test_a_record_with_scalar_extras_and_long_text_is_weighed(where: str) -> None:
+    """The queue counts a record with plain scalar extras as a record only while its
+    message, string arguments and string extras are short together; a long one in any of
+    them is weighed in bytes (``queue_max_bytes``)."""
+    long = "x" * (LIGHT_TEXT_EXTRAS + 1)
+    msg, args, extra = "msg %s", ("arg",), {"user": 1, "path": "/x"}
+    if where == "message":
+        msg = long + " %s"
+    elif where == "argument":
+        args = (long,)
+    else:
+        extra = {**extra, "body": long}
+    assert is_light(capture(make_record("msg %s", ("arg",), user=1, path="/x")))
+    assert not is_light(capture(make_record(msg, args, **extra)))
+
+
+def test_scalar_extras_keep_their_order_over_the_bound_fields() -> None:
+    """A record's own plain scalar extras come after the bound fields, in the order they
+    were given, and a bound field they name keeps its place with the record's value."""
+    with pglog.bind(tenant="acme", user=7):
+        extras = entry_of(make_record(zone="eu", user=8, path="/x")).extras
+    assert isinstance(extras, dict)
+    assert list(extras.items()) == [("tenant", "acme"), ("user", 8), ("zone", "eu"), ("path", "/x")]
+
+
+def test_extras_are_found_whatever_was_done_to_the_records_own_attributes() -> None:
+    """A record that lost one of its own attributes, or had one deleted and set again (so
+    that it comes after the extras), has all its extras, and only them."""
+    lacking = make_record(user=1, path="/x")
+    del lacking.msecs
+    moved = make_record(user=1, path="/x")
+    del moved.msecs
+    moved.msecs = 1.0
+    for record in (lacking, moved):
+        assert entry_of(record).extras == {"user": 1, "path": "/x"}
 
 
 def test_str_that_raises_is_survived() -> None:

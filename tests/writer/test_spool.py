@@ -18,6 +18,7 @@ from faultproxy import FaultProxy
 from helpers import Blackhole, ListHandler, run_python
 from pgserver import PostgresServer
 
+import pglog
 from pglog import DatabaseLogHandler
 from pglog._capture.capture import capture
 from pglog._capture.entry import named
@@ -108,6 +109,7 @@ def test_a_spool_left_by_an_earlier_run_is_replayed_first(
     server.stop("fast")
     first = f"""
 import logging
+import pglog
 from pglog import DatabaseLogHandler
 handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r},
                              connect_timeout=2, close_timeout=2, fallback=None)
@@ -123,6 +125,7 @@ print(handler.stats()["pending"], handler.stats()["fallback"])
     server.start()
     second = f"""
 import logging
+import pglog
 from pglog import DatabaseLogHandler
 handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r})
 logging.getLogger().addHandler(handler)
@@ -200,6 +203,7 @@ def test_processes_sharing_a_spool_replay_orphans_exactly_once(
             server.dsn, spool_dir, messages, {"done": 0, "pending": None}, token=f"{n}x0dead"
         )
     script = f"""
+import pglog
 from pglog import DatabaseLogHandler
 handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r},
                              batch_size=100)
@@ -229,6 +233,7 @@ def test_a_killed_process_loses_only_what_was_not_yet_spooled(
     server.stop("fast")
     script = f"""
 import logging, sys, threading
+import pglog
 from pglog import DatabaseLogHandler
 handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r},
                              queue_size=2000, batch_size=50, connect_timeout=2, fallback=None)
@@ -324,6 +329,45 @@ def test_closing_during_an_outage_spools_instead_of_falling_back(
     assert os.listdir(tmp_path / "spool")
 
 
+def test_records_with_scalar_extras_keep_them_through_the_spool(
+    server: PostgresServer, tmp_path: Path, log: logging.Logger
+) -> None:
+    """Records with plain scalar extras (and bound fields under them), spilled to the spool
+    during an outage as the caller's thread left them, are stored with the extras they
+    were logged with: the two parts of those are joined before an entry is written out
+    (see ``entry``)."""
+    make_table(server.dsn)
+    handler = DatabaseLogHandler(
+        server.dsn,
+        table=TABLE,
+        queue_size=200,
+        batch_size=20,
+        flush_interval=0.05,
+        spool_dir=tmp_path / "spool",
+        fallback=None,
+    )
+    log.addHandler(handler)
+    log.info("up")
+    assert handler.flush(10)
+    server.stop("fast")
+    pace = threading.Event()
+    with pglog.bind(request_id="r-1", user_id=7):
+        for i in range(1_000):
+            log.info("order %s", i, extra={"user_id": i, "path": f"/orders/{i}", "ok": True})
+            if i % 20 == 0:
+                pace.wait(0.001)
+    assert handler.stats()["spooled"] > 500
+    server.start()
+    assert handler.flush(60)
+    with psycopg.connect(server.dsn) as conn:
+        rows = conn.execute(f"SELECT message, extra_data FROM {TABLE} ORDER BY id").fetchall()
+    assert rows == [("up", {})] + [
+        (f"order {i}", {"request_id": "r-1", "user_id": i, "path": f"/orders/{i}", "ok": True})
+        for i in range(1_000)
+    ]
+    handler.close()
+
+
 def test_a_spool_write_that_fails_part_way_leaves_nothing_half_counted(
     server: PostgresServer, tmp_path: Path
 ) -> None:
@@ -335,6 +379,7 @@ def test_a_spool_write_that_fails_part_way_leaves_nothing_half_counted(
     server.stop("fast")
     script = f"""
 import logging, resource, signal, threading, json
+import pglog
 from pglog import DatabaseLogHandler
 from helpers import ListHandler
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

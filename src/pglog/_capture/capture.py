@@ -31,11 +31,12 @@ from typing import Any
 
 from pglog._capture.context import BOUND, Bound
 from pglog._capture.entry import (
-    FORMATTER_ATTRIBUTES,
     LIGHT_TEXT,
     LIGHT_TEXT_EXTRAS,
+    RECORD_ATTRIBUTES,
     RECORD_FIELDS,
     RECORD_SLOTS,
+    STANDARD_ATTRIBUTES,
     Captured,
     Entry,
     Extras,
@@ -49,14 +50,10 @@ from pglog._capture.sanitize import (
     to_json,
 )
 
-_PLAIN = logging.LogRecord("name", logging.INFO, "path", 1, "msg", None, None)
-#: Attributes every LogRecord has, plus those a Formatter adds while formatting.
-#: Anything else on a record came with ``extra=`` (or a record factory) and is kept.
-STANDARD_ATTRIBUTES = frozenset(vars(_PLAIN)) | FORMATTER_ATTRIBUTES
-#: A plain LogRecord sets its attributes first; ``extra=`` keys are added after them.
-_PLAIN_SIZE = len(vars(_PLAIN))
-_LAST_OWN = [*vars(_PLAIN)][-1]
-del _PLAIN
+#: A plain LogRecord sets its attributes first, ``process`` last (``_LAST_OWN``);
+#: ``extra=`` keys are added after them.
+_PLAIN_SIZE = len(RECORD_ATTRIBUTES)
+_LAST_OWN = RECORD_ATTRIBUTES[-1]
 _ALL_SLOTS = operator.itemgetter(*RECORD_SLOTS)
 _FIELDS = operator.itemgetter(*RECORD_FIELDS)
 _LOG_RECORD = logging.LogRecord

@@ -33,6 +33,7 @@ order would cost the caller's thread a third of what it spends on such a record.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, NamedTuple, TypeAlias
 
 from pglog._capture.sanitize import MARKER_KEY, as_extras
@@ -78,8 +79,13 @@ RECORD_FIELDS = (
     "lineno",
     "pathname",
 )
-#: What a Formatter adds to the record it formats: attributes, never extras.
-FORMATTER_ATTRIBUTES = frozenset({"message", "asctime"})
+#: A LogRecord's own attributes, in the order its constructor sets them.
+RECORD_ATTRIBUTES = tuple(
+    vars(logging.LogRecord("name", logging.INFO, "path", 1, "msg", None, None))
+)
+#: Those, and what a Formatter adds while formatting: anything else on a record came with
+#: ``extra=`` (or a record factory), and is one of its extras.
+STANDARD_ATTRIBUTES = frozenset(RECORD_ATTRIBUTES) | {"message", "asctime"}
 #: The LogRecord attributes the common record's entry is read from, in slot order.
 RECORD_SLOTS = (*RECORD_FIELDS, "msg", "args", "exc_text", "exc_info", "stack_info")
 assert len(RECORD_SLOTS) == len(Entry._fields)
@@ -120,10 +126,11 @@ def named(values: Captured) -> Entry:
 def joined(own: dict[Any, Any], bound: dict[str, Any]) -> Extras:
     """A record's own extras, newest first, over the bound ones, in the order they were
     set; what the careful path of ``capture`` would have made of them. A Formatter's
-    attributes are left out, and a key named like pglog's marker is moved aside."""
+    attributes (and the record's own, moved past its extras by deleting and setting them
+    again) are left out, and a key named like pglog's marker is moved aside."""
     extras = bound.copy()
     for key, value in reversed(own.items()):
-        if key not in FORMATTER_ATTRIBUTES:
+        if key not in STANDARD_ATTRIBUTES:
             extras[key] = value
     if MARKER_KEY in extras:
         return as_extras(extras)
