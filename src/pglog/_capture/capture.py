@@ -12,13 +12,17 @@ Fields bound with ``pglog.bind`` join the extras here, under them: a record's ow
 ``extra=`` wins. So does a dict under the key ``extra``, which is how loguru hands over
 its bound fields (``logger.add(handler)``): it is merged rather than nested.
 
-This runs in every logging call, so the records most programs log take short paths
-made of C calls: with no extras and scalar arguments, one ``itemgetter`` over the
-record's ``__dict__`` is the entry (see ``entry``); with extras that are all plain
-scalars (the structured logging of most services, OpenTelemetry's injected ids, bound
-request fields) the extras are sliced off the same ``__dict__`` and kept as they are.
-Anything else takes the careful path, which never raises: a record whose attributes
-are missing or hostile is captured as far as it can be, and says what it lacked.
+This runs in every logging call, so the records most programs log take short paths:
+with no extras and scalar arguments, one ``itemgetter`` over the record's ``__dict__``
+is the entry (see ``entry``). With extras that are all plain scalars (the structured
+logging of most services, OpenTelemetry's injected ids, bound request fields), one pass
+over the end of the same ``__dict__`` checks their kinds, counts their text and copies
+them, newest first: a LogRecord sets its own attributes first, ``process`` last, and
+``extra=`` adds its keys after them. The bound fields ride beside that copy, for the
+writer to put under it (``entry.joined``). Anything else takes the careful path, which
+never raises: a record whose attributes are missing or hostile is captured as far as it
+can be, and says what it lacked; one whose own attributes are out of that order (one
+deleted and set again) may take it too, and loses nothing.
 """
 
 from __future__ import annotations
@@ -100,7 +104,7 @@ def capture(record: logging.LogRecord) -> Captured:
         under = _UNBOUND if bound is None else bound.scalars
         if under is not None and "message" not in attributes:  # formatted: careful
             own = {}
-            for key, value in attributes.items().__reversed__():  # newest first
+            for key, value in attributes.items().__reversed__():  # reversed() costs more
                 if key is _LAST_OWN:
                     break
                 if _IS_TEXT[type(value)]:  # anything but a plain scalar raises: careful
