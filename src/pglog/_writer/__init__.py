@@ -6,6 +6,7 @@ Modules, in reading order:
 - ``ledger``: every record's place and fate, in named states
 - ``queue``: the bounded FIFO between callers and the writer, and its overflow policy
 - ``inflight``: the batch being written, and who decides its fate
+- ``parts``: what the stages of one handler's writer side share
 - ``writer``: the thread and its loop
 - ``delivery``: one batch: retry, isolate a bad row, recreate the table, reject
 - ``pace``: how many rows one transaction carries, kept under ``write_timeout``
