@@ -17,6 +17,7 @@ Modules, in reading order:
 - ``spill``: records between memory and the spool, and the spiller thread
 - ``spool``: the durable files
 - ``segments``: the spool's files as they are on disk: names, header, lines, progress
+- ``holdings``: which of this process's records each of its segments holds
 - ``owners``: which process a spool's segments belong to, by lock files that die with it
 - ``fallback``: where records go that the database can't take
 - ``upkeep``: partitions ahead, retention, the writer's reports, on a timer
