@@ -166,7 +166,7 @@ class DatabaseLogHandler(logging.Handler):
             return
         queue = self._pipeline.queue
         self._fallback.hand_over([named(entry)])
-        queue.count_direct("fallback" if self._fallback.enabled else "dropped")
+        queue.count_unqueued("fallback" if self._fallback.enabled else "dropped")
 
     # -- control ------------------------------------------------------------------------------
 

@@ -166,7 +166,7 @@ class RecordQueue:
         while self._full(size):
             self._count_drop()
             if self.overflow == "drop_newest" or not self._entries:
-                self.ledger.refused += 1
+                self.ledger.dropped_on_arrival += 1
                 return False
             dropped = self._entries.popleft()
             self._taken += 1
@@ -179,10 +179,10 @@ class RecordQueue:
         if self._unreported_drops == 1:
             self._ready.notify()  # let the writer report the start of a burst
 
-    def count_direct(self, outcome: Outcome) -> None:
+    def count_unqueued(self, outcome: Outcome) -> None:
         """Account for an entry that never entered the queue (it was closed)."""
         with self.ledger.lock:
-            self.ledger.direct += 1
+            self.ledger.settled_unqueued += 1
             self.ledger.end(outcome, 1)
 
     # -- flush --------------------------------------------------------------------------------
