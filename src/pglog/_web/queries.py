@@ -17,7 +17,7 @@ Filters are :class:`pglog._table.filters.Filter`, the language ``pglog query`` s
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -117,7 +117,7 @@ def page(
 
         return spread.page(conn, table, where, limit=limit, before=before)
     bounds, params = Filter(since=where.since, until=where.until).clause()
-    hit, conditions = replace(where, since=None, until=None).clause()
+    hit, conditions = where.untimed_clause()
     params.update(conditions)
     if before is not None:  # the first condition is the one the index can use
         bounds = sql.SQL(

@@ -20,7 +20,6 @@ to 2 s), and the volume chart's LATERAL ... LIMIT it refuses outright (0A000). S
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 from typing import Any
 
 from psycopg import sql
@@ -42,10 +41,10 @@ def page(
     where: Filter,
     *,
     limit: int,
-    before: Cursor | None = None,
+    before: Cursor | None,
 ) -> Page:
     """Up to ``limit`` rows matching ``where``, newest first, older than ``before``."""
-    hit, params = replace(where, since=None, until=None).clause()
+    hit, params = where.untimed_clause()
     anchor = min(
         (m for m in (where.until, before.timestamp if before else None) if m is not None),
         default=dt.datetime.now(dt.timezone.utc),

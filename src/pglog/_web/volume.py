@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -87,7 +87,7 @@ def volume(
         counted = _counted_rare(conn, table, where, shown, step)
         if counted is not None:
             return Volume(step, counted, estimated=False)
-    hit, params = replace(where, since=None, until=None).clause()
+    hit, params = where.untimed_clause()
     query = sql.SQL(
         "SELECT s.pglog_i, p.level, count(*) FILTER (WHERE p.pglog_hit), count(*),"
         ' max(p."timestamp")'
