@@ -1,4 +1,4 @@
-"""Config: the YAML of DESIGN.md, read strictly and as the operator wrote it.
+"""Config: the YAML (`logging:` levels, console, file and database), checked strictly.
 
 Every mistake is an error at start-up that names the file and the key: an unknown key
 (with the nearest known one suggested), a value its key can't take, a bad level name,
