@@ -51,7 +51,32 @@ def make_table(dsn: str, table: str = TABLE) -> None:
     handler.close()
 
 
-def add_trigger(  # noqa: PLR0913
+def attach(
+    logger: logging.Logger, dsn: str, **options: Any
+) -> tuple[DatabaseLogHandler, ListHandler]:
+    """A handler on ``dsn``'s table ``logs``, fast to flush, with a fallback that keeps what
+    it gets, attached to ``logger``."""
+    fallback = ListHandler()
+    options = {"table": TABLE, "flush_interval": 0.05, "fallback": fallback, **options}
+    handler = DatabaseLogHandler(dsn, **options)
+    logger.addHandler(handler)
+    return handler, fallback
+
+
+def make_table_as_a_writer_does(
+    admin: psycopg.Connection[Any], logger: logging.Logger, dsn: str
+) -> None:
+    """The table ``logs`` as a writer leaves it (the writers' reports beside it), emptied:
+    for a test to alter it, or to grant a role what it needs on it."""
+    handler, _ = attach(logger, dsn)
+    logger.info("setup")
+    assert handler.flush(10)
+    handler.close()
+    logger.removeHandler(handler)
+    admin.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(TABLE)))
+
+
+def add_trigger(
     db: psycopg.Connection[Any],
     table: str,
     name: str,
@@ -75,13 +100,13 @@ def add_trigger(  # noqa: PLR0913
             " EXECUTE FUNCTION {fn}()"
         ).format(
             fn=sql.Identifier(f"{table}_{name}"),
-            body=sql.SQL(body),  # type: ignore[arg-type]
+            body=sql.SQL(body),
             kind=sql.SQL(kind),
             name=sql.Identifier(name),
-            when=sql.SQL(when),  # type: ignore[arg-type]
+            when=sql.SQL(when),
             table=sql.Identifier(table),
             deferral=sql.SQL(deferral),
-            each=sql.SQL(each),  # type: ignore[arg-type]
+            each=sql.SQL(each),
         )
     )
 
