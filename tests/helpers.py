@@ -76,6 +76,26 @@ def make_table_as_a_writer_does(
     admin.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(TABLE)))
 
 
+#: A role that may only INSERT into ``logs`` and take ids from its sequence, as an
+#: application's own role often may: no CREATE, no SELECT.
+INSERT_ONLY = "app_writer"
+
+
+def grant_insert_only(admin: psycopg.Connection[Any]) -> None:
+    """Create the role INSERT_ONLY, with just what it needs to log into ``logs``."""
+    admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(INSERT_ONLY)))
+    admin.execute(
+        sql.SQL("GRANT INSERT ON {} TO {}").format(
+            sql.Identifier(TABLE), sql.Identifier(INSERT_ONLY)
+        )
+    )
+    admin.execute(
+        sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
+            sql.Identifier(f"{TABLE}_id_seq"), sql.Identifier(INSERT_ONLY)
+        )
+    )
+
+
 def add_trigger(
     db: psycopg.Connection[Any],
     table: str,

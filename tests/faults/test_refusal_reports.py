@@ -16,7 +16,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import TABLE, ListHandler, attach, make_table_as_a_writer_does, stored
+from helpers import (
+    INSERT_ONLY,
+    TABLE,
+    ListHandler,
+    attach,
+    grant_insert_only,
+    make_table_as_a_writer_does,
+    stored,
+)
 from pgserver import PostgresServer
 
 
@@ -39,19 +47,17 @@ def test_two_different_refusals_within_a_minute_are_both_reported(
     """A revoked INSERT (42501), then, seconds later, a trigger that raises (P0001): two
     reasons a batch can't be written, both said; the records go to the fallback."""
     make_table_as_a_writer_does(admin, logger, server.dsn)
-    admin.execute("CREATE ROLE app_writer LOGIN")
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
-    admin.execute(f"GRANT USAGE ON SEQUENCE {TABLE}_id_seq TO app_writer")
-    dsn = server.dsn_as("app_writer")
+    grant_insert_only(admin)
+    dsn = server.dsn_as(INSERT_ONLY)
     handler, fallback = attach(logger, dsn, create_table=False)
     logger.info("before")
     assert handler.flush(10)
 
-    admin.execute(f"REVOKE INSERT ON {TABLE} FROM app_writer")
+    admin.execute(f"REVOKE INSERT ON {TABLE} FROM {INSERT_ONLY}")
     logger.info("while revoked")
     assert handler.flush(10)
 
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
+    admin.execute(f"GRANT INSERT ON {TABLE} TO {INSERT_ONLY}")
     admin.execute(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
         " $$ BEGIN RAISE EXCEPTION 'the audit trigger says no'; END $$"

@@ -12,7 +12,14 @@ from typing import Any
 import psycopg
 import pytest
 from faultproxy import FaultProxy
-from helpers import TABLE, attach, make_table_as_a_writer_does, stored
+from helpers import (
+    INSERT_ONLY,
+    TABLE,
+    attach,
+    grant_insert_only,
+    make_table_as_a_writer_does,
+    stored,
+)
 from pgserver import PostgresServer
 
 
@@ -146,10 +153,8 @@ def test_a_role_that_may_only_insert_can_log(
 ) -> None:
     """With create_table=False, INSERT on the table and USAGE on its sequence are enough."""
     make_table_as_a_writer_does(admin, log, server.dsn)
-    admin.execute("CREATE ROLE app_writer LOGIN")
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
-    admin.execute(f"GRANT USAGE ON SEQUENCE {TABLE}_id_seq TO app_writer")
-    dsn = server.dsn.replace("postgres@", "app_writer@")
+    grant_insert_only(admin)
+    dsn = server.dsn_as(INSERT_ONLY)
     handler, fallback = attach(log, dsn, create_table=False)
     for i in range(100):
         log.info("record %d", i)
@@ -165,18 +170,14 @@ def test_a_revoked_privilege_sends_records_to_the_fallback_until_granted_again(
     """42501 is permanent for a batch: it goes to the fallback and is reported; once the
     grant is back, later records are stored again. Nothing is lost either way."""
     make_table_as_a_writer_does(admin, log, server.dsn)
-    admin.execute("CREATE ROLE app_writer LOGIN")
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
-    admin.execute(f"GRANT USAGE ON SEQUENCE {TABLE}_id_seq TO app_writer")
-    handler, fallback = attach(
-        log, server.dsn.replace("postgres@", "app_writer@"), create_table=False
-    )
+    grant_insert_only(admin)
+    handler, fallback = attach(log, server.dsn_as(INSERT_ONLY), create_table=False)
     log.info("before")
     assert handler.flush(10)
-    admin.execute(f"REVOKE INSERT ON {TABLE} FROM app_writer")
+    admin.execute(f"REVOKE INSERT ON {TABLE} FROM {INSERT_ONLY}")
     log.info("while revoked")
     assert handler.flush(10)
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
+    admin.execute(f"GRANT INSERT ON {TABLE} TO {INSERT_ONLY}")
     log.info("after")
     assert handler.flush(10)
     assert stored(server.dsn, TABLE) == ["before", "after"]
