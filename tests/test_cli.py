@@ -277,7 +277,7 @@ def test_prune_deletes_only_older_rows(
     assert count(db, seeded) == 5
 
 
-def test_health_exit_codes(pg_dsn: str, seeded: str, tmp_path: Path) -> None:
+def test_health_exit_code_says_what_is_wrong(pg_dsn: str, seeded: str, tmp_path: Path) -> None:
     """health: 0 healthy; 1 unreachable; 2 no table; 3 nothing newer than --max-age."""
     healthy = pglog("health", "--dsn", pg_dsn, "--table", seeded)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr

@@ -13,8 +13,9 @@ import psycopg
 import pytest
 from engines import CitusCluster, require
 from faultproxy import FaultProxy
-from faults.kit import stored_count, wait_until
+from faults.kit import wait_until
 from fleet import Fleet, assert_exactly_once
+from helpers import stored_count
 from psycopg import sql
 
 from pglog._writer.retry import Disposition, classify

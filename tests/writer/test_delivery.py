@@ -161,7 +161,7 @@ def test_the_server_goes_down_and_comes_back(
     assert handler.stats()["retries"] > 0
 
 
-def test_refused_connections_for_a_while(
+def test_records_wait_out_refused_connections_and_arrive_once(
     proxy: FaultProxy, server: PostgresServer, handler_on: Callable[..., DatabaseLogHandler]
 ) -> None:
     """Connections refused for several back-off rounds: records wait, then all arrive once."""

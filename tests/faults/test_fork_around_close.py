@@ -12,10 +12,9 @@ import json
 from typing import Any
 
 import psycopg
-from helpers import closed_port_dsn, run_python
+from helpers import closed_port_dsn, make_table, run_python, stored
 from psycopg import sql
 
-from faults.kit import stored
 from faults.live import Child
 
 FORK_DURING_CLOSE = """
@@ -118,11 +117,7 @@ def test_a_child_forked_right_after_a_background_close_writes_its_records(
     the parent's writer as not yet ended and "goes on" with it, but no writer thread
     exists in the child: its record is never written, flush() fails, and at exit it is
     lost unsaid (pending, neither written nor handed on)."""
-    check = run_python(
-        "from pglog import DatabaseLogHandler as H\n"
-        f"h = H({pg_dsn!r}, table={table!r}); assert h.check_database() is None; h.close()"
-    )
-    assert check.returncode == 0, check.stderr
+    make_table(pg_dsn, table)
     locker = psycopg.connect(pg_dsn)
     locker.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(table)))
     code = FORK_AFTER_BACKGROUND_CLOSE.format(dsn=pg_dsn, table=table)

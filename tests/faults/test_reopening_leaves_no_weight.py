@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import HandlerFactory
+from helpers import stored
 
-from faults.kit import balanced, cpu_over, ledger, stored
+from faults.kit import balanced, cpu_over, ledger, spiller_threads
 
 MAX_BYTES = 1_000
 #: Over 256 characters: weighed against queue_max_bytes (about 400 + 300 bytes).
@@ -82,7 +83,7 @@ def test_reopening_a_spooling_handler_does_not_make_its_spiller_spin(
         handler.close()
         logger.info(f"after-close-{i}")  # opens the handler again
         assert handler.flush(10)
-    spillers = [t for t in threading.enumerate() if t.name.startswith("pglog-spiller")]
+    spillers = spiller_threads()
     assert spillers, "no spiller thread"
     busy = max(cpu_over(spiller, 2.0) for spiller in spillers)
     stats = handler.stats()
