@@ -29,7 +29,7 @@ def test_a_closed_spooling_handler_leaves_no_ident_behind_and_no_thread_is_muted
     second handler on the same table. Every one of them must be stored, and nothing of
     the ended threads may stay in OWN_THREADS.
 
-    Today the spiller's ident is added (pipeline._open_spool) and never removed: the first
+    Before the fix, the spiller's ident is added (pipeline._open_spool) and never removed: the first
     application thread that gets that ident has its record skipped by handle() as if
     pglog had logged it: not stored, not counted, not said."""
     spooling = make_handler(spool_dir=tmp_path / "spool", fallback=None)

@@ -42,7 +42,7 @@ def test_notices_reach_a_fallback_that_is_a_pglog_handler_or_stderr(
     the second table. The notices saying so ("can't write ...", "... records to the
     fallback") must be somewhere: in the second table, or on stderr.
 
-    Today they are nowhere: the second handler drops them as pglog's own."""
+    Before the fix, they are nowhere: the second handler drops them as pglog's own."""
     table, spare = (f"t_{uuid.uuid4().hex[:12]}" for _ in range(2))
     try:
         for name in (table, spare):

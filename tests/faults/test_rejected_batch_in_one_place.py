@@ -57,7 +57,7 @@ def test_a_rejected_batch_taken_by_the_spiller_is_not_also_handed_to_the_fallbac
     the trigger is dropped and everything drains. Each record must end in exactly one
     place: the table or the fallback.
 
-    Today the first batch's 100 records are in the fallback *and* in the table."""
+    Before the fix, the first batch's 100 records are in the fallback *and* in the table."""
     handler = make_handler(
         queue_size=1_000, batch_size=100, spool_dir=tmp_path / "spool", fallback=None
     )

@@ -193,7 +193,7 @@ def test_sigterm_while_the_main_thread_holds_a_lock_still_closes_every_handler(
     handler's ledger lock). Both tables must hold their ten records, and the process die
     by SIGTERM within close_timeout.
 
-    Today the closing thread blocks on that lock (the main thread holds it while it
+    Before the fix, the closing thread blocks on that lock (the main thread holds it while it
     waits for the closing thread): the second table stays empty (logging's lock), or
     both do (the ledger's), and the process dies only when the wait runs out.
 

@@ -38,7 +38,7 @@ def test_a_batch_slower_than_write_timeout_is_still_written(
     would take every row, one at a time, in a fraction of the timeout; under a backlog the
     writer even makes its batches bigger (``Writer._batch_limit``).
 
-    Today the batch is given up, looked up, aborted and sent again whole, round after
+    Before the fix, the batch is given up, looked up, aborted and sent again whole, round after
     round: nothing is ever stored (written=0), and the only thing said is a stall."""
     make_table(pg_dsn, table)
     add_trigger(db, table, "slow", f"PERFORM pg_sleep({ROW_SECONDS}); RETURN NEW;")
