@@ -17,16 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-import psycopg
 from psycopg import sql
 
 from pglog._table import search
+from pglog._table.connection import Connection
 from pglog._table.schema import INDEX_SUFFIXES, INDEXES, Name, TableName, free_name, index_statement
 
 #: What an index indexes, in pg_get_indexdef's words: "... USING btree (level)".
 _INDEXED = re.compile(r" USING \w+ (\(.*\))$")
-
-Connection = psycopg.Connection[tuple[object, ...]]
 
 
 def found(

@@ -25,6 +25,7 @@ from psycopg import sql
 
 from pglog._table import indexes, layout, partitions, reports
 from pglog._table.columns import BASE, WRITTEN, Column
+from pglog._table.connection import Connection
 from pglog._table.layout import Engine
 from pglog._table.schema import TableName, create_table_statements
 
@@ -33,8 +34,6 @@ SCHEMA_VERSION = 3
 _MARK = re.compile(
     rf"^pglog:schema=(\d+)(?: partition=({'|'.join(partitions.PERIODS)}))?$", re.MULTILINE
 )
-
-Connection = psycopg.Connection[tuple[object, ...]]
 
 
 class SchemaError(Exception):

@@ -14,17 +14,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from pglog._table import layout
 from pglog._table.columns import SHOWN
+from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.migrate import SCHEMA_VERSION, inspect_table
 from pglog._table.schema import TableName
-
-Connection = psycopg.Connection[Any]
 
 #: The columns a reader shows, in their order.
 _SHOWN = sql.SQL(", ").join(map(sql.Identifier, SHOWN))

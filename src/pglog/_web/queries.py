@@ -20,16 +20,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from pglog._table import layout, search
 from pglog._table.columns import SHOWN
+from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-
-Connection = psycopg.Connection[Any]
 
 #: Rows a page or a poll looks at, at most: a rare match over a long range costs a
 #: bounded amount, and the caller goes on from the cursor it gets back.

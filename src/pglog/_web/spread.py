@@ -25,9 +25,10 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-from pglog._web.queries import COLUMNS, ROW_IDS, Arrivals, Connection, Cursor, Page
+from pglog._web.queries import COLUMNS, ROW_IDS, Arrivals, Cursor, Page
 from pglog._web.volume import _EPOCH, Bar, Volume, _bar_starts, bar_width
 
 #: The first window of a page, and how many (each twice the last) it may look through.

@@ -10,16 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
-import psycopg
 from psycopg import sql
 
+from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
 from pglog._web.queries import RARE, _spread, expected, searchable
-
-Connection = psycopg.Connection[Any]
 
 #: Rows each slice of the volume chart looks at, at most.
 SLICE_BUDGET = 250

@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 
 from pglog._table import partitions, reports, retention
+from pglog._table.connection import Connection
 from pglog._writer.parts import Parts
 from pglog._writer.retry import Disposition, classify
-from pglog._writer.sink import Connection
 
 #: Upkeep runs this often (seconds), or again at once while retention has more to delete.
 PRUNE_EVERY = 3600.0
