@@ -211,11 +211,6 @@ class RecordQueue:
             finally:
                 self._urgent -= 1
 
-    @property
-    def urgent(self) -> bool:
-        """True while a flush or close is waiting for the writer."""
-        return self._urgent > 0 or self.closed
-
     # -- the writer ---------------------------------------------------------------------------
 
     def wait_for_batch(self, timeout: float) -> None:
@@ -233,9 +228,10 @@ class RecordQueue:
         )
 
     def more_waiting(self) -> bool:
-        """Is there a full batch, or any entry while a flush waits?"""
+        """Is there a full batch, or any entry while a flush or close waits?"""
         with self.ledger.lock:
-            return len(self._entries) >= self.batch_size or (self.urgent and bool(self._entries))
+            urgent = self._urgent > 0 or self.closed
+            return len(self._entries) >= self.batch_size or (urgent and bool(self._entries))
 
     def pause(self, timeout: float) -> None:
         """The writer's back-off sleep, cut short by close(), by the start of a burst of
