@@ -3,11 +3,9 @@ table, and ways to wait for a process, a port or a condition."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -265,30 +263,3 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) 
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout}s for {what}")
         time.sleep(0.01)
-
-
-def postmaster_pid(data: Path) -> int | None:
-    """The pid in a data directory's ``postmaster.pid``; None without one."""
-    try:
-        return int((data / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def kill_postmaster(data: Path) -> None:
-    """SIGKILL a server's postmaster, then its children, as a crash would leave them, and
-    wait until all are gone."""
-    pid = postmaster_pid(data)
-    if pid is None:
-        return
-    children = subprocess.run(
-        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    os.kill(pid, signal.SIGKILL)
-    for child in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(child), signal.SIGKILL)
-    wait_until(lambda: not alive(pid), "postmaster to die")
-    for child in children:
-        wait_until(lambda c=int(child): not alive(c), "backends to die")  # type: ignore[misc]
-    (data / "postmaster.pid").unlink(missing_ok=True)
