@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -256,10 +257,20 @@ def alive(pid: int) -> bool:
         return False
 
 
+def true_within(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last verdict,
+    for a test that asserts on it with what it saw, or goes on either way."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return bool(predicate())
+        pause.wait(interval)
+
+
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
     """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout}s for {what}")
-        time.sleep(0.01)
+    if not true_within(condition, timeout, interval=0.01):
+        raise TimeoutError(f"waited {timeout}s for {what}")

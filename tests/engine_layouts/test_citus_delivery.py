@@ -13,9 +13,8 @@ import psycopg
 import pytest
 from engines import CitusCluster, require
 from faultproxy import FaultProxy
-from faults.kit import wait_until
 from fleet import Fleet, assert_exactly_once
-from helpers import stored_count
+from helpers import stored_count, true_within
 from psycopg import sql
 
 from pglog._writer.retry import Disposition, classify
@@ -77,7 +76,7 @@ def started(cluster: CitusCluster, table: str, dsn: str | None = None) -> Fleet:
 
 
 def reached(cluster: CitusCluster, table: str, rows: int) -> None:
-    assert wait_until(lambda: stored_count(cluster.dsn, table) >= rows, 60), (
+    assert true_within(lambda: stored_count(cluster.dsn, table) >= rows, 60), (
         f"{table} never reached {rows} rows"
     )
 

@@ -25,13 +25,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import add_trigger, count, free_port, make_table, stored
+from helpers import add_trigger, count, free_port, make_table, stored, true_within
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from recipes.support import python_module, query
 from recipes.test_fastapi import UVICORN_CLI, _check_every_record_stored_once, _serve_and_stop
 
-from faults.kit import pglog_running, wait_until
+from faults.kit import pglog_running
 from faults.live import Child
 
 RECORDS = 300  # fewer than batch_size (500): nothing is written before the signal
@@ -273,13 +273,13 @@ def test_sigterm_during_close_still_lets_the_close_finish(
     code = CLOSING.format(dsn=pg_dsn, table=table, records=RECORDS_AT_CLOSE)
     with Child(code) as child:
         assert child.wait_for("stdout", "closing", 30) is not None, child.text("stderr")
-        assert wait_until(lambda: pglog_running(pg_dsn, "COPY%"), 10), child.text("stderr")
+        assert true_within(lambda: pglog_running(pg_dsn, "COPY%"), 10), child.text("stderr")
         signalled = time.monotonic()
         child.signal(signal.SIGTERM)
         returncode = child.wait(30)
         took = time.monotonic() - signalled
         stderr = child.text("stderr")
-    wait_until(lambda: not pglog_running(pg_dsn, "COPY%"), 10)
+    true_within(lambda: not pglog_running(pg_dsn, "COPY%"), 10)
     held = count(db, table)
     print(f"\nreturncode {returncode}, ended {took:.1f}s after SIGTERM; stored {held}")
     print("stderr:", stderr or "(nothing)")
