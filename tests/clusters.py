@@ -15,13 +15,25 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from helpers import alive, free_port, wait_until
 
 Account = pwd.struct_passwd | None
 StopMode = Literal["smart", "fast", "immediate"]
+
+
+class Startable(Protocol):
+    """A server a test starts and removes: a cluster, a Citus cluster, a PgBouncer."""
+
+    def start(self) -> None: ...
+
+    def destroy(self) -> None: ...
+
+
+_Server = TypeVar("_Server", bound=Startable)
 
 
 def run_as(account: Account, *command: str, log: Path | None = None) -> None:
@@ -74,6 +86,17 @@ def initdb_template(initdb: Path, account: Account, directory: Path, *options: s
     )
     atexit.register(shutil.rmtree, directory, True)
     return directory / "data"
+
+
+@contextlib.contextmanager
+def started(server: _Server) -> Iterator[_Server]:
+    """``server`` started, and destroyed whatever the test did (a start that failed too,
+    which may leave a postmaster or a directory behind)."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
 
 
 def postmaster_pid(data: Path) -> int | None:

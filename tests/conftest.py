@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from clusters import started
 from faultproxy import FaultProxy
 from helpers import TABLE, make_table
 from pgserver import PostgresServer
@@ -103,10 +104,8 @@ def logger() -> Iterator[logging.Logger]:
 @pytest.fixture
 def server() -> Iterator[PostgresServer]:
     """A PostgreSQL of this test's own, to stop, kill and restart at will."""
-    owned = PostgresServer()
-    owned.start()
-    yield owned
-    owned.destroy()
+    with started(PostgresServer()) as owned:
+        yield owned
 
 
 @pytest.fixture

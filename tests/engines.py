@@ -31,7 +31,7 @@ from typing import Any, Literal, TypeVar
 
 import psycopg
 import pytest
-from clusters import Cluster, chown_tree, initdb_template
+from clusters import Cluster, chown_tree, initdb_template, started
 from psycopg import sql
 
 PGBIN = Path(os.environ.get("PGLOG_PGBIN", "/usr/lib/postgresql/15/bin"))
@@ -293,42 +293,39 @@ _Started = TypeVar("_Started", CitusCluster, TimescaleServer)
 
 
 @contextlib.contextmanager
-def _running(engine: Engine, make: Callable[[], _Started]) -> Iterator[_Started]:
-    """An engine's servers, started, and destroyed whatever the test did."""
+def running(engine: Engine, make: Callable[[], _Started]) -> Iterator[_Started]:
+    """An engine's servers, started, and destroyed whatever the test did; a skip (or, in
+    CI, a failure) without the engine."""
     require(engine)
-    node = make()
-    try:
-        node.start()
-        yield node
-    finally:
-        node.destroy()
+    with started(make()) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="session")
 def citus() -> Iterator[CitusCluster]:
     """A Citus cluster for the whole session: make your own tables, don't restart nodes."""
-    with _running("citus", CitusCluster) as cluster:
+    with running("citus", CitusCluster) as cluster:
         yield cluster
 
 
 @pytest.fixture
 def own_citus() -> Iterator[CitusCluster]:
     """A Citus cluster of this test's own, to stop, kill and restart nodes of at will."""
-    with _running("citus", CitusCluster) as cluster:
+    with running("citus", CitusCluster) as cluster:
         yield cluster
 
 
 @pytest.fixture(scope="session")
 def timescale() -> Iterator[TimescaleServer]:
     """A TimescaleDB server for the whole session: make your own tables, don't restart it."""
-    with _running("timescaledb", TimescaleServer) as server:
+    with running("timescaledb", TimescaleServer) as server:
         yield server
 
 
 @pytest.fixture
 def own_timescale() -> Iterator[TimescaleServer]:
     """A TimescaleDB server of this test's own, to stop, kill and restart at will."""
-    with _running("timescaledb", TimescaleServer) as server:
+    with running("timescaledb", TimescaleServer) as server:
         yield server
 
 

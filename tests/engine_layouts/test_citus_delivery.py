@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from engines import CitusCluster, require
+from engines import CitusCluster, running
 from faultproxy import FaultProxy
 from fleet import Fleet, assert_exactly_once
 from helpers import stored_count, true_within
@@ -26,13 +26,8 @@ COUNT, RATE = 1_500, 500.0
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[CitusCluster]:
     """One cluster for the module: tests restart its nodes, and leave them running."""
-    require("citus")
-    made = CitusCluster()
-    try:
-        made.start()
+    with running("citus", CitusCluster) as made:
         yield made
-    finally:
-        made.destroy()
 
 
 @pytest.fixture
