@@ -95,6 +95,16 @@ def grant_insert_only(admin: psycopg.Connection[Any]) -> None:
     )
 
 
+def add_check(db: psycopg.Connection[Any], table: str, name: str, condition: str) -> None:
+    """A CHECK constraint ``name`` on ``table``: how a test makes the table refuse the rows
+    that fail ``condition`` (SQL), the way a server's own rules would."""
+    db.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
+            sql.Identifier(table), sql.Identifier(name), sql.SQL(condition)
+        )
+    )
+
+
 def add_trigger(
     db: psycopg.Connection[Any],
     table: str,

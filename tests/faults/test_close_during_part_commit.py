@@ -30,8 +30,7 @@ from typing import Any
 
 import psycopg
 from conftest import HandlerFactory
-from helpers import ListHandler, add_trigger, make_table, stored, true_within
-from psycopg import sql
+from helpers import ListHandler, add_check, add_trigger, make_table, stored, true_within
 
 from faults.kit import Tally, ledger, pglog_running
 
@@ -45,11 +44,7 @@ def test_a_part_committing_at_close_does_not_settle_the_whole_batch(  # noqa: PL
     logger: logging.Logger,
 ) -> None:
     make_table(pg_dsn, table)
-    db.execute(
-        sql.SQL("ALTER TABLE {} ADD CONSTRAINT no_bad CHECK (message NOT LIKE 'bad%')").format(
-            sql.Identifier(table)
-        )
-    )
+    add_check(db, table, "no_bad", "message NOT LIKE 'bad%'")
     add_trigger(
         db,
         table,
