@@ -19,7 +19,6 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,8 @@ import psycopg
 import pytest
 from helpers import add_trigger, count, free_port, make_table, stored, true_within
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from recipes.support import python_module, query
-from recipes.test_fastapi import UVICORN_CLI, _check_every_record_stored_once, _serve_and_stop
+from recipes.uvicorn_recipe import UVICORN_CLI, check_every_record_stored_once, serve_and_stop
 
 from faults.kit import pglog_running
 from faults.live import Child
@@ -130,19 +128,8 @@ def test_handle_sigterm_false_leaves_sigterm_alone(
     assert returncode == -signal.SIGTERM
 
 
-@pytest.fixture
-def database(db: psycopg.Connection[tuple[Any, ...]], pg_dsn: str) -> Iterator[str]:
-    """A fresh database on the test server (the recipe uses the table ``logs``)."""
-    name = f"sigterm_{uuid.uuid4().hex[:12]}"
-    db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(pg_dsn, dbname=name)
-    finally:
-        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def test_uvicorn_command_line_keeps_each_workers_last_records(
-    database: str, tmp_path: Path
+    recipe_dsn: str, tmp_path: Path
 ) -> None:
     """Plain ``uvicorn app:app --workers 2`` (no serve.py, no SIGTERM handler of the
     recipe's): uvicorn raises SIGTERM again after its graceful shutdown and each worker
@@ -151,13 +138,13 @@ def test_uvicorn_command_line_keeps_each_workers_last_records(
     tests/recipes/test_fastapi.py::test_uvicorn_command_line_loses_each_workers_last_records."""
     port = free_port()
     command = python_module("uvicorn", *UVICORN_CLI, "--host", "127.0.0.1", "--port", str(port))
-    served, parent, output = _serve_and_stop(command, port, database, tmp_path)
+    served, parent, output = serve_and_stop(command, port, recipe_dsn, tmp_path)
     (api,), (finished,) = (
-        query(database, f"SELECT count(*) FROM logs WHERE {where}")[0]
+        query(recipe_dsn, f"SELECT count(*) FROM logs WHERE {where}")[0]
         for where in ("logger_name = 'api'", "message LIKE 'Finished server process%%'")
     )
     print(f"\nserved {len(served)} requests; stored {api} app records, {finished}/2 'Finished'")
-    _check_every_record_stored_once(database, served, parent, output)
+    check_every_record_stored_once(recipe_dsn, served, parent, output)
 
 
 #: Two handlers with ten records each; SIGTERM comes while the main thread holds ``lock``.
