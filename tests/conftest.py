@@ -11,10 +11,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from clusters import started
 from faultproxy import FaultProxy
 from helpers import TABLE, make_table
 from pgserver import PostgresServer
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from pglog import DatabaseLogHandler
 from pglog._embedded import embedded_server
@@ -47,6 +49,21 @@ def table(db: psycopg.Connection[tuple[Any, ...]]) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     yield name
     db.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def recipe_dsn(db: psycopg.Connection[tuple[Any, ...]], pg_dsn: str) -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards.
+
+    The recipes use pglog's defaults (the table ``logs``, the DSN from $PGLOG_DSN),
+    exactly as a user would copy them; a database per test keeps their tables apart.
+    """
+    name = f"recipe_{uuid.uuid4().hex[:12]}"
+    db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(pg_dsn, dbname=name)
+    finally:
+        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -103,10 +120,8 @@ def logger() -> Iterator[logging.Logger]:
 @pytest.fixture
 def server() -> Iterator[PostgresServer]:
     """A PostgreSQL of this test's own, to stop, kill and restart at will."""
-    owned = PostgresServer()
-    owned.start()
-    yield owned
-    owned.destroy()
+    with started(PostgresServer()) as owned:
+        yield owned
 
 
 @pytest.fixture

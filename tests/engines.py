@@ -31,8 +31,7 @@ from typing import Any, Literal, TypeVar
 
 import psycopg
 import pytest
-from clusters import chown_tree, initdb_template, run_as
-from helpers import alive, free_port, kill_postmaster, postmaster_pid
+from clusters import Cluster, chown_tree, initdb_template, started
 from psycopg import sql
 
 PGBIN = Path(os.environ.get("PGLOG_PGBIN", "/usr/lib/postgresql/15/bin"))
@@ -46,7 +45,6 @@ ENGINES = {
     "timescaledb": ("timescaledb.so", "timescaledb.control"),
 }
 Engine = Literal["citus", "timescaledb"]
-StopMode = Literal["smart", "fast", "immediate"]
 
 #: Every node, whatever the engine: fast to start, nothing to keep.
 BASE_SETTINGS = {
@@ -129,62 +127,27 @@ def require(*engines: Engine) -> None:
 # -- one node ----------------------------------------------------------------------------------
 
 
-class Node:
+class Node(Cluster):
     """One PostgreSQL 15 cluster in its own directory, listening on 127.0.0.1:<port>."""
 
     _template: Path | None = None
 
     def __init__(self, name: str, settings: Mapping[str, str], root: Path | None = None) -> None:
+        super().__init__(PGBIN, _account(), f"pglog-{name}-", root)
         self.name = name
-        self.account = _account()
-        self.directory = Path(tempfile.mkdtemp(prefix=f"pglog-{name}-", dir=root))
-        self.data = self.directory / "data"
-        self.log = self.directory / "server.log"
-        self.port = free_port()
-        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
         shutil.copytree(self._template_cluster(), self.data, symlinks=True)
         self.data.chmod(0o700)
         conf = {**BASE_SETTINGS, "port": str(self.port), **settings}
         with (self.data / "postgresql.conf").open("a") as out:
             out.write("\n# tests/engines.py\n")
             out.writelines(f"{key} = {value}\n" for key, value in conf.items())
-        self._chown(self.directory)
+        chown_tree(self.directory, self.account)
 
     def __repr__(self) -> str:
         return f"<Node {self.name} 127.0.0.1:{self.port}>"
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
     def start(self) -> None:
         self._pg_ctl("-w", "-t", "60", "-l", str(self.log), "start")
-
-    def stop(self, mode: StopMode = "fast") -> None:
-        """pg_ctl stop -m fast|immediate|smart."""
-        self._pg_ctl("-w", "-t", "60", "-m", mode, "stop")
-
-    def restart(self, mode: StopMode = "fast") -> None:
-        self.stop(mode)
-        self.start()
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster, then its children, as a crash would leave them."""
-        kill_postmaster(self.data)
-
-    @property
-    def running(self) -> bool:
-        pid = self.postmaster_pid()
-        return pid is not None and alive(pid)
-
-    def postmaster_pid(self) -> int | None:
-        return postmaster_pid(self.data)
-
-    def destroy(self) -> None:
-        if self.postmaster_pid() is not None:
-            try:
-                self.stop("immediate")
-            except subprocess.CalledProcessError:
-                self.kill()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- using it ----------------------------------------------------------------------------
 
@@ -201,12 +164,6 @@ class Node:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    def _pg_ctl(self, *args: str) -> None:
-        run_as(self.account, str(PGBIN / "pg_ctl"), "-D", str(self.data), *args, log=self.log)
-
-    def _chown(self, path: Path) -> None:
-        chown_tree(path, self.account)
 
     def _template_cluster(self) -> Path:
         """initdb once per process; every node copies it (much faster than its own initdb)."""
@@ -336,42 +293,39 @@ _Started = TypeVar("_Started", CitusCluster, TimescaleServer)
 
 
 @contextlib.contextmanager
-def _running(engine: Engine, make: Callable[[], _Started]) -> Iterator[_Started]:
-    """An engine's servers, started, and destroyed whatever the test did."""
+def running(engine: Engine, make: Callable[[], _Started]) -> Iterator[_Started]:
+    """An engine's servers, started, and destroyed whatever the test did; a skip (or, in
+    CI, a failure) without the engine."""
     require(engine)
-    node = make()
-    try:
-        node.start()
-        yield node
-    finally:
-        node.destroy()
+    with started(make()) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="session")
 def citus() -> Iterator[CitusCluster]:
     """A Citus cluster for the whole session: make your own tables, don't restart nodes."""
-    with _running("citus", CitusCluster) as cluster:
+    with running("citus", CitusCluster) as cluster:
         yield cluster
 
 
 @pytest.fixture
 def own_citus() -> Iterator[CitusCluster]:
     """A Citus cluster of this test's own, to stop, kill and restart nodes of at will."""
-    with _running("citus", CitusCluster) as cluster:
+    with running("citus", CitusCluster) as cluster:
         yield cluster
 
 
 @pytest.fixture(scope="session")
 def timescale() -> Iterator[TimescaleServer]:
     """A TimescaleDB server for the whole session: make your own tables, don't restart it."""
-    with _running("timescaledb", TimescaleServer) as server:
+    with running("timescaledb", TimescaleServer) as server:
         yield server
 
 
 @pytest.fixture
 def own_timescale() -> Iterator[TimescaleServer]:
     """A TimescaleDB server of this test's own, to stop, kill and restart at will."""
-    with _running("timescaledb", TimescaleServer) as server:
+    with running("timescaledb", TimescaleServer) as server:
         yield server
 
 

@@ -3,14 +3,13 @@ table, and ways to wait for a process, a port or a condition."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,6 +91,16 @@ def grant_insert_only(admin: psycopg.Connection[Any]) -> None:
     admin.execute(
         sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
             sql.Identifier(f"{TABLE}_id_seq"), sql.Identifier(INSERT_ONLY)
+        )
+    )
+
+
+def add_check(db: psycopg.Connection[Any], table: str, name: str, condition: str) -> None:
+    """A CHECK constraint ``name`` on ``table``: how a test makes the table refuse the rows
+    that fail ``condition`` (SQL), the way a server's own rules would."""
+    db.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
+            sql.Identifier(table), sql.Identifier(name), sql.SQL(condition)
         )
     )
 
@@ -258,37 +267,20 @@ def alive(pid: int) -> bool:
         return False
 
 
+def true_within(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last verdict,
+    for a test that asserts on it with what it saw, or goes on either way."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return bool(predicate())
+        pause.wait(interval)
+
+
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
     """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout}s for {what}")
-        time.sleep(0.01)
-
-
-def postmaster_pid(data: Path) -> int | None:
-    """The pid in a data directory's ``postmaster.pid``; None without one."""
-    try:
-        return int((data / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def kill_postmaster(data: Path) -> None:
-    """SIGKILL a server's postmaster, then its children, as a crash would leave them, and
-    wait until all are gone."""
-    pid = postmaster_pid(data)
-    if pid is None:
-        return
-    children = subprocess.run(
-        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    os.kill(pid, signal.SIGKILL)
-    for child in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(child), signal.SIGKILL)
-    wait_until(lambda: not alive(pid), "postmaster to die")
-    for child in children:
-        wait_until(lambda c=int(child): not alive(c), "backends to die")  # type: ignore[misc]
-    (data / "postmaster.pid").unlink(missing_ok=True)
+    if not true_within(condition, timeout, interval=0.01):
+        raise TimeoutError(f"waited {timeout}s for {what}")

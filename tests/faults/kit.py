@@ -1,4 +1,4 @@
-"""What the fault tests share: waiting on a condition or on a handler, the ledger with
+"""What the fault tests share: waiting on a handler, the ledger with
 ``lost``, pglog's threads and their CPU time, what pglog's connections are doing, a paced
 producer, and the tally of what became of every record."""
 
@@ -9,12 +9,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from helpers import stored
+from helpers import stored, true_within
 
 from pglog import DatabaseLogHandler
 
@@ -30,22 +30,10 @@ SPOOLING: dict[str, Any] = {
 }
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last verdict."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return bool(predicate())
-        pause.wait(interval)
-
-
 def drained(handler: DatabaseLogHandler, timeout: float) -> bool:
     """Flush until nothing is pending (a spool's records too, which a single flush may not
     wait for), for up to ``timeout`` seconds; whether it got there."""
-    return wait_until(lambda: handler.flush(1) and handler.stats()["pending"] == 0, timeout)
+    return true_within(lambda: handler.flush(1) and handler.stats()["pending"] == 0, timeout)
 
 
 def delivered(
@@ -59,7 +47,7 @@ def delivered(
         handler.flush(0.5)
         return handler.stats()["pending"] == 0 and wanted <= set(stored(dsn, table))
 
-    return wait_until(done, timeout)
+    return true_within(done, timeout)
 
 
 def wait_for_count(
@@ -67,7 +55,7 @@ def wait_for_count(
 ) -> None:
     """Wait until ``handler.stats()[counter]`` is at least ``at_least``; fail with the
     ledger if it isn't within ``timeout`` seconds."""
-    reached = wait_until(lambda: handler.stats()[counter] >= at_least, timeout)
+    reached = true_within(lambda: handler.stats()[counter] >= at_least, timeout)
     assert reached, ledger(handler.stats())
 
 

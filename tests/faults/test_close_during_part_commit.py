@@ -30,10 +30,9 @@ from typing import Any
 
 import psycopg
 from conftest import HandlerFactory
-from helpers import ListHandler, add_trigger, make_table, stored
-from psycopg import sql
+from helpers import ListHandler, add_check, add_trigger, make_table, stored, true_within
 
-from faults.kit import Tally, ledger, pglog_running, wait_until
+from faults.kit import Tally, ledger, pglog_running
 
 
 def test_a_part_committing_at_close_does_not_settle_the_whole_batch(  # noqa: PLR0917
@@ -45,11 +44,7 @@ def test_a_part_committing_at_close_does_not_settle_the_whole_batch(  # noqa: PL
     logger: logging.Logger,
 ) -> None:
     make_table(pg_dsn, table)
-    db.execute(
-        sql.SQL("ALTER TABLE {} ADD CONSTRAINT no_bad CHECK (message NOT LIKE 'bad%')").format(
-            sql.Identifier(table)
-        )
-    )
+    add_check(db, table, "no_bad", "message NOT LIKE 'bad%'")
     add_trigger(
         db,
         table,
@@ -68,15 +63,15 @@ def test_a_part_committing_at_close_does_not_settle_the_whole_batch(  # noqa: PL
     for message in messages:
         logger.info(message)
     # The part before the refused row (rows 0-49) is committing; close() comes now.
-    assert wait_until(lambda: pglog_running(pg_dsn, "COMMIT"), 10)
+    assert true_within(lambda: pglog_running(pg_dsn, "COMMIT"), 10)
     first.close()
     logger.removeHandler(first)
     closed = first.stats()
-    assert wait_until(lambda: not pglog_running(pg_dsn, "COMMIT"), 10)
+    assert true_within(lambda: not pglog_running(pg_dsn, "COMMIT"), 10)
 
     second = make_handler(batch_size=100, spool_dir=spool, fallback=fallback)
     second.start()
-    assert wait_until(lambda: second.flush(1) and not list(spool.glob("*.rows")), 30)
+    assert true_within(lambda: second.flush(1) and not list(spool.glob("*.rows")), 30)
     replayed = second.stats()
     rows = stored(pg_dsn, table)
     handed = fallback.messages(logger.name)

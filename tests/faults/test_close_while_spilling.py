@@ -29,9 +29,9 @@ from pathlib import Path
 
 from conftest import HandlerFactory
 from faultproxy import FaultProxy
-from helpers import ListHandler
+from helpers import ListHandler, true_within
 
-from faults.kit import balanced, ledger, spiller_threads, wait_until
+from faults.kit import balanced, ledger, spiller_threads
 
 #: Non-ASCII, so that each JSON line is long (\\u escapes) and slow to make: ~24 KB.
 PAD = "\u00e9" * 4000
@@ -55,11 +55,11 @@ def test_close_while_a_chunk_is_spilling_leaves_nothing_in_memory(
     for i in range(MARK + 150):
         logger.info("r-%d", i, extra={"pad": PAD})
     # The spiller has taken the queue as one chunk (the queue is empty, nothing spooled).
-    assert wait_until(lambda: handler.stats()["queue_depth"] < MARK // 2, 5, interval=0.001)
+    assert true_within(lambda: handler.stats()["queue_depth"] < MARK // 2, 5, interval=0.001)
     for i in range(MARK + 150, MARK + 160):
         logger.info("r-%d", i, extra={"pad": PAD})
     handler.close()
-    assert wait_until(lambda: not spiller_threads(), 15)
+    assert true_within(lambda: not spiller_threads(), 15)
     handler.close()  # as the exit's logging.shutdown() does: it finds nothing to do
     stats = handler.stats()
     notices = said.notices()

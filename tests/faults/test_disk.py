@@ -13,7 +13,7 @@ import pytest
 from conftest import HandlerFactory
 from disks import Tmpfs, exhaust_inodes, fill, free_bytes, free_inodes, release
 from faultproxy import FaultProxy
-from helpers import TABLE, ListHandler, stored
+from helpers import TABLE, ListHandler, stored, true_within
 from pgserver import PostgresServer
 
 from faults.kit import (
@@ -25,7 +25,6 @@ from faults.kit import (
     ledger,
     lost,
     produce,
-    wait_until,
     writer_threads,
 )
 from pglog import DatabaseLogHandler
@@ -73,7 +72,7 @@ def test_a_full_disk_under_the_spool_never_kills_the_writer_nor_doubles_a_record
     cpu: dict[str, float] = {}
     try:
         emitted = produce(logger, "m", 200, rate=5_000)
-        assert wait_until(lambda: set(writer_threads()) - before, 5)
+        assert true_within(lambda: set(writer_threads()) - before, 5)
         [writer] = set(writer_threads()) - before
         emitted += produce(logger, "m", 5_800, rate=3_000, start=200)
         assert balanced(handler.stats()), ledger(handler.stats())
@@ -90,7 +89,7 @@ def test_a_full_disk_under_the_spool_never_kills_the_writer_nor_doubles_a_record
         reconnects = proxy.accepted
         proxy.refuse(False)
         handler.flush(2)  # cuts a back-off short: the writer tries the database now
-        reached = wait_until(lambda: proxy.accepted > reconnects, 12)
+        reached = true_within(lambda: proxy.accepted > reconnects, 12)
         cpu["disk full, database back"] = cpu_over(writer)
         alive["disk full, database back"] = writer.is_alive()
         print(f"disk full, database back (reached={reached}): {ledger(handler.stats())}")

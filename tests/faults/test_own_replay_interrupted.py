@@ -16,10 +16,10 @@ from pathlib import Path
 from conftest import HandlerFactory
 from disks import Tmpfs, fill, release
 from faultproxy import FaultProxy
-from helpers import TABLE, ListHandler, stored
+from helpers import TABLE, ListHandler, stored, true_within
 from pgserver import PostgresServer
 
-from faults.kit import Tally, balanced, drained, ledger, produce, wait_for_count, wait_until
+from faults.kit import Tally, balanced, drained, ledger, produce, wait_for_count
 
 #: The handler both tests replay their own spool with: memory for 200, batches of 50. The
 #: producer waits for room rather than losing the oldest: on a loaded machine an fsync can
@@ -100,7 +100,7 @@ def test_a_full_disk_during_an_own_replay_rests_the_spool_and_writes_the_queue(
             def newer_stored() -> bool:
                 return set(newer) <= set(stored(server.dsn, TABLE))
 
-            written_meanwhile = wait_until(newer_stored, 15, interval=0.5)
+            written_meanwhile = true_within(newer_stored, 15, interval=0.5)
             during = handler.stats()
             release(filler)
             settled = drained(handler, 30)

@@ -11,10 +11,10 @@ import logging
 
 from conftest import HandlerFactory
 from faultproxy import FaultProxy
-from helpers import TABLE, ListHandler, make_table, stored, stored_count
+from helpers import TABLE, ListHandler, make_table, stored, stored_count, true_within
 from pgserver import PostgresServer
 
-from faults.kit import Tally, balanced, ledger, wait_until
+from faults.kit import Tally, balanced, ledger
 from faults.live import Child
 
 CLOSE_TIMEOUT = 5
@@ -89,7 +89,7 @@ def test_a_second_dictconfig_neither_stalls_nor_prints_and_the_closed_handler_co
         assert line, child.text("stderr")
         report = json.loads(line)
         proxy.resume()
-        arrived = wait_until(lambda: stored_count(server.dsn, TABLE) >= len(emitted), 15)
+        arrived = true_within(lambda: stored_count(server.dsn, TABLE) >= len(emitted), 15)
         child.write("go\n")
         child.wait(60)
         err = child.text("stderr")
@@ -137,7 +137,7 @@ def test_a_closed_handler_that_gets_a_record_writes_it_to_the_table(
     handler.close()
     for message in emitted[10:]:
         logger.info(message)
-    arrived = wait_until(lambda: stored_count(pg_dsn, table) >= len(emitted), 10)
+    arrived = true_within(lambda: stored_count(pg_dsn, table) >= len(emitted), 10)
     stats = handler.stats()
     tally = Tally(emitted, stored(pg_dsn, table), fallback.messages(logger.name))
     tally.show("record after close()", [ledger(stats), f"arrived={arrived}"])

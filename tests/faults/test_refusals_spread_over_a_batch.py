@@ -24,8 +24,7 @@ from typing import Any
 
 import psycopg
 from conftest import HandlerFactory
-from helpers import ListHandler, make_table, stored
-from psycopg import sql
+from helpers import ListHandler, add_check, make_table, stored
 
 from faults.kit import balanced, ledger
 
@@ -40,11 +39,7 @@ def test_refused_rows_spread_over_a_batch_do_not_reject_their_batch_mates(
     logger: logging.Logger,
 ) -> None:
     make_table(pg_dsn, table)
-    db.execute(
-        sql.SQL("ALTER TABLE {} ADD CONSTRAINT no_bad CHECK (message NOT LIKE 'bad%')").format(
-            sql.Identifier(table)
-        )
-    )
+    add_check(db, table, "no_bad", "message NOT LIKE 'bad%'")
     fallback = ListHandler()
     handler = make_handler(batch_size=100, flush_interval=5, fallback=fallback)
     logger.addHandler(handler)

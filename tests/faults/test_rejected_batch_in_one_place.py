@@ -18,10 +18,10 @@ from typing import Any
 
 import psycopg
 from conftest import HandlerFactory
-from helpers import ListHandler, add_trigger, stored
+from helpers import ListHandler, add_trigger, stored, true_within
 from psycopg import sql
 
-from faults.kit import balanced, drained, ledger, wait_until
+from faults.kit import balanced, drained, ledger
 
 
 class GatedFallback(ListHandler):
@@ -78,7 +78,7 @@ def test_a_rejected_batch_taken_by_the_spiller_is_not_also_handed_to_the_fallbac
     for message in more:
         logger.info(message)
     emitted += more
-    spilled = wait_until(
+    spilled = true_within(
         lambda: handler.stats()["in_flight"] == 0 and handler.stats()["spooled"] >= 100, 10
     )
     during = ledger(handler.stats())

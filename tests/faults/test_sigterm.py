@@ -19,19 +19,17 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from helpers import add_trigger, count, free_port, make_table, stored
+from helpers import add_trigger, count, free_port, make_table, stored, true_within
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from recipes.support import python_module, query
-from recipes.test_fastapi import UVICORN_CLI, _check_every_record_stored_once, _serve_and_stop
+from recipes.uvicorn_recipe import UVICORN_CLI, check_every_record_stored_once, serve_and_stop
 
-from faults.kit import pglog_running, wait_until
+from faults.kit import pglog_running
 from faults.live import Child
 
 RECORDS = 300  # fewer than batch_size (500): nothing is written before the signal
@@ -130,19 +128,8 @@ def test_handle_sigterm_false_leaves_sigterm_alone(
     assert returncode == -signal.SIGTERM
 
 
-@pytest.fixture
-def database(db: psycopg.Connection[tuple[Any, ...]], pg_dsn: str) -> Iterator[str]:
-    """A fresh database on the test server (the recipe uses the table ``logs``)."""
-    name = f"sigterm_{uuid.uuid4().hex[:12]}"
-    db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(pg_dsn, dbname=name)
-    finally:
-        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def test_uvicorn_command_line_keeps_each_workers_last_records(
-    database: str, tmp_path: Path
+    recipe_dsn: str, tmp_path: Path
 ) -> None:
     """Plain ``uvicorn app:app --workers 2`` (no serve.py, no SIGTERM handler of the
     recipe's): uvicorn raises SIGTERM again after its graceful shutdown and each worker
@@ -151,13 +138,13 @@ def test_uvicorn_command_line_keeps_each_workers_last_records(
     tests/recipes/test_fastapi.py::test_uvicorn_command_line_loses_each_workers_last_records."""
     port = free_port()
     command = python_module("uvicorn", *UVICORN_CLI, "--host", "127.0.0.1", "--port", str(port))
-    served, parent, output = _serve_and_stop(command, port, database, tmp_path)
+    served, parent, output = serve_and_stop(command, port, recipe_dsn, tmp_path)
     (api,), (finished,) = (
-        query(database, f"SELECT count(*) FROM logs WHERE {where}")[0]
+        query(recipe_dsn, f"SELECT count(*) FROM logs WHERE {where}")[0]
         for where in ("logger_name = 'api'", "message LIKE 'Finished server process%%'")
     )
     print(f"\nserved {len(served)} requests; stored {api} app records, {finished}/2 'Finished'")
-    _check_every_record_stored_once(database, served, parent, output)
+    check_every_record_stored_once(recipe_dsn, served, parent, output)
 
 
 #: Two handlers with ten records each; SIGTERM comes while the main thread holds ``lock``.
@@ -273,13 +260,13 @@ def test_sigterm_during_close_still_lets_the_close_finish(
     code = CLOSING.format(dsn=pg_dsn, table=table, records=RECORDS_AT_CLOSE)
     with Child(code) as child:
         assert child.wait_for("stdout", "closing", 30) is not None, child.text("stderr")
-        assert wait_until(lambda: pglog_running(pg_dsn, "COPY%"), 10), child.text("stderr")
+        assert true_within(lambda: pglog_running(pg_dsn, "COPY%"), 10), child.text("stderr")
         signalled = time.monotonic()
         child.signal(signal.SIGTERM)
         returncode = child.wait(30)
         took = time.monotonic() - signalled
         stderr = child.text("stderr")
-    wait_until(lambda: not pglog_running(pg_dsn, "COPY%"), 10)
+    true_within(lambda: not pglog_running(pg_dsn, "COPY%"), 10)
     held = count(db, table)
     print(f"\nreturncode {returncode}, ended {took:.1f}s after SIGTERM; stored {held}")
     print("stderr:", stderr or "(nothing)")

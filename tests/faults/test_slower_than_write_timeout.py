@@ -9,9 +9,9 @@ from typing import Any
 
 import psycopg
 from conftest import HandlerFactory
-from helpers import ListHandler, add_trigger, make_table, stored
+from helpers import ListHandler, add_trigger, make_table, stored, true_within
 
-from faults.kit import balanced, drained, ledger, wait_until
+from faults.kit import balanced, drained, ledger
 
 WRITE_TIMEOUT = 1.0
 ROWS = 100
@@ -103,7 +103,7 @@ def test_one_slow_row_does_not_strand_the_records_behind_it(
         logger.info(message)
     # Setting it aside takes about ten rounds (the pace halving to one row, then two
     # timeouts alone), each write_timeout plus the lookup's grace: some 25 s, 60 s allowed.
-    done = wait_until(lambda: set(emitted) <= set(stored(pg_dsn, table)), 60, interval=0.5)
+    done = true_within(lambda: set(emitted) <= set(stored(pg_dsn, table)), 60, interval=0.5)
     stats = handler.stats()
     rows = stored(pg_dsn, table)
     notices = said.notices()

@@ -29,10 +29,10 @@ from pathlib import Path
 
 from conftest import HandlerFactory
 from faultproxy import FaultProxy
-from helpers import TABLE, ListHandler, stored
+from helpers import TABLE, ListHandler, stored, true_within
 from pgserver import PostgresServer
 
-from faults.kit import balanced, ledger, wait_until
+from faults.kit import balanced, ledger
 
 PAD = "x" * 4096
 SPOOL_MAX = 600_000
@@ -63,7 +63,7 @@ def test_a_spool_with_room_takes_records_before_any_is_dropped(
             logger.info(message, extra={"pad": PAD})
         # The spiller has had two chances (a refusal rests the spool 5 s) to take
         # something of the 600 queued records: the spool has room for ~140 of them.
-        took = wait_until(lambda: handler.stats()["spool_bytes"] > 0, 12, interval=0.1)
+        took = true_within(lambda: handler.stats()["spool_bytes"] > 0, 12, interval=0.1)
         for message in emitted[600:]:
             logger.info(message, extra={"pad": PAD})
         during = handler.stats()

@@ -13,7 +13,7 @@ from typing import IO
 import pytest
 from conftest import HandlerFactory
 from faultproxy import FaultProxy
-from helpers import TABLE, ListHandler, stored
+from helpers import TABLE, ListHandler, stored, true_within
 from pgserver import PostgresServer
 
 from faults.kit import (
@@ -27,7 +27,6 @@ from faults.kit import (
     lost,
     produce,
     wait_for_count,
-    wait_until,
     writer_threads,
 )
 from pglog._writer.segments import read_segment
@@ -197,7 +196,7 @@ def test_a_newer_segment_removed_during_a_replay_does_not_derail_the_replay(
         proxy.stall(at="copy")
         proxy.refuse(False)
         handler.flush(0.5)  # cuts the writer's back-off short
-        assert wait_until(lambda: proxy.stalled, 20), "no replay COPY came to be stalled"
+        assert true_within(lambda: proxy.stalled, 20), "no replay COPY came to be stalled"
         assert handler.stats()["in_flight"] == 50, ledger(handler.stats())
 
         spooled = handler.stats()["spooled"]

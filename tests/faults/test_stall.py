@@ -11,10 +11,10 @@ from typing import Any
 
 from conftest import HandlerFactory
 from faultproxy import FaultProxy
-from helpers import TABLE, ListHandler, stored
+from helpers import TABLE, ListHandler, stored, true_within
 from pgserver import PostgresServer
 
-from faults.kit import Tally, balanced, ledger, lost, produce, wait_until
+from faults.kit import Tally, balanced, ledger, lost, produce
 
 WRITE_TIMEOUT = 2.0
 #: The contract's new option; today's constructor refuses it (TypeError).
@@ -40,7 +40,7 @@ def test_a_stalled_connection_is_given_up_within_write_timeout(
         assert handler.stats()["connected"] is True
         proxy.stall(at="copy")
         emitted = ["m-0", *produce(logger, "m", 1_000, rate=5_000, start=1)]
-        assert wait_until(lambda: proxy.stalled, 5), "no COPY came to be stalled"
+        assert true_within(lambda: proxy.stalled, 5), "no COPY came to be stalled"
         assert proxy.stalled_since is not None
         stalled_at = proxy.stalled_since
 
@@ -48,7 +48,7 @@ def test_a_stalled_connection_is_given_up_within_write_timeout(
             stats = handler.stats()
             return not stats["connected"] and stats["last_error"] is not None
 
-        noticed = wait_until(given_up, WRITE_TIMEOUT + 3 - (time.monotonic() - stalled_at))
+        noticed = true_within(given_up, WRITE_TIMEOUT + 3 - (time.monotonic() - stalled_at))
         waited = time.monotonic() - stalled_at
         stats = handler.stats()
         print(
@@ -109,7 +109,7 @@ def test_a_stall_drops_nothing_the_spool_could_hold(
         during = handler.stats()
         print(f"during the stall: emitted={len(emitted)} {ledger(during)}")
         proxy.resume()
-        assert wait_until(lambda: handler.stats()["pending"] == 0, 20), ledger(handler.stats())
+        assert true_within(lambda: handler.stats()["pending"] == 0, 20), ledger(handler.stats())
         stats = handler.stats()
         tally = Tally(emitted, stored(server.dsn, TABLE), fallback.messages(logger.name))
         tally.show("after resume", [ledger(stats)])
@@ -149,7 +149,7 @@ def test_a_stall_cut_short_by_write_timeout_is_said_to_be_one(
         assert handler.flush(10)
         proxy.stall(at="copy")
         logger.info("m-1")
-        assert wait_until(lambda: fallback.messages("pglog"), 10), "nothing was said"
+        assert true_within(lambda: fallback.messages("pglog"), 10), "nothing was said"
         said = fallback.messages("pglog")[0]
         last_error = handler.stats()["last_error"]
     finally:

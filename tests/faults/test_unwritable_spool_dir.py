@@ -26,10 +26,10 @@ from pathlib import Path
 
 from conftest import HandlerFactory
 from faultproxy import FaultProxy
-from helpers import TABLE, ListHandler, stored
+from helpers import TABLE, ListHandler, stored, true_within
 from pgserver import PostgresServer
 
-from faults.kit import Tally, balanced, ledger, produce, wait_for_count, wait_until
+from faults.kit import Tally, balanced, ledger, produce, wait_for_count
 
 
 def test_an_immutable_spool_directory_costs_no_record(
@@ -56,7 +56,7 @@ def test_an_immutable_spool_directory_costs_no_record(
         proxy.refuse(False)
         new = produce(logger, "new", 300, rate=25)  # 12 s of steady logging
         emitted.extend(new)
-        written_new = wait_until(lambda: set(new) <= set(stored(server.dsn, TABLE)), 5, 0.2)
+        written_new = true_within(lambda: set(new) <= set(stored(server.dsn, TABLE)), 5, 0.2)
         during = handler.stats()
         got = len(set(new) & set(stored(server.dsn, TABLE)))
         print(f"\nimmutable: new stored {got}/{len(new)} {ledger(during)}")
