@@ -1,7 +1,7 @@
 """SIGTERM with its default action: pglog writes what it holds, then the signal kills.
 
 A container being stopped, ``kill <pid>``, a supervisor ending a worker: SIGTERM's
-default action ends the process at once, without Python's exit handling, so today
+default action ends the process at once, without Python's exit handling, so without pglog
 every record still queued is lost. The contract: where SIGTERM's disposition is the
 default, pglog flushes (within close_timeout), then lets the signal do what it would
 have done (the process still dies by SIGTERM, returncode -15). A disposition the
@@ -19,15 +19,12 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from helpers import add_trigger, count, free_port, make_table, stored, true_within
+from helpers import add_trigger, count, make_table, stored, true_within
 from psycopg import sql
-from recipes.support import python_module, query
-from recipes.uvicorn_recipe import UVICORN_CLI, check_every_record_stored_once, serve_and_stop
 
 from faults.kit import pglog_running
 from faults.live import Child
@@ -126,25 +123,6 @@ def test_handle_sigterm_false_leaves_sigterm_alone(
     print(f"\nreturncode {returncode}; stdout {stdout!r}; stderr {stderr[-300:]!r}")
     assert "disposition SIG_DFL" in stdout
     assert returncode == -signal.SIGTERM
-
-
-def test_uvicorn_command_line_keeps_each_workers_last_records(
-    recipe_dsn: str, tmp_path: Path
-) -> None:
-    """Plain ``uvicorn app:app --workers 2`` (no serve.py, no SIGTERM handler of the
-    recipe's): uvicorn raises SIGTERM again after its graceful shutdown and each worker
-    dies by it; its last records ("Finished server process", the access log's last
-    lines) are stored all the same, every record once. Replaces the strict xfail
-    tests/recipes/test_fastapi.py::test_uvicorn_command_line_loses_each_workers_last_records."""
-    port = free_port()
-    command = python_module("uvicorn", *UVICORN_CLI, "--host", "127.0.0.1", "--port", str(port))
-    served, parent, output = serve_and_stop(command, port, recipe_dsn, tmp_path)
-    (api,), (finished,) = (
-        query(recipe_dsn, f"SELECT count(*) FROM logs WHERE {where}")[0]
-        for where in ("logger_name = 'api'", "message LIKE 'Finished server process%%'")
-    )
-    print(f"\nserved {len(served)} requests; stored {api} app records, {finished}/2 'Finished'")
-    check_every_record_stored_once(recipe_dsn, served, parent, output)
 
 
 #: Two handlers with ten records each; SIGTERM comes while the main thread holds ``lock``.
