@@ -15,7 +15,15 @@ from typing import Any
 import psycopg
 import pytest
 from faultproxy import FaultProxy
-from helpers import TABLE, closed_port_dsn, make_table, stored, wait_until
+from helpers import (
+    INSERT_ONLY,
+    TABLE,
+    closed_port_dsn,
+    grant_insert_only,
+    make_table,
+    stored,
+    wait_until,
+)
 from pgserver import PostgresServer
 from psycopg import sql
 
@@ -224,6 +232,39 @@ def test_terminate_ends_the_backend_of_an_open_transaction(
         assert sink.status(xid)[0] == "aborted"
     finally:
         other.close()
+
+
+def test_holds_tells_a_stored_row_from_one_never_written_and_none_when_it_may_not_look(
+    make_sink: SinkFactory, server: PostgresServer, admin: Conn
+) -> None:
+    """holds(row): True for a row the sink wrote, False for one it did not; None for a role
+    that may only insert (it can't SELECT to look)."""
+    sink = make_sink(server.dsn)
+    written, unwritten = rows("written", "never")
+    sink.write([written], Began())
+    assert sink.holds(written) is True
+    assert sink.holds(unwritten) is False
+    grant_insert_only(admin)
+    limited = make_sink(server.dsn_as(INSERT_ONLY), create_table=False)
+    limited.write([unwritten], Began())  # it may insert...
+    assert limited.holds(unwritten) is None  # ...but not look
+    assert stored(server.dsn, TABLE) == ["written", "never"]
+
+
+def test_recreate_table_makes_a_vanished_table_again_and_says_whether_it_had_to(
+    make_sink: SinkFactory, server: PostgresServer, admin: Conn
+) -> None:
+    """The table is dropped under a connected sink: recreate_table() makes it again (True)
+    and writing works; called again with the table there, it makes nothing (False)."""
+    sink = make_sink(server.dsn)
+    sink.write(rows("before"), Began())
+    admin.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(TABLE)))
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        sink.write(rows("lost"), Began())
+    assert sink.recreate_table() is True
+    assert sink.recreate_table() is False
+    sink.write(rows("after"), Began())
+    assert stored(server.dsn, TABLE) == ["after"]
 
 
 # -- a restart, a cut, a stall -------------------------------------------------------------------
