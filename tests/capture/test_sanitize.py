@@ -415,10 +415,13 @@ def test_as_extras_keeps_plain_scalars_as_the_dict_itself() -> None:
 def test_scalar_json_leaves_anything_that_needs_care_to_the_careful_path(
     values: dict[str, Any],
 ) -> None:
-    """scalar_json returns None for what it can't encode as is; to_json then encodes it
-    and notes why (a container needs no note)."""
+    """scalar_json returns None for what it can't encode as is; to_json then gives JSON
+    that jsonb accepts (no NUL escape, valid UTF-8, no NaN) holding every key."""
     assert sanitize.scalar_json(values) is None
-    json.loads(sanitize.to_json(values))
+    text = sanitize.to_json(values)
+    assert "\\u0000" not in text
+    assert sanitize.is_utf8(text)
+    assert len(json.loads(text, parse_constant=pytest.fail)) >= len(values)
 
 
 def test_scalar_json_gives_the_same_json_as_the_standard_encoder() -> None:
