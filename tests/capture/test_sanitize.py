@@ -463,3 +463,5 @@ def test_two_keys_that_become_the_same_text_keep_both_values(extras: dict[Any, A
     value, _ = encoded(extras)
     values = [v for k, v in value.items() if k != sanitize.MARKER_KEY]
     assert sorted(values) == ["first", "second"], value
+    said = value[sanitize.MARKER_KEY]["sanitized"]
+    assert any("another key read" in note for note in said.values()), said

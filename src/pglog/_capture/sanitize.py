@@ -346,6 +346,10 @@ def _json_safe_container(
             else:
                 text_key = clean_text(safe_str(key), MAX_KEY, f"{path} key", notes)
                 notes.add(f"{path}.{text_key}", f"{type(key).__name__} key stored as text")
+            if text_key in result:
+                first = text_key
+                text_key = _unclaimed(first, result)
+                notes.add(f"{path}.{text_key}", f"another key read {first!r} once stored as text")
             budget.spend(len(_encode_string(text_key)) + 2)
             result[text_key] = _json_safe(item, f"{path}.{text_key}", depth + 1, walk)
         return result
@@ -359,6 +363,19 @@ def _json_safe_container(
             break
         result_items.append(_json_safe(item, f"{path}[{i}]", depth + 1, walk))
     return result_items
+
+
+def _unclaimed(key: str, taken: Mapping[str, Any]) -> str:
+    """A key for a value whose key became ``key`` once sanitised, as another's had (``1``
+    and ``"1"``, two long keys cut alike): ``key~2``, ``key~3``..., so neither value is
+    lost."""
+    number = 2
+    while True:
+        suffix = f"~{number}"
+        candidate = key[: MAX_KEY - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+        number += 1
 
 
 def clean_text(value: object, limit: int, field: str, notes: Notes) -> str:
