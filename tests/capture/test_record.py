@@ -11,7 +11,7 @@ import pytest
 
 from pglog._capture.capture import STANDARD_ATTRIBUTES, capture, render
 from pglog._capture.entry import RECORD_FIELDS, Entry, named
-from pglog._capture.sanitize import MARKER_KEY
+from pglog._capture.notes import MARKER_KEY
 
 
 def entry_of(record: logging.LogRecord) -> Entry:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from pglog._capture import sanitize
+from pglog._capture.notes import MARKER_KEY, MAX_NOTE, MAX_NOTES, Notes
 from pglog._capture.sizes import MAX_DEPTH, MAX_EXTRA, MAX_KEY, MAX_VALUE, MAX_VALUES
 
 
@@ -54,14 +55,14 @@ class Point:
 
 def encoded(extras: dict[Any, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """``to_json(extras)`` parsed back, and the notes it took."""
-    notes = sanitize.Notes()
+    notes = Notes()
     text = sanitize.to_json(extras, notes)
     return json.loads(text), dict(notes)
 
 
 def stored_notes(value: dict[str, Any]) -> dict[str, str]:
     """What the JSON itself carries under the marker."""
-    return dict(value.get(sanitize.MARKER_KEY, {}).get("sanitized", {}))
+    return dict(value.get(MARKER_KEY, {}).get("sanitized", {}))
 
 
 # -- text: NUL, broken unicode, size -------------------------------------------------------------
@@ -97,7 +98,7 @@ def test_a_huge_string_keeps_its_first_max_value_characters_ending_with_an_ellip
     """A string past MAX_VALUE (64 Ki characters) is cut to exactly MAX_VALUE, its last
     one an ellipsis, and the note gives both lengths; as_extras cuts it at once (it
     returns the JSON text, not the dict holding the whole string)."""
-    notes = sanitize.Notes()
+    notes = Notes()
     queued = sanitize.as_extras({"h": "x" * 100_000}, notes)
     assert isinstance(queued, str)
     value = json.loads(queued)
@@ -110,14 +111,14 @@ def test_a_huge_string_keeps_its_first_max_value_characters_ending_with_an_ellip
 def test_a_key_longer_than_max_key_is_cut_and_noted() -> None:
     """A key keeps its first MAX_KEY - 1 characters and an ellipsis."""
     value, notes = encoded({"k" * 300: 1})
-    assert list(value) == ["k" * (MAX_KEY - 1) + "…", sanitize.MARKER_KEY]
+    assert list(value) == ["k" * (MAX_KEY - 1) + "…", MARKER_KEY]
     assert notes == {"extra key": f"300 characters cut to {MAX_KEY}"}
 
 
 def test_clean_text_cuts_first_then_escapes_and_never_exceeds_its_limit() -> None:
     """clean_text: a non-str is made text (noted); a long text is cut; NUL escapes that
     make it longer than the limit again are cut once more."""
-    notes = sanitize.Notes()
+    notes = Notes()
     assert sanitize.clean_text(42, 10, "n", notes) == "42"
     assert sanitize.clean_text("abcdefghijkl", 5, "long", notes) == "abcd…"
     assert sanitize.clean_text("\x00" * 5, 5, "nul", notes) == "\\x00…"
@@ -136,7 +137,7 @@ def test_non_str_keys_are_stored_as_text_and_noted() -> None:
     """An int, a tuple, and a key whose str and repr both raise: each is made text."""
     value, notes = encoded({1: "a", (1, 2): "b", Hostile(): "c"})
     failed = "<Hostile object: repr() failed with RuntimeError>"
-    assert {k: v for k, v in value.items() if k != sanitize.MARKER_KEY} == {
+    assert {k: v for k, v in value.items() if k != MARKER_KEY} == {
         "1": "a",
         "(1, 2)": "b",
         failed: "c",
@@ -272,8 +273,8 @@ def test_nesting_deeper_than_max_depth_is_stored_as_text_below_it() -> None:
 
 def _cut(field: str) -> str:
     """A note's field name as Notes keeps it (MAX_NOTE characters at most)."""
-    if len(field) > sanitize.MAX_NOTE:
-        return field[: sanitize.MAX_NOTE - 1] + "…"
+    if len(field) > MAX_NOTE:
+        return field[: MAX_NOTE - 1] + "…"
     return field
 
 
@@ -290,11 +291,11 @@ def test_more_than_max_values_keeps_the_first_ones_and_says_how_many() -> None:
 def test_extras_bigger_than_max_extra_stop_where_the_budget_does() -> None:
     """Thirty strings of 60,000 characters: the JSON stays within MAX_EXTRA, the string
     the budget runs out in is cut, the rest dropped, and both are noted."""
-    notes = sanitize.Notes()
+    notes = Notes()
     text = sanitize.to_json({f"k{i:02}": "v" * 60_000 for i in range(30)}, notes)
     value = json.loads(text)
     assert len(text) <= MAX_EXTRA
-    kept = [k for k in value if k != sanitize.MARKER_KEY]
+    kept = [k for k in value if k != MARKER_KEY]
     assert kept == [f"k{i:02}" for i in range(len(kept))]  # the first ones, in order
     assert 1 < len(kept) < 30
     assert all(value[k] == "v" * 60_000 for k in kept[:-1])
@@ -307,12 +308,10 @@ def test_with_notes_past_max_extra_keeps_the_beginning_as_text() -> None:
     """JSON longer than MAX_EXTRA becomes {"_pglog": ..., "truncated_json": its first
     MAX_VALUE characters}, noted."""
     text = '{"a":"' + "x" * MAX_EXTRA + '"}'
-    notes = sanitize.Notes()
+    notes = Notes()
     value = json.loads(sanitize.with_notes(text, notes))
     assert value == {
-        sanitize.MARKER_KEY: {
-            "sanitized": {"extra": f"JSON of {len(text)} characters cut to {MAX_VALUE}"}
-        },
+        MARKER_KEY: {"sanitized": {"extra": f"JSON of {len(text)} characters cut to {MAX_VALUE}"}},
         "truncated_json": text[:MAX_VALUE],
     }
 
@@ -323,7 +322,7 @@ def test_with_notes_past_max_extra_keeps_the_beginning_as_text() -> None:
 def test_a_record_key_named_like_the_marker_is_renamed_and_noted() -> None:
     """A record can't pass for pglog's own notes: its "_pglog" becomes "_pglog_" (or
     "_pglog__" when that is taken too), and the marker says so."""
-    notes = sanitize.Notes()
+    notes = Notes()
     queued = sanitize.as_extras({"_pglog": {"sanitized": {"fake": "x"}}, "_pglog_": 2}, notes)
     assert isinstance(queued, str)
     assert json.loads(queued) == {
@@ -337,7 +336,7 @@ def test_with_notes_merges_a_marker_already_in_the_json() -> None:
     """Notes added to JSON that carries a marker (from the caller's thread) join its notes
     and its scrubbed paths rather than replace them."""
     earlier = '{"a":1,"_pglog":{"sanitized":{"extra.a":"earlier"},"scrubbed":["extra.p"]}}'
-    notes = sanitize.Notes()
+    notes = Notes()
     notes.add("message", "later")
     value = json.loads(sanitize.with_notes(earlier, notes, ["extra.q"]))
     assert value == {
@@ -364,24 +363,24 @@ def test_notes_are_bounded_in_fields_length_and_scrubbed_paths() -> None:
     """Past MAX_NOTES fields, the rest are counted; a field name or note longer than
     MAX_NOTE is cut; the same note twice is kept once, a second one joined with "; ";
     past MAX_NOTES scrubbed paths, the rest are counted."""
-    notes = sanitize.Notes()
-    for i in range(sanitize.MAX_NOTES + 5):
+    notes = Notes()
+    for i in range(MAX_NOTES + 5):
         notes.add(f"f{i}", "w")
-    marker = notes.as_marker([f"p{i}" for i in range(sanitize.MAX_NOTES + 3)])
-    assert list(marker["sanitized"]) == [f"f{i}" for i in range(sanitize.MAX_NOTES)]
+    marker = notes.as_marker([f"p{i}" for i in range(MAX_NOTES + 3)])
+    assert list(marker["sanitized"]) == [f"f{i}" for i in range(MAX_NOTES)]
     assert marker["more_notes_omitted"] == 5
-    assert marker["scrubbed"] == [f"p{i}" for i in range(sanitize.MAX_NOTES)]
+    assert marker["scrubbed"] == [f"p{i}" for i in range(MAX_NOTES)]
     assert marker["more_scrubbed"] == 3
-    long = sanitize.Notes()
+    long = Notes()
     long.add("x" * 400, "y" * 400)
     long.add("same", "one")
     long.add("same", "two")
     long.add("same", "one")
     assert long == {
-        "x" * (sanitize.MAX_NOTE - 1) + "…": "y" * (sanitize.MAX_NOTE - 1) + "…",
+        "x" * (MAX_NOTE - 1) + "…": "y" * (MAX_NOTE - 1) + "…",
         "same": "one; two",
     }
-    assert sanitize.Notes().as_marker() == {}
+    assert Notes().as_marker() == {}
 
 
 # -- the queue's form and the fast path ----------------------------------------------------------
@@ -461,7 +460,7 @@ def test_two_keys_that_become_the_same_text_keep_both_values(extras: dict[Any, A
     NUL key and its escaped spelling) must not let one value silently replace the other:
     both values are stored."""
     value, _ = encoded(extras)
-    values = [v for k, v in value.items() if k != sanitize.MARKER_KEY]
+    values = [v for k, v in value.items() if k != MARKER_KEY]
     assert sorted(values) == ["first", "second"], value
-    said = value[sanitize.MARKER_KEY]["sanitized"]
+    said = value[MARKER_KEY]["sanitized"]
     assert any("another key read" in note for note in said.values()), said

@@ -39,10 +39,9 @@ from pglog._capture.entry import (
     Entry,
     Extras,
 )
+from pglog._capture.notes import MARKER_KEY, Notes
 from pglog._capture.sanitize import (
-    MARKER_KEY,
     SCALARS,
-    Notes,
     as_extras,
     safe_repr,
     safe_str,

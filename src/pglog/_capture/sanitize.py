@@ -22,6 +22,7 @@ from itertools import islice
 from pathlib import PurePath
 from typing import Any
 
+from pglog._capture.notes import MARKER_KEY, Notes
 from pglog._capture.sizes import (
     MAX_DEPTH,
     MAX_EXTRA,
@@ -31,49 +32,6 @@ from pglog._capture.sizes import (
     Budget,
     fits,
 )
-
-#: Key under ``extra_data`` where pglog notes what it had to change in a record.
-MARKER_KEY = "_pglog"
-#: How many sanitisation notes one record carries before they are summarised.
-MAX_NOTES = 20
-#: The longest field name or note, in characters.
-MAX_NOTE = 300
-
-
-class Notes(dict[str, str]):
-    """What was changed in a record, by field; bounded, so a pathological record stays small:
-    MAX_NOTES fields, each name and each note cut to MAX_NOTE characters, a few notes a
-    field."""
-
-    dropped = 0
-
-    def add(self, field: str, what: str) -> None:
-        if len(field) > MAX_NOTE:
-            field = field[: MAX_NOTE - 1] + "…"
-        if len(what) > MAX_NOTE:
-            what = what[: MAX_NOTE - 1] + "…"
-        if field in self:
-            if what not in self[field] and len(self[field]) < 3 * MAX_NOTE:
-                self[field] += "; " + what
-        elif len(self) < MAX_NOTES:
-            self[field] = what
-        else:
-            self.dropped += 1
-
-    def as_marker(self, scrubbed: Sequence[str] = ()) -> dict[str, Any]:
-        """What goes under MARKER_KEY: these notes, and the paths of the values ``scrub``
-        replaced (MAX_NOTES of them at most)."""
-        marker: dict[str, Any] = {}
-        if self:
-            marker["sanitized"] = dict(self)
-        if self.dropped:
-            marker["more_notes_omitted"] = self.dropped
-        if scrubbed:
-            marker["scrubbed"] = [path[:MAX_NOTE] for path in scrubbed[:MAX_NOTES]]
-            if len(scrubbed) > MAX_NOTES:
-                marker["more_scrubbed"] = len(scrubbed) - MAX_NOTES
-        return marker
-
 
 #: The types an extra may keep as it is until the writer encodes it: immutable, and
 #: always JSON (NaN and huge ints are dealt with when encoding).
