@@ -69,8 +69,8 @@ _FORMATTER = logging.Formatter()
 #: Replaced by ``correlation`` once OpenTelemetry is loaded (bound fields and the span).
 #: Not annotated: an annotation here costs every logging call 100 instructions.
 _BOUND_GET = BOUND.get
-_SCALAR_TYPES = SCALARS.issuperset
 _ISLICE = itertools.islice
+_CHAIN = itertools.chain
 
 
 def capture(record: logging.LogRecord) -> Captured:
@@ -111,11 +111,11 @@ def capture(record: logging.LogRecord) -> Captured:
                 if (
                     type(text) is str
                     and type(head[12]) is tuple
-                    and _SCALAR_TYPES(map(type, head[12]))
                     and extras.keys().isdisjoint(_LATE_KEYS)
                 ):
                     length = len(text)
-                    for value in extras.values():  # one pass: kinds, and the text they hold
+                    # one pass over arguments and extras: their kinds, and the text they hold
+                    for value in _CHAIN(head[12], extras.values()):
                         kind = type(value)
                         if kind not in SCALARS:
                             break
