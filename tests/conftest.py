@@ -1,4 +1,5 @@
-"""Fixtures: a real PostgreSQL for the whole session, a fresh table per test."""
+"""Fixtures: a real PostgreSQL for the whole session, a fresh table per test; a server of a
+test's own, a fault proxy in front of it, and handlers that reach it through the proxy."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from clusters import started
 from faultproxy import FaultProxy
+from helpers import TABLE, make_table
 from pgserver import PostgresServer
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from pglog import DatabaseLogHandler
 from pglog._embedded import embedded_server
@@ -48,6 +52,21 @@ def table(db: psycopg.Connection[tuple[Any, ...]]) -> Iterator[str]:
 
 
 @pytest.fixture
+def recipe_dsn(db: psycopg.Connection[tuple[Any, ...]], pg_dsn: str) -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards.
+
+    The recipes use pglog's defaults (the table ``logs``, the DSN from $PGLOG_DSN),
+    exactly as a user would copy them; a database per test keeps their tables apart.
+    """
+    name = f"recipe_{uuid.uuid4().hex[:12]}"
+    db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(pg_dsn, dbname=name)
+    finally:
+        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
 def own_schema(db: psycopg.Connection[tuple[Any, ...]]) -> Iterator[str]:
     """A schema of this test's own (with its own pglog_writers); dropped afterwards."""
     name = f"s_{uuid.uuid4().hex[:12]}"
@@ -66,22 +85,25 @@ def partition() -> str | None:
     return None
 
 
-@pytest.fixture
-def make_handler(pg_dsn: str, table: str, partition: str | None) -> Iterator[HandlerFactory]:
-    """Builds handlers on the test's table (closed at teardown), fast to flush."""
+def built(dsn: str, **defaults: Any) -> Iterator[HandlerFactory]:
+    """A factory of handlers on ``dsn`` (another given as ``dsn=``) with ``defaults`` for
+    what a test does not say; each closed once the test is done."""
     made: list[DatabaseLogHandler] = []
 
     def make(**options: Any) -> DatabaseLogHandler:
-        options.setdefault("table", table)
-        options.setdefault("flush_interval", 0.05)
-        options.setdefault("partition", partition)
-        handler = DatabaseLogHandler(options.pop("dsn", pg_dsn), **options)
+        handler = DatabaseLogHandler(options.pop("dsn", dsn), **{**defaults, **options})
         made.append(handler)
         return handler
 
     yield make
     for handler in made:
         handler.close()
+
+
+@pytest.fixture
+def make_handler(pg_dsn: str, table: str, partition: str | None) -> Iterator[HandlerFactory]:
+    """Builds handlers on the test's table (closed at teardown), fast to flush."""
+    yield from built(pg_dsn, table=table, flush_interval=0.05, partition=partition)
 
 
 @pytest.fixture
@@ -98,10 +120,8 @@ def logger() -> Iterator[logging.Logger]:
 @pytest.fixture
 def server() -> Iterator[PostgresServer]:
     """A PostgreSQL of this test's own, to stop, kill and restart at will."""
-    owned = PostgresServer()
-    owned.start()
-    yield owned
-    owned.destroy()
+    with started(PostgresServer()) as owned:
+        yield owned
 
 
 @pytest.fixture
@@ -110,3 +130,19 @@ def proxy(server: PostgresServer) -> Iterator[FaultProxy]:
     between = FaultProxy(server.port)
     yield between
     between.close()
+
+
+@pytest.fixture
+def admin(server: PostgresServer) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """An autocommit connection to ``server``, for the test to alter or look into it."""
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def through_proxy(server: PostgresServer, proxy: FaultProxy) -> Iterator[HandlerFactory]:
+    """Builds handlers that reach ``server`` through ``proxy``, on its table ``logs`` (made
+    first, so that a handler started while the proxy refuses finds it), fast to flush;
+    closed at teardown."""
+    make_table(server.dsn)
+    yield from built(proxy.dsn, table=TABLE, flush_interval=0.05)

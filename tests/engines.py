@@ -17,7 +17,6 @@ are a test's own, to stop, kill and restart at will.
 
 from __future__ import annotations
 
-import atexit
 import concurrent.futures
 import contextlib
 import os
@@ -32,7 +31,7 @@ from typing import Any, Literal, TypeVar
 
 import psycopg
 import pytest
-from helpers import alive, free_port, kill_postmaster, postmaster_pid
+from clusters import Cluster, chown_tree, initdb_template, started
 from psycopg import sql
 
 PGBIN = Path(os.environ.get("PGLOG_PGBIN", "/usr/lib/postgresql/15/bin"))
@@ -46,7 +45,6 @@ ENGINES = {
     "timescaledb": ("timescaledb.so", "timescaledb.control"),
 }
 Engine = Literal["citus", "timescaledb"]
-StopMode = Literal["smart", "fast", "immediate"]
 
 #: Every node, whatever the engine: fast to start, nothing to keep.
 BASE_SETTINGS = {
@@ -129,62 +127,27 @@ def require(*engines: Engine) -> None:
 # -- one node ----------------------------------------------------------------------------------
 
 
-class Node:
+class Node(Cluster):
     """One PostgreSQL 15 cluster in its own directory, listening on 127.0.0.1:<port>."""
 
     _template: Path | None = None
 
     def __init__(self, name: str, settings: Mapping[str, str], root: Path | None = None) -> None:
+        super().__init__(PGBIN, _account(), f"pglog-{name}-", root)
         self.name = name
-        self.account = _account()
-        self.directory = Path(tempfile.mkdtemp(prefix=f"pglog-{name}-", dir=root))
-        self.data = self.directory / "data"
-        self.log = self.directory / "server.log"
-        self.port = free_port()
-        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
         shutil.copytree(self._template_cluster(), self.data, symlinks=True)
         self.data.chmod(0o700)
         conf = {**BASE_SETTINGS, "port": str(self.port), **settings}
         with (self.data / "postgresql.conf").open("a") as out:
             out.write("\n# tests/engines.py\n")
             out.writelines(f"{key} = {value}\n" for key, value in conf.items())
-        self._chown(self.directory)
+        chown_tree(self.directory, self.account)
 
     def __repr__(self) -> str:
         return f"<Node {self.name} 127.0.0.1:{self.port}>"
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
     def start(self) -> None:
         self._pg_ctl("-w", "-t", "60", "-l", str(self.log), "start")
-
-    def stop(self, mode: StopMode = "fast") -> None:
-        """pg_ctl stop -m fast|immediate|smart."""
-        self._pg_ctl("-w", "-t", "60", "-m", mode, "stop")
-
-    def restart(self, mode: StopMode = "fast") -> None:
-        self.stop(mode)
-        self.start()
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster, then its children, as a crash would leave them."""
-        kill_postmaster(self.data)
-
-    @property
-    def running(self) -> bool:
-        pid = self.postmaster_pid()
-        return pid is not None and alive(pid)
-
-    def postmaster_pid(self) -> int | None:
-        return postmaster_pid(self.data)
-
-    def destroy(self) -> None:
-        if self.postmaster_pid() is not None:
-            try:
-                self.stop("immediate")
-            except subprocess.CalledProcessError:
-                self.kill()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- using it ----------------------------------------------------------------------------
 
@@ -202,34 +165,13 @@ class Node:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _pg_ctl(self, *args: str) -> None:
-        _run(self.account, str(PGBIN / "pg_ctl"), "-D", str(self.data), *args, log=self.log)
-
-    def _chown(self, path: Path) -> None:
-        if self.account is not None:
-            _chown(path, self.account)
-
     def _template_cluster(self) -> Path:
         """initdb once per process; every node copies it (much faster than its own initdb)."""
         if Node._template is None:
             template = Path(tempfile.mkdtemp(prefix=f"pglog-engines-template-{os.getpid()}-"))
-            if self.account is not None:
-                _chown(template, self.account)
-            _run(
-                self.account,
-                str(PGBIN / "initdb"),
-                "-D",
-                str(template / "data"),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-                "--no-sync",
-                "--no-instructions",
+            Node._template = initdb_template(
+                PGBIN / "initdb", self.account, template, "--locale=C.UTF-8", "--no-instructions"
             )
-            atexit.register(shutil.rmtree, template, True)
-            Node._template = template / "data"
         return Node._template
 
 
@@ -247,8 +189,7 @@ class CitusCluster:
     def __init__(self, workers: int = 2, settings: Mapping[str, str] | None = None) -> None:
         conf = {**CITUS_SETTINGS, **(settings or {})}
         self.root = Path(tempfile.mkdtemp(prefix="pglog-citus-"))
-        if (account := _account()) is not None:
-            _chown(self.root, account)
+        chown_tree(self.root, _account())
         names = ["coordinator"] + [f"worker{i}" for i in range(workers)]
         self.coordinator, *self.workers = (Node(name, conf, self.root) for name in names)
         #: The port the cluster knows each worker by (its own, unless ``start`` was told).
@@ -352,42 +293,39 @@ _Started = TypeVar("_Started", CitusCluster, TimescaleServer)
 
 
 @contextlib.contextmanager
-def _running(engine: Engine, make: Callable[[], _Started]) -> Iterator[_Started]:
-    """An engine's servers, started, and destroyed whatever the test did."""
+def running(engine: Engine, make: Callable[[], _Started]) -> Iterator[_Started]:
+    """An engine's servers, started, and destroyed whatever the test did; a skip (or, in
+    CI, a failure) without the engine."""
     require(engine)
-    node = make()
-    try:
-        node.start()
-        yield node
-    finally:
-        node.destroy()
+    with started(make()) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="session")
 def citus() -> Iterator[CitusCluster]:
     """A Citus cluster for the whole session: make your own tables, don't restart nodes."""
-    with _running("citus", CitusCluster) as cluster:
+    with running("citus", CitusCluster) as cluster:
         yield cluster
 
 
 @pytest.fixture
 def own_citus() -> Iterator[CitusCluster]:
     """A Citus cluster of this test's own, to stop, kill and restart nodes of at will."""
-    with _running("citus", CitusCluster) as cluster:
+    with running("citus", CitusCluster) as cluster:
         yield cluster
 
 
 @pytest.fixture(scope="session")
 def timescale() -> Iterator[TimescaleServer]:
     """A TimescaleDB server for the whole session: make your own tables, don't restart it."""
-    with _running("timescaledb", TimescaleServer) as server:
+    with running("timescaledb", TimescaleServer) as server:
         yield server
 
 
 @pytest.fixture
 def own_timescale() -> Iterator[TimescaleServer]:
     """A TimescaleDB server of this test's own, to stop, kill and restart at will."""
-    with _running("timescaledb", TimescaleServer) as server:
+    with running("timescaledb", TimescaleServer) as server:
         yield server
 
 
@@ -402,33 +340,6 @@ def _account() -> pwd.struct_passwd | None:
         return pwd.getpwnam("postgres")  # Debian's postgresql-15 made it
     except KeyError:
         raise RuntimeError("running as root, but there is no postgres user to run as") from None
-
-
-def _run(account: pwd.struct_passwd | None, *command: str, log: Path | None = None) -> None:
-    user = account.pw_uid if account else None
-    group = account.pw_gid if account else None
-    # Output goes to a file: a pipe would never close, the server inherits it.
-    # The server's own libpq (Citus' connections between nodes) reads $HOME/.postgresql
-    # and PG* variables: ours would point it at root's files, or elsewhere.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    if account is not None:
-        env.update(HOME=account.pw_dir, USER=account.pw_name, LOGNAME=account.pw_name)
-    with tempfile.TemporaryFile("w+") as out:
-        result = subprocess.run(
-            command, user=user, group=group, env=env, stdout=out, stderr=out, check=False, cwd="/"
-        )
-        if result.returncode != 0:
-            out.seek(0)
-            tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
-            raise subprocess.CalledProcessError(
-                result.returncode, command, output=out.read() + tail
-            )
-
-
-def _chown(path: Path, account: pwd.struct_passwd) -> None:
-    for root, dirs, files in os.walk(path):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.chown(name, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
 def _parallel(action: Callable[[Node], object], nodes: list[Node]) -> None:

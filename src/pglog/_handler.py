@@ -40,7 +40,6 @@ _get_ident = threading.get_ident
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-_writer_names = iter(range(1, 1 << 62))
 #: Of close_timeout, the share (at most HAND_ON_MAX seconds) kept for handing on, at close,
 #: what the database did not take: to the spool, else the fallback.
 HAND_ON_SHARE = 0.2
@@ -95,7 +94,6 @@ class DatabaseLogHandler(logging.Handler):
             table=self.table,
             hostname=self.hostname,
             fallback=self._fallback,
-            name=f"pglog-writer-{next(_writer_names)}",
         )
 
     # -- the caller's side --------------------------------------------------------------------
@@ -168,7 +166,7 @@ class DatabaseLogHandler(logging.Handler):
             return
         queue = self._pipeline.queue
         self._fallback.hand_over([named(entry)])
-        queue.count_direct("fallback" if self._fallback.enabled else "dropped")
+        queue.count_unqueued("fallback" if self._fallback.enabled else "dropped")
 
     # -- control ------------------------------------------------------------------------------
 

@@ -37,42 +37,57 @@ class OptionError(ValueError):
     """A value an option can't take; the message says what was expected."""
 
 
-def count(minimum: int = 1) -> Kind:
-    """A whole number, at least ``minimum``."""
+def _number(
+    what: str,
+    types: tuple[type, ...],
+    syntax: str,
+    convert: Callable[[Any], Any],
+    wrong: Callable[[Any], str | None],
+) -> Kind:
+    """A number: in Python, a value of ``types``; in the YAML, text matching ``syntax``;
+    either way ``convert``-ed, once ``wrong`` (which says what is wrong with it, if
+    anything) lets it through. ``what`` is what the errors say was expected."""
 
-    def check(value: object) -> int:
-        if type(value) is not int:
-            raise OptionError(f"expected an integer, got {shown(value)}")
-        if value < minimum:
-            raise OptionError(f"must be at least {minimum}, got {value}")
-        return value
+    def check(value: object) -> Any:
+        if type(value) not in types:
+            raise OptionError(f"expected {what}, got {shown(value)}")
+        problem = wrong(value)
+        if problem is not None:
+            raise OptionError(problem)
+        return convert(value)
 
-    def read(text: str) -> int:
-        if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
-            raise OptionError(f"expected an integer, got {shown(text)}")
-        return check(int(text))
+    def read(text: str) -> Any:
+        if not re.fullmatch(syntax, text):
+            raise OptionError(f"expected {what}, got {shown(text)}")
+        return check(convert(text))
 
     return Kind(check, read)
 
 
-def _check_seconds(value: object) -> float:
-    if type(value) not in (int, float):
-        raise OptionError(f"expected a number of seconds, got {shown(value)}")
-    seconds = float(value)  # type: ignore[arg-type]
-    if not seconds > 0:
-        raise OptionError(f"must be greater than 0, got {shown(value)}")
-    if not math.isfinite(seconds):
-        raise OptionError(f"must be a finite number of seconds, got {shown(value)}")
-    return seconds
+def count(minimum: int = 1) -> Kind:
+    """A whole number, at least ``minimum``."""
+
+    def wrong(value: int) -> str | None:
+        return f"must be at least {minimum}, got {value}" if value < minimum else None
+
+    return _number("an integer", (int,), r"\s*[+-]?\d+\s*", int, wrong)
 
 
-def _read_seconds(text: str) -> float:
-    if not re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", text):
-        raise OptionError(f"expected a number of seconds, got {shown(text)}")
-    return _check_seconds(float(text))
+def _wrong_seconds(value: float) -> str | None:
+    if not value > 0:
+        return f"must be greater than 0, got {shown(value)}"
+    if not math.isfinite(value):
+        return f"must be a finite number of seconds, got {shown(value)}"
+    return None
 
 
-SECONDS = Kind(_check_seconds, _read_seconds)
+SECONDS = _number(
+    "a number of seconds",
+    (int, float),
+    r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*",
+    float,
+    _wrong_seconds,
+)
 
 _WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 

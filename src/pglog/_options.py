@@ -40,6 +40,9 @@ from pglog._writer.queue import OVERFLOW_POLICIES
 
 @dataclass(frozen=True)
 class Option:
+    """One option, as the handler, the YAML and the README's table each need it; ``name``
+    is filled in from its key in ``Options``."""
+
     default: object
     kind: Kind
     help: str
@@ -56,14 +59,6 @@ class Option:
         if value is None and self.optional:
             return None
         return self.kind.check(value)
-
-    def read(self, text: str | None) -> Any:
-        """A value from the YAML, as the operator wrote it (None: the YAML's null)."""
-        if text is None and self.optional:
-            return None
-        if text is None:
-            raise OptionError("expected a value, got nothing")
-        return self.kind.read(text)
 
 
 class Options(TypedDict, total=False):

@@ -18,7 +18,7 @@ from pglog._capture.entry import (
     Entry,
     named,
 )
-from pglog._capture.sanitize import MARKER_KEY
+from pglog._capture.notes import MARKER_KEY
 from pglog._writer.queue import is_light
 
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from engines import CitusCluster, require
+from engines import CitusCluster, running
 from faultproxy import FaultProxy
-from faults.kit import stored_count, wait_until
 from fleet import Fleet, assert_exactly_once
+from helpers import stored_count, true_within
 from psycopg import sql
 
 from pglog._writer.retry import Disposition, classify
@@ -26,13 +26,8 @@ COUNT, RATE = 1_500, 500.0
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[CitusCluster]:
     """One cluster for the module: tests restart its nodes, and leave them running."""
-    require("citus")
-    made = CitusCluster()
-    try:
-        made.start()
+    with running("citus", CitusCluster) as made:
         yield made
-    finally:
-        made.destroy()
 
 
 @pytest.fixture
@@ -76,7 +71,7 @@ def started(cluster: CitusCluster, table: str, dsn: str | None = None) -> Fleet:
 
 
 def reached(cluster: CitusCluster, table: str, rows: int) -> None:
-    assert wait_until(lambda: stored_count(cluster.dsn, table) >= rows, 60), (
+    assert true_within(lambda: stored_count(cluster.dsn, table) >= rows, 60), (
         f"{table} never reached {rows} rows"
     )
 

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 from engines import TimescaleServer
-from faults.kit import wait_until
 from fleet import Fleet, assert_exactly_once
+from helpers import true_within
 from psycopg import sql
 from readback import assert_read_back, read_back, seed, truth
 from test_cli import pglog
@@ -166,7 +166,7 @@ def test_retention_is_the_policy_and_prune_drops_compressed_chunks(
                 hyper,
             )
 
-    assert wait_until(lambda: policy() == "2 days", 30), policy()
+    assert true_within(lambda: policy() == "2 days", 30), policy()
     assert_exactly_once(fleet, fleet.finish(), "retention")
     assert fleet.stats[0]["pruned"] == 0
     pruned = pglog("prune", "--dsn", timescale.dsn, "--table", hyper, "--older-than", "3d")

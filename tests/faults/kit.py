@@ -1,5 +1,6 @@
-"""What the fault tests share: waiting on a condition, the ledger with ``lost``, the writer
-thread's CPU time, a paced producer, and the tally of what became of every record."""
+"""What the fault tests share: waiting on a handler, the ledger with
+``lost``, pglog's threads and their CPU time, what pglog's connections are doing, a paced
+producer, and the tally of what became of every record."""
 
 from __future__ import annotations
 
@@ -8,26 +9,54 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from helpers import stored, true_within
+
+from pglog import DatabaseLogHandler
 
 WRITER_PREFIX = "pglog-writer"
+SPILLER_PREFIX = "pglog-spiller"
+#: A handler that rides out an outage with a spool: room for 1,000 records in memory,
+#: batches of 100, a quick connect and close.
+SPOOLING: dict[str, Any] = {
+    "queue_size": 1_000,
+    "batch_size": 100,
+    "connect_timeout": 2,
+    "close_timeout": 5,
+}
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last verdict."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return bool(predicate())
-        pause.wait(interval)
+def drained(handler: DatabaseLogHandler, timeout: float) -> bool:
+    """Flush until nothing is pending (a spool's records too, which a single flush may not
+    wait for), for up to ``timeout`` seconds; whether it got there."""
+    return true_within(lambda: handler.flush(1) and handler.stats()["pending"] == 0, timeout)
+
+
+def delivered(
+    handler: DatabaseLogHandler, dsn: str, table: str, messages: Iterable[str], timeout: float
+) -> bool:
+    """Flush until nothing is pending and each of ``messages`` is in ``table``, for up to
+    ``timeout`` seconds; whether it got there."""
+    wanted = set(messages)
+
+    def done() -> bool:
+        handler.flush(0.5)
+        return handler.stats()["pending"] == 0 and wanted <= set(stored(dsn, table))
+
+    return true_within(done, timeout)
+
+
+def wait_for_count(
+    handler: DatabaseLogHandler, counter: str, at_least: int, timeout: float = 10
+) -> None:
+    """Wait until ``handler.stats()[counter]`` is at least ``at_least``; fail with the
+    ledger if it isn't within ``timeout`` seconds."""
+    reached = true_within(lambda: handler.stats()[counter] >= at_least, timeout)
+    assert reached, ledger(handler.stats())
 
 
 def lost(stats: dict[str, Any]) -> int:
@@ -49,6 +78,22 @@ def ledger(stats: dict[str, Any]) -> str:
 def writer_threads() -> list[threading.Thread]:
     """The live pglog writer threads of this process."""
     return [t for t in threading.enumerate() if t.name.startswith(WRITER_PREFIX)]
+
+
+def spiller_threads() -> list[threading.Thread]:
+    """The live pglog spiller threads of this process (one per handler with a spool)."""
+    return [t for t in threading.enumerate() if t.name.startswith(SPILLER_PREFIX)]
+
+
+def pglog_running(dsn: str, statement: str) -> bool:
+    """Is one of pglog's connections running a statement ``LIKE statement`` right now?"""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pglog'"
+            " AND state = 'active' AND query LIKE %s",
+            (statement,),
+        ).fetchone()
+    return bool(row and row[0])
 
 
 def cpu_seconds(thread: threading.Thread) -> float:
@@ -84,23 +129,6 @@ def produce(log: logging.Logger, prefix: str, count: int, rate: float, start: in
         if ahead > 0.002:
             pause.wait(ahead)
     return emitted
-
-
-def stored(dsn: str, table: str) -> list[str]:
-    """Every message in ``table``, in insertion order."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        query = sql.SQL("SELECT message FROM {} ORDER BY id").format(sql.Identifier(table))
-        return [str(m) for (m,) in conn.execute(query).fetchall()]
-
-
-def stored_count(dsn: str, table: str) -> int:
-    try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-            row = conn.execute(query).fetchone()
-    except psycopg.errors.UndefinedTable:
-        return 0
-    return int(row[0]) if row else 0
 
 
 @dataclass

@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import IO, Literal
 
 Stream = Literal["stdout", "stderr"]
@@ -43,6 +42,7 @@ class Child:
         self._changed = threading.Condition()
         self._lines: dict[Stream, list[tuple[float, str]]] = {"stdout": [], "stderr": []}
         self._open: dict[Stream, bool] = {"stdout": True, "stderr": True}
+        self._next: dict[Stream, int] = {"stdout": 0, "stderr": 0}
         assert self.process.stdout is not None
         assert self.process.stderr is not None
         self._readers = [
@@ -88,6 +88,20 @@ class Child:
                     return None
                 self._changed.wait(remaining)
 
+    def next_line(self, stream: Stream, timeout: float) -> str | None:
+        """The line of ``stream`` after the one this last returned (the first, at first), as
+        ``readline`` would read them; waits up to ``timeout`` seconds for it. None if none
+        came (or the stream ended)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self._lines[stream]) <= self._next[stream]:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._open[stream]:
+                    return None
+                self._changed.wait(remaining)
+            self._next[stream] += 1
+            return self._lines[stream][self._next[stream] - 1][1]
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
@@ -126,10 +140,5 @@ class Child:
     def __enter__(self) -> Child:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

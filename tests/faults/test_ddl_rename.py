@@ -14,26 +14,18 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from helpers import ListHandler
+from helpers import TABLE, ListHandler, wait_until
 from pgserver import PostgresServer
 
 from pglog import DatabaseLogHandler
 from pglog._table.schema import INDEX_SUFFIXES
 
-TABLE = "logs"
 #: Records the producer logs per second while the test renames the table under it.
 RATE = 200
-
-
-@pytest.fixture
-def admin(server: PostgresServer) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(server.dsn, autocommit=True) as conn:
-        yield conn
 
 
 class Producer(threading.Thread):
@@ -61,14 +53,6 @@ class Producer(threading.Thread):
         self._stop_asked.set()
         self.join(10)
         return self.sent
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    event = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout}s for {what}"
-        event.wait(0.02)
 
 
 def stored(admin: psycopg.Connection[Any], table: str) -> list[int]:
@@ -106,11 +90,13 @@ def test_a_table_renamed_under_a_running_handler_is_recreated_with_all_its_index
     producer = Producer(handler)
     try:
         producer.start()
-        wait_until(lambda: len(stored(admin, TABLE)) >= 100, "the first records")
+        wait_until(lambda: len(stored(admin, TABLE)) >= 100, "the first records", timeout=20)
         original = indexes(admin, TABLE)
         admin.execute(f"ALTER TABLE {TABLE} RENAME TO {TABLE}_old")
         renamed_at = producer.sent  # every record from this number on was logged after it
-        wait_until(lambda: producer.sent >= renamed_at + 400, "records after the rename")
+        wait_until(
+            lambda: producer.sent >= renamed_at + 400, "records after the rename", timeout=20
+        )
         sent = producer.stop()
         assert handler.flush(30)
         stats = handler.stats()

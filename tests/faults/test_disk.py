@@ -10,34 +10,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import HandlerFactory
 from disks import Tmpfs, exhaust_inodes, fill, free_bytes, free_inodes, release
 from faultproxy import FaultProxy
-from helpers import ListHandler
+from helpers import TABLE, ListHandler, stored, true_within
 from pgserver import PostgresServer
 
 from faults.kit import (
+    SPOOLING,
     Tally,
     balanced,
     cpu_over,
+    delivered,
     ledger,
     lost,
     produce,
-    stored,
-    wait_until,
     writer_threads,
 )
 from pglog import DatabaseLogHandler
 from pglog._capture.capture import capture
 from pglog._writer.segments import Destination, Recorded, SpoolError
 from pglog._writer.spool import Spool
-
-TABLE = "logs"
-
-
-def make_table(dsn: str) -> None:
-    handler = DatabaseLogHandler(dsn, table=TABLE, fallback=None)
-    assert handler.check_database() is None
-    handler.close()
 
 
 @pytest.fixture(params=["blocks", "inodes"])
@@ -51,7 +44,11 @@ def disk(request: pytest.FixtureRequest) -> Iterator[tuple[str, Tmpfs]]:
 
 
 def test_a_full_disk_under_the_spool_never_kills_the_writer_nor_doubles_a_record(
-    disk: tuple[str, Tmpfs], server: PostgresServer, proxy: FaultProxy, logger: logging.Logger
+    disk: tuple[str, Tmpfs],
+    through_proxy: HandlerFactory,
+    server: PostgresServer,
+    proxy: FaultProxy,
+    logger: logging.Logger,
 ) -> None:
     """Database away (the proxy refuses): 6,000 records, more than the spool's disk holds.
     Then the disk is filled to the last block (or inode) and the database comes back, so
@@ -61,7 +58,6 @@ def test_a_full_disk_under_the_spool_never_kills_the_writer_nor_doubles_a_record
     table and in the fallback (also after a next run replays what is left of the spool),
     nothing is stored twice, nothing stays pending, and the ledger balances."""
     kind, tmpfs = disk
-    make_table(server.dsn)
     spool_dir = tmpfs.path / "spool"
     fillers: list[Path] = []
     if kind == "blocks":
@@ -70,23 +66,13 @@ def test_a_full_disk_under_the_spool_never_kills_the_writer_nor_doubles_a_record
     fallback = ListHandler()
     before = set(writer_threads())
     proxy.refuse()
-    handler = DatabaseLogHandler(
-        proxy.dsn,
-        table=TABLE,
-        queue_size=1_000,
-        batch_size=100,
-        flush_interval=0.05,
-        connect_timeout=2,
-        close_timeout=5,
-        spool_dir=spool_dir,
-        fallback=fallback,
-    )
+    handler = through_proxy(**SPOOLING, spool_dir=spool_dir, fallback=fallback)
     logger.addHandler(handler)
     alive: dict[str, bool] = {}
     cpu: dict[str, float] = {}
     try:
         emitted = produce(logger, "m", 200, rate=5_000)
-        assert wait_until(lambda: set(writer_threads()) - before, 5)
+        assert true_within(lambda: set(writer_threads()) - before, 5)
         [writer] = set(writer_threads()) - before
         emitted += produce(logger, "m", 5_800, rate=3_000, start=200)
         assert balanced(handler.stats()), ledger(handler.stats())
@@ -103,7 +89,7 @@ def test_a_full_disk_under_the_spool_never_kills_the_writer_nor_doubles_a_record
         reconnects = proxy.accepted
         proxy.refuse(False)
         handler.flush(2)  # cuts a back-off short: the writer tries the database now
-        reached = wait_until(lambda: proxy.accepted > reconnects, 12)
+        reached = true_within(lambda: proxy.accepted > reconnects, 12)
         cpu["disk full, database back"] = cpu_over(writer)
         alive["disk full, database back"] = writer.is_alive()
         print(f"disk full, database back (reached={reached}): {ledger(handler.stats())}")
@@ -113,12 +99,7 @@ def test_a_full_disk_under_the_spool_never_kills_the_writer_nor_doubles_a_record
             release(filler)
         late = produce(logger, "after", 200, rate=2_000)
         emitted += late
-
-        def delivered() -> bool:
-            handler.flush(0.5)
-            return handler.stats()["pending"] == 0 and set(late) <= set(stored(server.dsn, TABLE))
-
-        drained = wait_until(delivered, 15)
+        drained = delivered(handler, server.dsn, TABLE, late, 15)
         cpu["space freed"] = cpu_over(writer)
         alive["space freed"] = writer.is_alive()
         stats = handler.stats()

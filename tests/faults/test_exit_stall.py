@@ -3,28 +3,19 @@ batch in flight is never lost (spooled when there is a spool, else handed to the
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from faultproxy import FaultProxy
-from helpers import run_python
+from helpers import TABLE, make_table, run_python, stored
 from pgserver import PostgresServer
 
-from faults.kit import Tally, stored
-from pglog import DatabaseLogHandler
+from faults.kit import Tally
+from faults.live import Child
 
-TABLE = "logs"
 CLOSE_TIMEOUT = 3.0
 SLACK = 1.5
 BEFORE, FIRST, DURING = 100, 500, 2_000
-
-
-def make_table(dsn: str) -> None:
-    handler = DatabaseLogHandler(dsn, table=TABLE, fallback=None)
-    assert handler.check_database() is None
-    handler.close()
 
 
 def program(dsn: str, spool_dir: Path | None) -> str:
@@ -61,29 +52,16 @@ print("end", handler.stats()["in_flight"], flush=True)
 def end_during_a_stall(proxy: FaultProxy, script: str) -> tuple[float, int, str]:
     """Run ``script`` and stall the proxy when it is ready; returns how long it took to
     exit after its last line, how many records were in flight then, and its stderr."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdin is not None
-    assert child.stdout is not None
-    try:
-        assert child.stdout.readline().strip() == "ready"
+    with Child(script) as child:
+        assert child.next_line("stdout", 30) == "ready", child.text("stderr")
         proxy.stall(at="copy")
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        end = child.stdout.readline().split()
+        child.write("go\n")
+        end = (child.next_line("stdout", 60) or "").split()
         ended = time.monotonic()
         assert end[:1] == ["end"], end
-        _, err = child.communicate(timeout=60)
+        child.wait(60)
         took = time.monotonic() - ended
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        err = child.text("stderr")
     return took, int(end[1]), err
 
 

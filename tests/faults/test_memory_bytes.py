@@ -9,9 +9,14 @@ that. The program measures its own resident memory (VmRSS) as it logs.
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from typing import Any
 
+import pytest
 from helpers import closed_port_dsn, run_python
+
+from pglog import DatabaseLogHandler
 
 MIB = 1 << 20
 #: queue_max_bytes' default, twice (the bytes pglog counts are an estimate), and slack
@@ -71,3 +76,37 @@ def test_records_queued_against_a_down_database_are_bounded_in_bytes() -> None:
     assert stats["enqueued"] == settled + stats["pending"] == RECORDS + 1
     assert growth <= ALLOWED_GROWTH, f"RSS grew by {growth / MIB:.0f} MiB"
     assert stats["dropped"] > 0
+
+
+@pytest.mark.parametrize("extra", [None, {"user_id": 42}], ids=["plain", "with-extras"])
+def test_a_long_argument_is_weighed_whether_or_not_the_record_has_extras(
+    extra: dict[str, Any] | None,
+) -> None:
+    """Twenty records whose one argument is a 1 MB string, against a down database, with
+    queue_max_bytes of 4 MB: the queue must refuse most of them by bytes. A record with
+    scalar extras (structured logging) was counted light whatever its arguments held: all
+    twenty queued, 20 MB against a bound of 4."""
+    handler = DatabaseLogHandler(
+        closed_port_dsn(),
+        table="big",
+        fallback=None,
+        overflow="drop_newest",
+        queue_max_bytes=4 << 20,
+        flush_interval=3600,
+        close_timeout=0.2,
+    )
+    log = logging.getLogger(f"weighed.{uuid.uuid4().hex}")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        for i in range(20):
+            log.info("%s", f"{i:02d}" + "x" * 1_000_000, extra=extra)
+        stats = handler.stats()
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    # The queue holds four (4 MB); the writer may have taken up to four of them into its
+    # batch in flight before that, so at least twelve are refused.
+    assert stats["dropped"] >= 12, stats
+    assert stats["enqueued"] == 20, stats

@@ -1,7 +1,7 @@
 """SIGTERM with its default action: pglog writes what it holds, then the signal kills.
 
 A container being stopped, ``kill <pid>``, a supervisor ending a worker: SIGTERM's
-default action ends the process at once, without Python's exit handling, so today
+default action ends the process at once, without Python's exit handling, so without pglog
 every record still queued is lost. The contract: where SIGTERM's disposition is the
 default, pglog flushes (within close_timeout), then lets the signal do what it would
 have done (the process still dies by SIGTERM, returncode -15). A disposition the
@@ -9,7 +9,9 @@ application chose (its own handler, or SIG_IGN) is left alone, and
 ``handle_sigterm=False`` turns the whole thing off.
 
 Each child logs fewer records than a batch, with flush_interval=60: the writer holds
-them all when the signal comes, so whatever is stored was written because of it.
+them all when the signal comes, so whatever is stored was written because of it. The
+signal may also come while the main thread holds a lock the closing needs, or while a
+close() is already under way: every handler is still closed before the process dies.
 """
 
 from __future__ import annotations
@@ -17,18 +19,14 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from helpers import count, free_port
+from helpers import add_trigger, count, make_table, stored, true_within
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
-from recipes.support import python_module, query
-from recipes.test_fastapi import UVICORN_CLI, _check_every_record_stored_once, _serve_and_stop
 
+from faults.kit import pglog_running
 from faults.live import Child
 
 RECORDS = 300  # fewer than batch_size (500): nothing is written before the signal
@@ -76,10 +74,10 @@ def test_sigterm_with_its_default_action_stores_every_record_and_still_kills(
     """SIGTERM's disposition is the default: after the signal every record is stored,
     within close_timeout, and the process still dies by SIGTERM."""
     returncode, took, child = run_and_terminate(pg_dsn, table)
-    stored = count(db, table) if _exists(db, table) else 0
-    print(f"\nreturncode {returncode}, ended {took:.1f}s after SIGTERM; stored {stored}/{RECORDS}")
+    held = count(db, table) if _exists(db, table) else 0
+    print(f"\nreturncode {returncode}, ended {took:.1f}s after SIGTERM; stored {held}/{RECORDS}")
     assert returncode == -signal.SIGTERM, child.text("stdout")
-    assert stored == RECORDS
+    assert held == RECORDS
     assert took <= CLOSE_TIMEOUT + 3
 
 
@@ -127,34 +125,135 @@ def test_handle_sigterm_false_leaves_sigterm_alone(
     assert returncode == -signal.SIGTERM
 
 
-@pytest.fixture
-def database(db: psycopg.Connection[tuple[Any, ...]], pg_dsn: str) -> Iterator[str]:
-    """A fresh database on the test server (the recipe uses the table ``logs``)."""
-    name = f"sigterm_{uuid.uuid4().hex[:12]}"
-    db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(pg_dsn, dbname=name)
-    finally:
-        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+#: Two handlers with ten records each; SIGTERM comes while the main thread holds ``lock``.
+WHILE_LOCKED = """
+import logging, os, signal, sys
+from pglog import DatabaseLogHandler
+
+log = logging.getLogger("app")
+log.setLevel(logging.INFO)
+log.propagate = False
+handlers = [DatabaseLogHandler({dsn!r}, table=t, close_timeout=2, flush_interval=60,
+                               batch_size=1000) for t in {tables!r}]
+for h in handlers:
+    log.addHandler(h)
+for i in range(10):
+    log.info("m-%d", i)
+print("logged", flush=True)
+sys.stdin.readline()
+with {lock}:  # as inside dictConfig (or inside put_weighed, for the ledger's lock)
+    os.kill(os.getpid(), signal.SIGTERM)
+    sys.stdin.readline()  # the signal's handler runs here, in this thread
+"""
 
 
-def test_uvicorn_command_line_keeps_each_workers_last_records(
-    database: str, tmp_path: Path
+@pytest.mark.parametrize(
+    "lock", ["logging._lock", "handlers[0]._pipeline.ledger.lock"], ids=["logging", "ledger"]
+)
+def test_sigterm_while_the_main_thread_holds_a_lock_still_closes_every_handler(
+    lock: str, pg_dsn: str, db: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
-    """Plain ``uvicorn app:app --workers 2`` (no serve.py, no SIGTERM handler of the
-    recipe's): uvicorn raises SIGTERM again after its graceful shutdown and each worker
-    dies by it; its last records ("Finished server process", the access log's last
-    lines) are stored all the same, every record once. Replaces the strict xfail
-    tests/recipes/test_fastapi.py::test_uvicorn_command_line_loses_each_workers_last_records."""
-    port = free_port()
-    command = python_module("uvicorn", *UVICORN_CLI, "--host", "127.0.0.1", "--port", str(port))
-    served, parent, output = _serve_and_stop(command, port, database, tmp_path)
-    (api,), (finished,) = (
-        query(database, f"SELECT count(*) FROM logs WHERE {where}")[0]
-        for where in ("logger_name = 'api'", "message LIKE 'Finished server process%%'")
+    """Two handlers, ten records queued in each (flush_interval 60 s, the database up).
+    SIGTERM comes while the main thread holds logging's module lock (or the first
+    handler's ledger lock). Both tables must hold their ten records, and the process die
+    by SIGTERM within close_timeout.
+
+    Before the fix, the closing thread blocks on that lock (the main thread holds it while it
+    waits for the closing thread): the second table stays empty (logging's lock), or
+    both do (the ledger's), and the process dies only when the wait runs out.
+
+    Found by the first review: ``process._on_sigterm`` runs in the main thread; it starts a
+    thread to close the handlers and then *joins* it, from the main thread, until the exit
+    deadline, while a lock the main thread held when the signal came stays held: logging's
+    module lock (inside ``logging.config.dictConfig``, or ``getLogger``/``addHandler``), or
+    a handler's ledger lock (inside ``put_weighed``). The closing thread waited on it
+    (``logging.Handler.close`` takes logging's lock), the join timed out, and SIGTERM
+    killed the process with the other handlers never closed."""
+    tables = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    try:
+        for table in tables:
+            make_table(pg_dsn, table)
+        with Child(WHILE_LOCKED.format(dsn=pg_dsn, tables=tables, lock=lock)) as child:
+            assert child.wait_for("stdout", "logged", 20), child.text("stderr")
+            child.write("\n")
+            began = time.monotonic()
+            code = child.wait(30)
+            took = time.monotonic() - began
+        counts = [len(stored(pg_dsn, table)) for table in tables]
+        print(f"lock={lock} exit={code} after {took:.1f}s stored={counts}")
+        assert code == -signal.SIGTERM, code
+        assert counts == [10, 10], (
+            f"stored {counts} of [10, 10]: a handler was not closed before SIGTERM killed"
+            f" the process ({took:.1f} s after the signal)"
+        )
+    finally:
+        for table in tables:
+            db.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+
+
+RECORDS_AT_CLOSE = 100
+#: Logs RECORDS_AT_CLOSE, then closes its handler: SIGTERM comes meanwhile.
+CLOSING = """
+import logging, sys
+from pglog import DatabaseLogHandler
+handler = DatabaseLogHandler({dsn!r}, table={table!r}, flush_interval=60, close_timeout=5)
+log = logging.getLogger("app")
+log.propagate = False
+log.addHandler(handler)
+for i in range({records}):
+    log.warning("record %d", i)
+print("closing", flush=True)
+handler.close()
+print("closed", flush=True)
+"""
+
+
+def test_sigterm_during_close_still_lets_the_close_finish(
+    table: str, db: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    """SIGTERM while the application (or the exit) is closing the handler: the close, which
+    has close_timeout left, must store every record before the signal ends the process.
+
+    Found by the second review: the process was killed at once, whatever the close was
+    writing was lost, and nothing said so.
+
+    ``process._on_sigterm`` closes every live handler in a thread and then raises SIGTERM
+    again with its default action. But a handler whose close() is already under way in the
+    main thread (the application's own close at shutdown, or ``logging.shutdown()`` at exit)
+    is ``_closed`` and ``_closing``: ``DatabaseLogHandler.close`` in the SIGTERM thread
+    returns at once (``closing`` is False), the thread ends, and the hook kills the process
+    in the middle of the close it interrupted, which had ``close_timeout`` left. README:
+    "SIGTERM with its default action: pglog closes every handler within close_timeout, then
+    lets SIGTERM end the process ... lost by design: nothing".
+
+    Here a statement trigger makes each COPY take 2 s; close_timeout is 5 s. The child logs
+    100 records (fewer than a batch, flush_interval 60: nothing is written before close), and
+    calls close(); the close's COPY is seen running on the server, and SIGTERM is sent.
+    Measured: the child dies by SIGTERM 0.0 s after it, stored 0 of 100, no fallback line,
+    nothing on stderr about them (the close had 5 s for a 2 s COPY).
+    Deterministic (2 runs of 2)."""
+    make_table(pg_dsn, table)
+    statement_takes_2s = "PERFORM pg_sleep(2); RETURN NULL;"
+    add_trigger(db, table, "slow", statement_takes_2s, when="AFTER INSERT", each="STATEMENT")
+    code = CLOSING.format(dsn=pg_dsn, table=table, records=RECORDS_AT_CLOSE)
+    with Child(code) as child:
+        assert child.wait_for("stdout", "closing", 30) is not None, child.text("stderr")
+        assert true_within(lambda: pglog_running(pg_dsn, "COPY%"), 10), child.text("stderr")
+        signalled = time.monotonic()
+        child.signal(signal.SIGTERM)
+        returncode = child.wait(30)
+        took = time.monotonic() - signalled
+        stderr = child.text("stderr")
+    true_within(lambda: not pglog_running(pg_dsn, "COPY%"), 10)
+    held = count(db, table)
+    print(f"\nreturncode {returncode}, ended {took:.1f}s after SIGTERM; stored {held}")
+    print("stderr:", stderr or "(nothing)")
+    assert returncode == -signal.SIGTERM
+    assert held == RECORDS_AT_CLOSE, (
+        f"stored {held} of {RECORDS_AT_CLOSE}: SIGTERM during close() killed the process"
+        f" {took:.1f} s after the signal, in the middle of the close (close_timeout 5 s),"
+        f" and said nothing: {stderr!r}"
     )
-    print(f"\nserved {len(served)} requests; stored {api} app records, {finished}/2 'Finished'")
-    _check_every_record_stored_once(database, served, parent, output)
 
 
 def _exists(db: psycopg.Connection[Any], table: str) -> bool:

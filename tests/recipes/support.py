@@ -1,4 +1,5 @@
-"""What the recipe tests share: the examples' folder, programs they start, waits with deadlines.
+"""What the recipe tests share: the examples' folder, programs they start, waits with deadlines,
+and reading back what the programs' processes stored.
 
 A recipe test starts the real program (gunicorn, uvicorn, a Celery worker, PgBouncer)
 as a child in a session of its own, so that the test can always end it and every
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -147,3 +149,18 @@ def show_counts(recipe: str, emitted: Mapping[int, int], stored: Mapping[int, in
     each = ", ".join(f"{pid}: {emitted.get(pid, 0)}/{stored.get(pid, 0)}" for pid in pids)
     total = f"{sum(emitted.values())}/{sum(stored.values())}"
     print(f"\n{recipe}: emitted/stored per process {each}; total {total}")
+
+
+def check_stored_once_by_its_process(
+    dsn: str, recipe: str, *, where: str, key: str, done_by: Mapping[Any, int], count: int
+) -> None:
+    """The records ``where`` (one a request or a task, named by the SQL ``key``): all
+    ``count`` stored once, each by the process ``done_by`` says handled it; so each
+    process stored as many as it handled."""
+    stored = query(dsn, f"SELECT {key}, process_id FROM logs WHERE {where}")
+    assert dict(stored) == done_by
+    assert len(stored) == count
+    per_process = Counter(done_by.values())
+    stored_per_process = rows_per_process(dsn, where)
+    show_counts(recipe, per_process, stored_per_process)
+    assert stored_per_process == per_process

@@ -11,10 +11,9 @@ from celery import Celery
 from recipes.support import (
     EXAMPLES,
     Program,
+    check_stored_once_by_its_process,
     python_module,
-    query,
     rows_per_process,
-    show_counts,
 )
 
 TASKS = 100
@@ -71,15 +70,14 @@ def test_celery_prefork_worker_stores_every_record_once(recipe_dsn: str, tmp_pat
     per_child = Counter(ran_in.values())
     assert main not in per_child
 
-    stored = query(
+    check_stored_once_by_its_process(
         recipe_dsn,
-        "SELECT extra_data->>'task_id', process_id FROM logs WHERE logger_name = 'tasks'",
+        "celery (task records)",
+        where="logger_name = 'tasks'",
+        key="extra_data->>'task_id'",
+        done_by=ran_in,
+        count=TASKS,
     )
-    assert dict(stored) == ran_in
-    assert len(stored) == TASKS
-    stored_per_child = rows_per_process(recipe_dsn, "logger_name = 'tasks'")
-    show_counts("celery (task records)", per_child, stored_per_child)
-    assert stored_per_child == per_child
     # Celery's own records: each task received by the main process, run by a pool process.
     received = rows_per_process(recipe_dsn, "message LIKE 'Task tasks.charge[%%] received'")
     succeeded = rows_per_process(recipe_dsn, "message LIKE 'Task tasks.charge[%%] succeeded %%'")

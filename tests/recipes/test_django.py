@@ -15,11 +15,10 @@ from helpers import free_port
 from recipes.support import (
     EXAMPLES,
     Program,
+    check_stored_once_by_its_process,
     get,
     python_module,
     query,
-    rows_per_process,
-    show_counts,
 )
 
 ORDERS = 60
@@ -77,15 +76,14 @@ def test_django_logging_setting_stores_app_and_django_records_once(
     per_worker = Counter(served.values())
     assert set(per_worker) <= workers
 
-    stored = query(
+    check_stored_once_by_its_process(
         recipe_dsn,
-        "SELECT (extra_data->>'order')::int, process_id FROM logs WHERE logger_name = 'shop'",
+        "django (view records)",
+        where="logger_name = 'shop'",
+        key="(extra_data->>'order')::int",
+        done_by=served,
+        count=len(served),
     )
-    assert dict(stored) == served
-    assert len(stored) == len(served)
-    stored_per_worker = rows_per_process(recipe_dsn, "logger_name = 'shop'")
-    show_counts("django (view records)", per_worker, stored_per_worker)
-    assert stored_per_worker == per_worker
 
     # Django's own records: its request object is kept as text, its status code as is.
     not_found = query(

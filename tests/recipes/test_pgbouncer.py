@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from clusters import started
 from helpers import ListHandler, wait_until
 from pgserver import PostgresServer
 from psycopg import sql
@@ -30,10 +31,8 @@ def pgbouncer_installed() -> None:
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[PostgresServer]:
     """The PostgreSQL behind PgBouncer: the module's own, on loopback TCP."""
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.destroy()
+    with started(PostgresServer()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -41,9 +40,8 @@ def bouncer(upstream: PostgresServer) -> Iterator[PgBouncer]:
     """PgBouncer in transaction mode with a pool of ONE server connection: every client
     takes turns on the same server session, so any state one leaves behind, the next sees."""
     pooler = PgBouncer(upstream.port, upstream.account, pool_mode="transaction", pool_size=1)
-    pooler.start()
-    yield pooler
-    pooler.destroy()
+    with started(pooler):
+        yield pooler
 
 
 @pytest.fixture

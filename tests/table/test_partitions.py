@@ -42,7 +42,9 @@ def log_at(logger: logging.Logger, moment: dt.datetime, message: str) -> None:
         ("month", "2026-12-31T23:59", "2026-12-01", "2027-01-01", "p2026_12"),
     ],
 )
-def test_periods_and_names(period: str, moment: str, start: str, end: str, suffix: str) -> None:
+def test_partition_ranges_and_names_follow_pg_partman(
+    period: str, moment: str, start: str, end: str, suffix: str
+) -> None:
     """Day, week (from Monday) and month ranges in UTC, named the way pg_partman names them."""
     begins = period_start(dt.datetime.fromisoformat(moment).replace(tzinfo=UTC), period)
     assert begins == dt.datetime.fromisoformat(start).replace(tzinfo=UTC)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from typing import Any
 
 import psycopg
 import pytest
 from conftest import HandlerFactory
+from helpers import wait_until
 from test_cli import pglog
 
 from pglog._table import reports as writer
@@ -33,13 +32,6 @@ def last_reported(db: psycopg.Connection[Any], table: str) -> Any:
     return found.fetchone()
 
 
-def wait_for(condition: Any, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        threading.Event().wait(0.02)
-
-
 def test_a_running_writer_reports_and_says_when_it_stopped(
     make_handler: HandlerFactory,
     logger: logging.Logger,
@@ -55,7 +47,7 @@ def test_a_running_writer_reports_and_says_when_it_stopped(
     for i in range(500):
         logger.info("record %d", i)
     assert handler.flush(10)
-    wait_for(lambda: reported_stats(db, table).get("written") == 500, "a report of 500 written")
+    wait_until(lambda: reported_stats(db, table).get("written") == 500, "a report of 500 written")
     [(_, stopped, stats)] = reports(db, table)
     assert not stopped
     assert stats["enqueued"] == 500
@@ -87,8 +79,8 @@ def test_the_write_rate_is_measured(
     for i in range(2000):
         logger.info("record %d", i)
     assert handler.flush(10)
-    wait_for(lambda: handler.stats()["rows_per_second"] > 0, "a measured rate")
-    wait_for(lambda: handler.stats()["rows_per_second"] == 0, "the rate of a quiet interval")
+    wait_until(lambda: handler.stats()["rows_per_second"] > 0, "a measured rate")
+    wait_until(lambda: handler.stats()["rows_per_second"] == 0, "the rate of a quiet interval")
     assert handler.stats()["written"] == 2000
 
 
@@ -159,14 +151,14 @@ def test_a_failing_writer_says_since_when_and_health_fails_on_it(  # noqa: PLR09
         logger.info("refused")
         handler.flush(10)
 
-        wait_for(
+        wait_until(
             lambda: reported_stats(db, table).get("failing_for_s") is not None,
             "a report of the failure",
         )
         assert handler.stats()["fallback"] == 1
         monkeypatch.setattr(writer, "REPORT_EVERY", 3600.0)
         before = last_reported(db, table)
-        wait_for(lambda: last_reported(db, table) > before, "one report more, the last for now")
+        wait_until(lambda: last_reported(db, table) > before, "one report more, the last for now")
         db.execute(
             "UPDATE pglog_writers SET stats = jsonb_set(stats, '{failing_for_s}', '600')"
             " WHERE log_table = %s",

@@ -40,7 +40,9 @@ def test_long_table_names_get_distinct_index_names() -> None:
     assert TableName("public", "logs").index_name("level") == "idx_logs_level"
 
 
-def test_creating_in_a_new_schema(pg_dsn: str, db: psycopg.Connection[Any]) -> None:
+def test_a_missing_schema_is_created_with_the_table(
+    pg_dsn: str, db: psycopg.Connection[Any]
+) -> None:
     """A schema that doesn't exist yet is created with the table."""
     schema = f"s_{uuid.uuid4().hex[:8]}"
     try:

@@ -26,6 +26,13 @@ def test_a_transaction_id_given_again_after_a_crash_is_not_taken_for_the_lost_ba
     lookup must not take that "committed" for the lost batch's: the batch is written
     again (its rows are not in the table), and a batch that did commit is still known
     as written."""
+    with psycopg.connect(server.dsn, autocommit=True) as admin:
+        # The id is given again only if no WAL naming it reached the disk before the kill,
+        # and nobody takes one before the test does: no WAL writer flushing the COPY's WAL
+        # in between, and no auto-analyze after the restart.
+        admin.execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
+        admin.execute("ALTER SYSTEM SET autovacuum = off")
+        admin.execute("SELECT pg_reload_conf()")
     maker = DatabaseLogHandler(server.dsn, table=TABLE, fallback=None)
     assert maker.check_database() is None  # makes the table, then is out of the way:
     maker.close()  # a writer that reconnects after the crash would take the id first

@@ -9,7 +9,7 @@ import collections
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import pytest
@@ -143,7 +143,9 @@ def test_a_connection_cut_at_any_moment_of_a_batch(
 
 @pytest.mark.parametrize("mode", ["fast", "immediate", "kill"])
 def test_the_server_goes_down_and_comes_back(
-    mode: str, server: PostgresServer, handler_on: Callable[..., DatabaseLogHandler]
+    mode: Literal["fast", "immediate", "kill"],
+    server: PostgresServer,
+    handler_on: Callable[..., DatabaseLogHandler],
 ) -> None:
     """Stopped (fast, immediate) or killed -9 mid-stream, then restarted: all arrive once."""
     handler = handler_on(server.dsn)
@@ -161,7 +163,7 @@ def test_the_server_goes_down_and_comes_back(
     assert handler.stats()["retries"] > 0
 
 
-def test_refused_connections_for_a_while(
+def test_records_wait_out_refused_connections_and_arrive_once(
     proxy: FaultProxy, server: PostgresServer, handler_on: Callable[..., DatabaseLogHandler]
 ) -> None:
     """Connections refused for several back-off rounds: records wait, then all arrive once."""

@@ -7,24 +7,20 @@ was emitted with what was stored and what the fallback received.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from faultproxy import FaultProxy
-from helpers import ListHandler
+from helpers import (
+    INSERT_ONLY,
+    TABLE,
+    attach,
+    grant_insert_only,
+    make_table_as_a_writer_does,
+    stored,
+)
 from pgserver import PostgresServer
-
-from pglog import DatabaseLogHandler
-
-TABLE = "logs"
-
-
-@pytest.fixture
-def admin(server: PostgresServer) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(server.dsn, autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture
@@ -33,41 +29,19 @@ def log(logger: logging.Logger) -> logging.Logger:
     return logger
 
 
-def messages(conn: psycopg.Connection[Any], table: str = TABLE) -> list[str]:
-    return [m for (m,) in conn.execute(f"SELECT message FROM {table} ORDER BY id").fetchall()]
-
-
-def attach(log: logging.Logger, dsn: str, **options: Any) -> tuple[DatabaseLogHandler, ListHandler]:
-    fallback = ListHandler()
-    options = {"table": TABLE, "flush_interval": 0.05, "fallback": fallback, **options}
-    handler = DatabaseLogHandler(dsn, **options)
-    log.addHandler(handler)
-    return handler, fallback
-
-
-def make_table(admin: psycopg.Connection[Any], log: logging.Logger, dsn: str) -> None:
-    """Create the table the way the handler does, then let the test alter it."""
-    handler, _ = attach(log, dsn)
-    log.info("setup")
-    assert handler.flush(10)
-    handler.close()
-    log.removeHandler(handler)
-    admin.execute(f"TRUNCATE {TABLE}")
-
-
 def test_a_row_the_table_refuses_never_sinks_its_batch_mates(
     server: PostgresServer, admin: psycopg.Connection[Any], log: logging.Logger
 ) -> None:
     """A CHECK constraint refuses one record of a batch: the other 99 are stored, it goes to
     the fallback, and the report says why."""
-    make_table(admin, log, server.dsn)
+    make_table_as_a_writer_does(admin, log, server.dsn)
     admin.execute(f"ALTER TABLE {TABLE} ADD CHECK (message NOT LIKE '%forbidden%')")
     handler, fallback = attach(log, server.dsn, batch_size=100, flush_interval=30)
     emitted = [f"record {i}" if i != 37 else "a forbidden record" for i in range(100)]
     for message in emitted:
         log.info(message)
     assert handler.flush(30)
-    assert messages(admin) == [m for m in emitted if "forbidden" not in m]
+    assert stored(server.dsn, TABLE) == [m for m in emitted if "forbidden" not in m]
     assert fallback.messages(log.name) == ["a forbidden record"]
     assert any("CheckViolation" in m for m in fallback.messages("pglog"))
     stats = handler.stats()
@@ -80,7 +54,7 @@ def test_a_row_refused_as_it_is_but_accepted_escaped_is_stored_escaped(
 ) -> None:
     """A column narrower than pglog's (a hand-made table) refuses a long non-ASCII name; the
     escaped copy fits and is stored with the server's reason in extra_data."""
-    make_table(admin, log, server.dsn)
+    make_table_as_a_writer_does(admin, log, server.dsn)
     admin.execute(f"ALTER TABLE {TABLE} ADD CHECK (message ~ '^[ -~]*$')")  # ASCII only
     handler, fallback = attach(log, server.dsn)
     log.info("plain")
@@ -98,13 +72,13 @@ def test_a_table_that_refuses_every_row_sends_the_batch_to_the_fallback_quickly(
 ) -> None:
     """A NOT NULL column pglog doesn't fill: after a few single-row refusals the rest of the
     1,500-row batch goes to the fallback at once, not row by row."""
-    make_table(admin, log, server.dsn)
+    make_table_as_a_writer_does(admin, log, server.dsn)
     admin.execute(f"ALTER TABLE {TABLE} ADD COLUMN tenant text NOT NULL")
     handler, fallback = attach(log, server.dsn, batch_size=1_500, flush_interval=30)
     for i in range(1_500):
         log.info("record %d", i)
     assert handler.flush(60)
-    assert messages(admin) == []
+    assert stored(server.dsn, TABLE) == []
     assert fallback.messages(log.name) == [f"record {i}" for i in range(1_500)]
     stats = handler.stats()
     assert stats["fallback"] == 1_500
@@ -117,7 +91,7 @@ def test_a_missing_table_that_cannot_be_recreated_does_not_spin(
 ) -> None:
     """A trigger that reads a missing table raises 42P01 though our table exists: the batch
     goes to the fallback after one try at recreating, instead of looping."""
-    make_table(admin, log, server.dsn)
+    make_table_as_a_writer_does(admin, log, server.dsn)
     admin.execute(
         "CREATE FUNCTION peek() RETURNS trigger LANGUAGE plpgsql AS"
         " $$ BEGIN PERFORM 1 FROM gone; RETURN NEW; END $$"
@@ -146,7 +120,7 @@ def test_transient_server_errors_are_retried_until_they_pass(
     log: logging.Logger,
 ) -> None:
     """A server raising a transient SQLSTATE keeps the records; when it stops, all are stored."""
-    make_table(admin, log, server.dsn)
+    make_table_as_a_writer_does(admin, log, server.dsn)
     admin.execute("CREATE TABLE trouble (on_ boolean)")
     admin.execute("INSERT INTO trouble VALUES (true)")
     admin.execute(
@@ -168,7 +142,7 @@ def test_transient_server_errors_are_retried_until_they_pass(
     for message in emitted[25:]:
         log.info(message)
     assert handler.flush(30)
-    assert messages(admin) == emitted
+    assert stored(server.dsn, TABLE) == emitted
     assert fallback.messages(log.name) == []
     assert handler.stats()["retries"] > 0
     handler.close()
@@ -178,16 +152,14 @@ def test_a_role_that_may_only_insert_can_log(
     server: PostgresServer, admin: psycopg.Connection[Any], log: logging.Logger
 ) -> None:
     """With create_table=False, INSERT on the table and USAGE on its sequence are enough."""
-    make_table(admin, log, server.dsn)
-    admin.execute("CREATE ROLE app_writer LOGIN")
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
-    admin.execute(f"GRANT USAGE ON SEQUENCE {TABLE}_id_seq TO app_writer")
-    dsn = server.dsn.replace("postgres@", "app_writer@")
+    make_table_as_a_writer_does(admin, log, server.dsn)
+    grant_insert_only(admin)
+    dsn = server.dsn_as(INSERT_ONLY)
     handler, fallback = attach(log, dsn, create_table=False)
     for i in range(100):
         log.info("record %d", i)
     assert handler.flush(10)
-    assert messages(admin) == [f"record {i}" for i in range(100)]
+    assert stored(server.dsn, TABLE) == [f"record {i}" for i in range(100)]
     assert fallback.records == []
     handler.close()
 
@@ -197,22 +169,18 @@ def test_a_revoked_privilege_sends_records_to_the_fallback_until_granted_again(
 ) -> None:
     """42501 is permanent for a batch: it goes to the fallback and is reported; once the
     grant is back, later records are stored again. Nothing is lost either way."""
-    make_table(admin, log, server.dsn)
-    admin.execute("CREATE ROLE app_writer LOGIN")
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
-    admin.execute(f"GRANT USAGE ON SEQUENCE {TABLE}_id_seq TO app_writer")
-    handler, fallback = attach(
-        log, server.dsn.replace("postgres@", "app_writer@"), create_table=False
-    )
+    make_table_as_a_writer_does(admin, log, server.dsn)
+    grant_insert_only(admin)
+    handler, fallback = attach(log, server.dsn_as(INSERT_ONLY), create_table=False)
     log.info("before")
     assert handler.flush(10)
-    admin.execute(f"REVOKE INSERT ON {TABLE} FROM app_writer")
+    admin.execute(f"REVOKE INSERT ON {TABLE} FROM {INSERT_ONLY}")
     log.info("while revoked")
     assert handler.flush(10)
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
+    admin.execute(f"GRANT INSERT ON {TABLE} TO {INSERT_ONLY}")
     log.info("after")
     assert handler.flush(10)
-    assert messages(admin) == ["before", "after"]
+    assert stored(server.dsn, TABLE) == ["before", "after"]
     assert fallback.messages(log.name) == ["while revoked"]
     said = fallback.messages("pglog")
     assert any("InsufficientPrivilege" in m for m in said)
@@ -225,7 +193,7 @@ def test_a_lost_commit_during_isolation_settles_only_its_own_rows(
 ) -> None:
     """While a bad row is being isolated, the COMMIT of the rows before it loses its reply:
     those rows count once, the bad row goes to the fallback, the rest are written."""
-    make_table(admin, log, server.dsn)
+    make_table_as_a_writer_does(admin, log, server.dsn)
     admin.execute(f"ALTER TABLE {TABLE} ADD CHECK (message <> 'bad')")
     handler, fallback = attach(log, proxy.dsn, batch_size=10, flush_interval=30)
     emitted = [f"record {i}" if i != 3 else "bad" for i in range(10)]
@@ -234,7 +202,7 @@ def test_a_lost_commit_during_isolation_settles_only_its_own_rows(
         log.info(message)
     assert handler.flush(30)
     assert proxy.cuts["after_commit"] == 1
-    assert messages(admin) == [m for m in emitted if m != "bad"]
+    assert stored(server.dsn, TABLE) == [m for m in emitted if m != "bad"]
     assert fallback.messages(log.name) == ["bad"]
     stats = handler.stats()
     assert (stats["written"], stats["fallback"]) == (9, 1)

@@ -276,7 +276,7 @@ class DeliveryMachine(RuleBasedStateMachine):
             ]
 
 
-def test_delivery_model(server: PostgresServer) -> None:
+def test_random_faults_leave_every_record_stored_once_or_counted(server: PostgresServer) -> None:
     """Random interleavings of emit, flush, cuts, outages, stalls, a full disk, removed
     spool files, a wrong password, a renamed table, reconfigurations, forks and restarts.
     CI runs a short form; PGLOG_MODEL_EXAMPLES=500 makes it a soak run."""

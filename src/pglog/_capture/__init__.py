@@ -12,6 +12,7 @@ Modules, in reading order:
 Then what the writer's thread does with an entry, to make its row:
 
 - ``sanitize``: what PostgreSQL refuses, made storable and noted
+- ``notes``: what was changed in a record, said under ``extra_data._pglog``
 - ``sizes``: how big each part of a row may be, one policy
 - ``row``: entry -> the values of one table row, in the column order
 - ``levels``: the number of a record's level, from its name

@@ -45,9 +45,9 @@ from pglog._capture.entry import (
     Entry,
     Extras,
 )
+from pglog._capture.notes import Notes
 from pglog._capture.sanitize import (
     SCALARS,
-    Notes,
     as_extras,
     safe_repr,
     safe_str,

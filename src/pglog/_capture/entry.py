@@ -36,7 +36,8 @@ from __future__ import annotations
 import logging
 from typing import Any, NamedTuple, TypeAlias
 
-from pglog._capture.sanitize import MARKER_KEY, as_extras
+from pglog._capture.notes import MARKER_KEY
+from pglog._capture.sanitize import as_extras
 
 #: ``extra=`` as captured: None, a dict of plain scalars, or the text of a JSON object.
 Extras: TypeAlias = "dict[str, Any] | str | None"

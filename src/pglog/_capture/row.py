@@ -22,9 +22,8 @@ from pglog._capture.correlation import watch
 from pglog._capture.entry import Entry, named, template_of
 from pglog._capture.fingerprint import ERROR_LEVEL, fingerprint
 from pglog._capture.levels import number_of
+from pglog._capture.notes import MARKER_KEY, Notes
 from pglog._capture.sanitize import (
-    MARKER_KEY,
-    Notes,
     clean_text,
     dumps,
     is_utf8,

@@ -22,6 +22,7 @@ from itertools import islice
 from pathlib import PurePath
 from typing import Any
 
+from pglog._capture.notes import MARKER_KEY, Notes
 from pglog._capture.sizes import (
     MAX_DEPTH,
     MAX_EXTRA,
@@ -31,49 +32,6 @@ from pglog._capture.sizes import (
     Budget,
     fits,
 )
-
-#: Key under ``extra_data`` where pglog notes what it had to change in a record.
-MARKER_KEY = "_pglog"
-#: How many sanitisation notes one record carries before they are summarised.
-MAX_NOTES = 20
-#: The longest field name or note, in characters.
-MAX_NOTE = 300
-
-
-class Notes(dict[str, str]):
-    """What was changed in a record, by field; bounded, so a pathological record stays small:
-    MAX_NOTES fields, each name and each note cut to MAX_NOTE characters, a few notes a
-    field."""
-
-    dropped = 0
-
-    def add(self, field: str, what: str) -> None:
-        if len(field) > MAX_NOTE:
-            field = field[: MAX_NOTE - 1] + "…"
-        if len(what) > MAX_NOTE:
-            what = what[: MAX_NOTE - 1] + "…"
-        if field in self:
-            if what not in self[field] and len(self[field]) < 3 * MAX_NOTE:
-                self[field] += "; " + what
-        elif len(self) < MAX_NOTES:
-            self[field] = what
-        else:
-            self.dropped += 1
-
-    def as_marker(self, scrubbed: Sequence[str] = ()) -> dict[str, Any]:
-        """What goes under MARKER_KEY: these notes, and the paths of the values ``scrub``
-        replaced (MAX_NOTES of them at most)."""
-        marker: dict[str, Any] = {}
-        if self:
-            marker["sanitized"] = dict(self)
-        if self.dropped:
-            marker["more_notes_omitted"] = self.dropped
-        if scrubbed:
-            marker["scrubbed"] = [path[:MAX_NOTE] for path in scrubbed[:MAX_NOTES]]
-            if len(scrubbed) > MAX_NOTES:
-                marker["more_scrubbed"] = len(scrubbed) - MAX_NOTES
-        return marker
-
 
 #: The types an extra may keep as it is until the writer encodes it: immutable, and
 #: always JSON (NaN and huge ints are dealt with when encoding).
@@ -346,6 +304,10 @@ def _json_safe_container(
             else:
                 text_key = clean_text(safe_str(key), MAX_KEY, f"{path} key", notes)
                 notes.add(f"{path}.{text_key}", f"{type(key).__name__} key stored as text")
+            if text_key in result:
+                first = text_key
+                text_key = _unclaimed(first, result)
+                notes.add(f"{path}.{text_key}", f"another key read {first!r} once stored as text")
             budget.spend(len(_encode_string(text_key)) + 2)
             result[text_key] = _json_safe(item, f"{path}.{text_key}", depth + 1, walk)
         return result
@@ -359,6 +321,19 @@ def _json_safe_container(
             break
         result_items.append(_json_safe(item, f"{path}[{i}]", depth + 1, walk))
     return result_items
+
+
+def _unclaimed(key: str, taken: Mapping[str, Any]) -> str:
+    """A key for a value whose key became ``key`` once sanitised, as another's had (``1``
+    and ``"1"``, two long keys cut alike): ``key~2``, ``key~3``..., so neither value is
+    lost."""
+    number = 2
+    while True:
+        suffix = f"~{number}"
+        candidate = key[: MAX_KEY - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+        number += 1
 
 
 def clean_text(value: object, limit: int, field: str, notes: Notes) -> str:

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pglog._capture.sanitize import MARKER_KEY, SCALARS, dumps
+from pglog._capture.notes import MARKER_KEY
+from pglog._capture.sanitize import SCALARS, dumps
 
 _EMPTY = "{}"
 

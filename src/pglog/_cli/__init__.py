@@ -59,14 +59,7 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.command == "demo":
             from pglog._demo import run_demo
 
-            return run_demo(
-                dsn=args.dsn,
-                config_path=args.config,
-                table=args.table,
-                schema=args.schema,
-                out=sys.stdout,
-                keep=args.keep,
-            )
+            return run_demo(args, sys.stdout)
         target = Target.resolve(args)
         dsn_for_errors = target.dsn
         try:

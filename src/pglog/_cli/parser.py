@@ -16,8 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     connection.add_argument("--dsn", help="libpq connection string or URI (default: $PGLOG_DSN)")
     connection.add_argument("--config", help="the YAML configuration file (default: $PGLOG_CONFIG)")
     common = _Parser(add_help=False, parents=[connection])
-    common.add_argument("--table", help="the log table (default: from the config, else logs)")
-    common.add_argument("--schema", help="the table's schema (default: public)")
+    _add_table(common, "logs")
 
     chosen = _Parser(add_help=False)
     chosen.add_argument("--level", help="this level or worse (DEBUG, INFO, WARNING, ...)")
@@ -134,24 +133,28 @@ def _add_demo(
     commands: argparse._SubParsersAction[_Parser],
     connection: _Parser,
 ) -> None:
-    """``pglog demo``: its own table and schema options, since its default table is not
-    the other commands'."""
+    """``pglog demo``: its own table options, since its default table is not the other
+    commands'."""
     demo = commands.add_parser(
         "demo",
         parents=[connection],
         help="log a realistic mix into a table and show what landed"
         " (a throwaway embedded PostgreSQL when no DSN is given)",
     )
-    demo.add_argument(
-        "--table", help="the table the demo logs into (default: the config's, else pglog_demo)"
-    )
-    demo.add_argument("--schema", help="its schema (default: public)")
+    _add_table(demo, "pglog_demo")
     demo.add_argument(
         "--keep",
         action="store_true",
         help="leave the embedded PostgreSQL running with the demo's rows, to try the CLI and"
         " pglog serve on (it prints the DSN and how to stop it)",
     )
+
+
+def _add_table(parser: _Parser, default: str) -> None:
+    """``--table`` and ``--schema``, where the table is ``default`` unless the config names
+    one."""
+    parser.add_argument("--table", help=f"the log table (default: from the config, else {default})")
+    parser.add_argument("--schema", help="the table's schema (default: public)")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -11,13 +11,13 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-import psycopg
 from psycopg import sql
 
 from pglog._cli.clock import zone_of
 from pglog._cli.output import Printer, json_default
 from pglog._cli.target import CommandError, Target, chosen_rows
 from pglog._table.columns import SHOWN
+from pglog._table.connection import Connection
 from pglog._table.reader import follow, rows, stream
 from pglog._table.schema import TableName
 from pglog._text import for_terminal, json_line, underlying
@@ -48,7 +48,7 @@ def _output(args: argparse.Namespace) -> Callable[[dict[str, Any]], None]:
     return Printer(sys.stdout, zone_of(args)).row
 
 
-def _last_id(conn: psycopg.Connection[Any], table: TableName) -> int:
+def _last_id(conn: Connection, table: TableName) -> int:
     found = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(table.identifier))
     last = found.fetchone()
     conn.rollback()

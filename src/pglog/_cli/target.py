@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
 
 import psycopg
 
 from pglog._cli.clock import zone_of
 from pglog._config import Config, load_config
-from pglog._table.connection import resolve_dsn
+from pglog._table.connection import Connection, resolve_dsn
 from pglog._table.filters import Filter, UnknownLevel
 from pglog._table.reader import level_number
 from pglog._table.schema import TableName
@@ -33,13 +32,13 @@ class Target:
         table = TableName(args.schema or config.schema, args.table or config.table)
         return cls(dsn, table, config)
 
-    def connect(self) -> psycopg.Connection[Any]:
+    def connect(self) -> Connection:
         return psycopg.connect(self.dsn, connect_timeout=10, application_name="pglog-cli")
 
 
 def chosen_rows(
     args: argparse.Namespace,
-    conn: psycopg.Connection[Any],
+    conn: Connection,
     target: Target,
     *,
     default_since: str | None = None,

@@ -5,6 +5,7 @@ Modules, in reading order:
 - ``connection``: where the database is, and naming it without secrets
 - ``schema``: the table's name, DDL and indexes
 - ``migrate``: schema versions, adopting a hand-made table
+- ``indexes``: which of pglog's indexes a table has, and making the ones it lacks
 - ``columns``: the table's columns, written down once
 - ``layout``: what a Citus distributed table or a TimescaleDB hypertable needs beyond that
 - ``partitions``: the time ranges of a partitioned table

@@ -39,6 +39,8 @@ _ACCEPTS: dict[Kind, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Column:
+    """One column, as the DDL, the COPY, a migration and the readers each need it."""
+
     name: str
     #: The SQL type pglog creates the column with.
     type: str

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 from urllib.parse import unquote
 
 import psycopg
@@ -30,6 +31,10 @@ DEFAULTS = {
     "keepalives_interval": "10",
     "keepalives_count": "3",
 }
+
+
+#: A connection as pglog's modules take one (each reads its rows as it knows them).
+Connection: TypeAlias = "psycopg.Connection[Any]"
 
 
 class BadDsn(ValueError):
@@ -59,7 +64,7 @@ def with_defaults(dsn: str, **overrides: str | int) -> str:
     return make_conninfo(dsn, **extra)
 
 
-def connect(conninfo: str) -> psycopg.Connection[tuple[object, ...]]:
+def connect(conninfo: str) -> Connection:
     """A connection for the writer: explicit transactions, no server-side prepared
     statements (they break behind PgBouncer in transaction mode)."""
     return psycopg.connect(conninfo, autocommit=False, prepare_threshold=None)

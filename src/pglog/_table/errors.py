@@ -15,15 +15,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from pglog._table import layout
+from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.kinds import HALVES
 from pglog._table.schema import TableName
-
-Connection = psycopg.Connection[Any]
 
 #: Kinds shown, at most (the most frequent), and stretches of the range in a trend.
 LIMIT = 50

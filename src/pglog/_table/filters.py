@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psycopg import sql
@@ -122,6 +122,11 @@ class Filter:
     def searches(self) -> bool:
         """Whether the search index can find the rows (a text, or a string of extra_data)."""
         return self.grep is not None or any(_hinted(c) is not None for c in self.where)
+
+    def untimed_clause(self) -> tuple[sql.Composable, dict[str, Any]]:
+        """``clause`` but for the time range: for a query that bounds time its own way (a
+        walk down the timestamp index, a window, a slice of a bar)."""
+        return replace(self, since=None, until=None).clause()
 
     def clause(self) -> tuple[sql.Composable, dict[str, Any]]:
         """The WHERE clause (without the word) and its parameters."""

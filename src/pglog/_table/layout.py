@@ -23,14 +23,13 @@ table distributed or made a hypertable by hand is treated the same as one pglog 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-import psycopg
 from psycopg import sql
 
+from pglog._table.connection import Connection
 from pglog._table.schema import TableName
 
-Connection = psycopg.Connection[Any]
 Engine = Literal["citus", "timescaledb"]
 ENGINES: tuple[Engine, ...] = ("citus", "timescaledb")
 

@@ -11,8 +11,7 @@ so two processes starting at once don't trip over each other. Steps only touch t
 catalog (nullable columns added, dropped NOT NULLs, the comment): no rewrite, no long
 lock. Schema 3 added columns (see ``columns``): rows stored before keep them NULL.
 Indexes are the exception: on a table that already holds rows they are built
-``CONCURRENTLY``, outside the transaction, by ``pglog migrate``; the search index also
-needs pg_trgm (see ``search``), and without it the table works, searched more slowly.
+``CONCURRENTLY``, outside the transaction, by ``pglog migrate`` (see ``indexes``).
 """
 
 from __future__ import annotations
@@ -24,29 +23,17 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pglog._table import layout, partitions, reports, search
+from pglog._table import indexes, layout, partitions, reports
 from pglog._table.columns import BASE, WRITTEN, Column
+from pglog._table.connection import Connection
 from pglog._table.layout import Engine
-from pglog._table.schema import (
-    INDEX_SUFFIXES,
-    INDEXES,
-    Name,
-    TableName,
-    create_table_statements,
-    free_name,
-    index_statement,
-)
+from pglog._table.schema import TableName, create_table_statements
 
 SCHEMA_VERSION = 3
 
 _MARK = re.compile(
     rf"^pglog:schema=(\d+)(?: partition=({'|'.join(partitions.PERIODS)}))?$", re.MULTILINE
 )
-
-#: What an index indexes, in pg_get_indexdef's words: "... USING btree (level)".
-_INDEXED = re.compile(r" USING \w+ (\(.*\))$")
-
-Connection = psycopg.Connection[tuple[object, ...]]
 
 
 class SchemaError(Exception):
@@ -112,25 +99,7 @@ def inspect_table(conn: Connection, table: TableName) -> TableState:
         state.columns[str(name)] = str(data_type)
         if nullable == "NO":
             state.not_null.add(str(name))
-    # Indexes are known by what they index, not by name: a table made again after its
-    # predecessor was renamed away may have had to take other names. The search index is
-    # known by its operator class, and an index whose definition the server words its own
-    # way (a partial index's predicate) by its name.
-    by_definition = {expression.as_string(conn): what for what, expression in INDEXES.items()}
-    by_name = {table.index_name(what): what for what in INDEX_SUFFIXES}
-    state.indexes = dict.fromkeys(INDEX_SUFFIXES, False)
-    for name, valid, definition in conn.execute(
-        "SELECT i.relname, x.indisvalid, pg_get_indexdef(x.indexrelid) FROM pg_index x"
-        " JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s",
-        (oid,),
-    ).fetchall():
-        columns = _INDEXED.search(str(definition))
-        what = by_definition.get(columns.group(1)) if columns else None
-        if what is None:
-            what = search.INDEX if "gin_trgm_ops" in str(definition) else by_name.get(str(name))
-        if what is not None and not state.indexes[what]:
-            state.indexes[what] = bool(valid)
-            state.index_names[what] = str(name)
+    state.indexes, state.index_names = indexes.found(conn, table, oid)
     return state
 
 
@@ -239,9 +208,13 @@ def migrate(
     if period is not None:
         done += partitions.ensure_ahead(conn, table, period, _now())
     if build_indexes and state.exists:
+        now = inspect_table(conn, table)
+        conn.rollback()
         # Neither a partitioned table nor a hypertable can build an index CONCURRENTLY
         concurrently = not state.partitioned and state.engine != "timescaledb"
-        done += _build_indexes(conn, table, concurrently=concurrently)
+        done += indexes.build(
+            conn, table, now.missing_indexes, now.index_names, concurrently=concurrently
+        )
     done += _create_reports(conn, table)
     return done
 
@@ -275,14 +248,10 @@ def _create(
     )
     for statement in statements:
         conn.execute(statement)
-    for what in INDEXES:
-        conn.execute(
-            index_statement(table, free_name(conn, table.schema, table.index_name(what)), what)
-        )
+    searching = indexes.create_all(conn, table)
     if partition is not None:
         partitions.create_default(conn, table)
     _mark(conn, table, None, partition)
-    searching = _search_index(conn, table)
     if engine is not None:
         _convert(conn, table, engine, partitioned=partition is not None)
     shape = f", partitioned by {partition}" if partition else ""
@@ -306,18 +275,6 @@ def _convert(
             layout.convert(conn, table, engine, partitioned=partitioned)
     except layout.LayoutError as exc:
         raise SchemaError(str(exc)) from None
-
-
-def _search_index(
-    conn: Connection, table: TableName, name: str | None = None, *, concurrently: bool = False
-) -> list[str]:
-    """The search index, if pg_trgm can be had; otherwise a line that says why not."""
-    schema, reason = search.ensure_extension(conn)
-    if schema is None:
-        return [search.unavailable_note(table, reason or "not installed")]
-    name = name or free_name(conn, table.schema, table.index_name(search.INDEX))
-    conn.execute(search.index_statement(table, schema, name, concurrently=concurrently))
-    return [f"index {name} built (search)"]
 
 
 def _upgrade(
@@ -350,41 +307,7 @@ def _upgrade(
             before = f"schema {state.version}"
         done.append(f"{table}: {before} -> pglog schema {SCHEMA_VERSION}")
     if state.missing_indexes and not build_indexes and _empty(conn, table):
-        for what in state.missing_indexes:
-            if what == search.INDEX:
-                done += _search_index(conn, table)
-                continue
-            name = free_name(conn, table.schema, table.index_name(what))
-            conn.execute(index_statement(table, name, what))
-            done.append(f"index {name} created")
-    return done
-
-
-def _build_indexes(conn: Connection, table: TableName, *, concurrently: bool) -> list[str]:
-    """Missing or invalid (a failed concurrent build) indexes, built without blocking writers
-    (a partitioned table or a hypertable can't build CONCURRENTLY: it builds them plainly)."""
-    state = inspect_table(conn, table)
-    conn.rollback()
-    done = []
-    autocommit, conn.autocommit = conn.autocommit, True
-    try:
-        for what in state.missing_indexes:
-            invalid = state.index_names.get(what)  # a failed concurrent build: drop it first
-            if invalid is not None:
-                drop = (
-                    "DROP INDEX CONCURRENTLY IF EXISTS {}"
-                    if concurrently
-                    else "DROP INDEX IF EXISTS {}"
-                )
-                conn.execute(sql.SQL(drop).format(Name(table.schema, invalid)))
-            name = invalid or free_name(conn, table.schema, table.index_name(what))
-            if what == search.INDEX:
-                done += _search_index(conn, table, name, concurrently=concurrently)
-                continue
-            conn.execute(index_statement(table, name, what, concurrently=concurrently))
-            done.append(f"index {name} built")
-    finally:
-        conn.autocommit = autocommit
+        done += indexes.create(conn, table, state.missing_indexes)
     return done
 
 

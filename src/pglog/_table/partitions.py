@@ -19,9 +19,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-import psycopg
 from psycopg import sql
 
+from pglog._table.connection import Connection
 from pglog._table.schema import Name, TableName, free_name
 
 PERIODS = ("day", "week", "month")
@@ -31,8 +31,6 @@ LOCK_TIMEOUT = "5s"
 
 _UTC = dt.timezone.utc
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
-
-Connection = psycopg.Connection[tuple[object, ...]]
 
 
 @dataclass(frozen=True)

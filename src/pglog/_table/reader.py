@@ -14,45 +14,40 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from pglog._table import layout
 from pglog._table.columns import SHOWN
+from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.migrate import SCHEMA_VERSION, inspect_table
 from pglog._table.schema import TableName
 
-Connection = psycopg.Connection[Any]
+#: The columns a reader shows, in their order.
+_SHOWN = sql.SQL(", ").join(map(sql.Identifier, SHOWN))
 
 
-def rows(
+def rows(conn: Connection, table: TableName, where: Filter, *, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows matching ``where``, newest first."""
+    clause, params = where.clause()
+    return _select(conn, table, clause, params, order='"timestamp" DESC, id DESC', limit=limit)
+
+
+def _select(
     conn: Connection,
     table: TableName,
-    where: Filter,
+    clause: sql.Composable,
+    params: dict[str, Any],
     *,
+    order: str,
     limit: int,
-    after_id: int | None = None,
-    newest_first: bool = True,
-    skip: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` rows matching ``where`` (and newer than ``after_id``, but for the
-    ids in ``skip``)."""
-    clause, params = where.clause()
-    if after_id is not None:
-        clause = sql.SQL("{} AND id > %(after_id)s").format(clause)
-        params["after_id"] = after_id
-    if skip:
-        clause = sql.SQL("{} AND NOT (id = ANY(%(skip)s))").format(clause)
-        params["skip"] = list(skip)
-    order = sql.SQL('"timestamp" DESC, id DESC' if newest_first else "id")
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT %(limit)s").format(
-        sql.SQL(", ").join(map(sql.Identifier, SHOWN)), table.identifier, clause, order
+        _SHOWN, table.identifier, clause, sql.SQL(order)
     )
-    params["limit"] = limit
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
+        return cur.execute(query, {**params, "limit": limit}).fetchall()
 
 
 def level_number(conn: Connection, table: TableName, name: str) -> int | None:
@@ -73,6 +68,8 @@ def level_number(conn: Connection, table: TableName, name: str) -> int | None:
 LOOK_BACK = 15.0
 #: ... but never more than this many ids below the highest it has shown.
 LOOK_BACK_IDS = 50_000
+#: Rows a follower takes at a time; fewer means it has caught up, and waits.
+FOLLOW_BATCH = 1000
 
 
 def follow(
@@ -96,22 +93,34 @@ def follow(
         floor = max(marks[0][1] if now - marks[0][0] >= look_back else after_id, after_id)
         floor = max(floor, highest - LOOK_BACK_IDS)
         shown = {row_id for row_id in shown if row_id > floor}
-        found = rows(
-            conn, table, where, limit=1000, after_id=floor, newest_first=False, skip=sorted(shown)
-        )
+        found = _landed(conn, table, where, floor, sorted(shown))
         conn.rollback()  # don't hold a snapshot (or a transaction) between polls
         yield from found
         shown.update(int(row["id"]) for row in found)
         marks.append((now, max(shown, default=highest)))
-        if len(found) < 1000:
+        if len(found) < FOLLOW_BATCH:
             time.sleep(interval)  # polling the server, the only way to follow a table
+
+
+def _landed(
+    conn: Connection, table: TableName, where: Filter, floor: int, skip: Sequence[int]
+) -> list[dict[str, Any]]:
+    """The next FOLLOW_BATCH rows matching ``where`` above id ``floor`` that are not in
+    ``skip`` (shown already), by id."""
+    clause, params = where.clause()
+    clause = sql.SQL("{} AND id > %(floor)s").format(clause)
+    params["floor"] = floor
+    if skip:
+        clause = sql.SQL("{} AND NOT (id = ANY(%(skip)s))").format(clause)
+        params["skip"] = list(skip)
+    return _select(conn, table, clause, params, order="id", limit=FOLLOW_BATCH)
 
 
 def stream(conn: Connection, table: TableName, where: Filter) -> Iterator[dict[str, Any]]:
     """Every matching row, oldest first, through a server-side cursor: memory stays flat."""
     clause, params = where.clause()
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY id").format(
-        sql.SQL(", ").join(map(sql.Identifier, SHOWN)), table.identifier, clause
+        _SHOWN, table.identifier, clause
     )
     with conn.cursor(name="pglog_export", row_factory=dict_row) as cur:
         cur.itersize = 5000

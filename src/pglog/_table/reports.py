@@ -19,10 +19,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from pglog._table.connection import Connection
 from pglog._table.schema import TableName
 
 #: Seconds between reports; a report this old from a writer that had work is a problem.
@@ -33,8 +33,6 @@ FORGET_AFTER = dt.timedelta(days=7)
 #: Bounds on every statement here: waiting is never worth it.
 LOCK_TIMEOUT = "200ms"
 STATEMENT_TIMEOUT = "1s"
-
-Connection = psycopg.Connection[tuple[object, ...]]
 
 
 def table_of(table: TableName) -> TableName:
@@ -173,7 +171,7 @@ def recent(conn: Connection, table: TableName, within: dt.timedelta) -> list[Rep
         ).format(table_of(table).identifier),
         (table.name, within),
     ).fetchall()
-    return [Report(*row) for row in rows]  # type: ignore[arg-type]
+    return [Report(*row) for row in rows]
 
 
 def ago(age: dt.timedelta) -> str:

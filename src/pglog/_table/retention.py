@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from pglog._table import layout, partitions
+from pglog._table.connection import Connection
 from pglog._table.migrate import inspect_table
 from pglog._table.schema import TableName
-
-Connection = psycopg.Connection[Any]
 
 #: Rows deleted per transaction.
 BATCH = 10_000

@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.abc import AdaptContext
 
 from pglog._table.columns import COLUMNS, WRITTEN_NAMES
+from pglog._table.connection import Connection
 from pglog._text import shown
 
 #: PostgreSQL truncates longer identifiers, which would make two tables' index names collide.
@@ -169,7 +168,7 @@ def index_statement(
     )
 
 
-def free_name(conn: psycopg.Connection[Any], schema: str, wanted: str) -> str:
+def free_name(conn: Connection, schema: str, wanted: str) -> str:
     """``wanted``, or ``wanted_2``, ``wanted_3``... whichever no relation of ``schema``
     holds: a table renamed away keeps its indexes' and partitions' names, and the table
     made again in its place must not find them taken."""

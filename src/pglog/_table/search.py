@@ -20,9 +20,8 @@ import json
 import psycopg
 from psycopg import sql
 
+from pglog._table.connection import Connection
 from pglog._table.schema import SEARCH_INDEX, TableName
-
-Connection = psycopg.Connection[tuple[object, ...]]
 
 EXTENSION = "pg_trgm"
 #: The text a search looks in; newlines keep the parts apart.

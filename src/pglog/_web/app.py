@@ -34,7 +34,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pglog._table.connection import describe, error_line, with_defaults
+from pglog._table.connection import Connection, describe, error_line, with_defaults
 from pglog._table.errors import errors as grouped_errors
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
@@ -131,7 +131,7 @@ def session_conninfo(dsn: str) -> str:
     return make_conninfo(conninfo, options=f"{given} {settings}".strip())
 
 
-def _read_only(conn: psycopg.Connection[Any]) -> None:
+def _read_only(conn: Connection) -> None:
     """Each transaction is also begun READ ONLY: a pooler that drops the session's
     startup options (pgbouncer's ignore_startup_parameters) can't make it writable."""
     conn.read_only = True
@@ -168,7 +168,7 @@ class _Api:
         return answer
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self) -> Iterator[Connection]:
         """A pooled connection, counted while lent: a request that can't get one can then
         tell slow queries holding them all (busy) from a database it can't reach."""
         with self.pool.connection() as conn:

@@ -13,15 +13,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pglog._table.connection import Connection
 from pglog._table.filters import REQUEST_KEY, Filter
 from pglog._table.schema import TableName
 from pglog._web.queries import COLUMNS
 
-Connection = psycopg.Connection[Any]
 Around = Literal["process", "request", "all"]
 AROUND: tuple[Around, ...] = ("process", "request", "all")
 #: Rows each side of the record, at most.

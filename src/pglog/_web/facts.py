@@ -12,18 +12,17 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-import psycopg
 from psycopg import sql
 
 from pglog._table import layout
+from pglog._table.connection import Connection
 from pglog._table.filters import LEVELS
 from pglog._table.migrate import inspect_table
 from pglog._table.reader import leaves
 from pglog._table.schema import TableName
 
-Connection = psycopg.Connection[Any]
 Basis = Literal["counted", "statistics", "newest"]
 
 #: A table the planner thinks is smaller than this is counted exactly for its facts.

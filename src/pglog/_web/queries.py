@@ -17,19 +17,17 @@ Filters are :class:`pglog._table.filters.Filter`, the language ``pglog query`` s
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from pglog._table import layout, search
 from pglog._table.columns import SHOWN
+from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-
-Connection = psycopg.Connection[Any]
 
 #: Rows a page or a poll looks at, at most: a rare match over a long range costs a
 #: bounded amount, and the caller goes on from the cursor it gets back.
@@ -117,7 +115,7 @@ def page(
 
         return spread.page(conn, table, where, limit=limit, before=before)
     bounds, params = Filter(since=where.since, until=where.until).clause()
-    hit, conditions = replace(where, since=None, until=None).clause()
+    hit, conditions = where.untimed_clause()
     params.update(conditions)
     if before is not None:  # the first condition is the one the index can use
         bounds = sql.SQL(

@@ -20,15 +20,15 @@ to 2 s), and the volume chart's LATERAL ... LIMIT it refuses outright (0A000). S
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 from typing import Any
 
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-from pglog._web.queries import COLUMNS, ROW_IDS, Arrivals, Connection, Cursor, Page
+from pglog._web.queries import COLUMNS, ROW_IDS, Arrivals, Cursor, Page
 from pglog._web.volume import _EPOCH, Bar, Volume, _bar_starts, bar_width
 
 #: The first window of a page, and how many (each twice the last) it may look through.
@@ -42,10 +42,10 @@ def page(
     where: Filter,
     *,
     limit: int,
-    before: Cursor | None = None,
+    before: Cursor | None,
 ) -> Page:
     """Up to ``limit`` rows matching ``where``, newest first, older than ``before``."""
-    hit, params = replace(where, since=None, until=None).clause()
+    hit, params = where.untimed_clause()
     anchor = min(
         (m for m in (where.until, before.timestamp if before else None) if m is not None),
         default=dt.datetime.now(dt.timezone.utc),

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
-import psycopg
 from psycopg import sql
 
+from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
 from pglog._web.queries import RARE, _spread, expected, searchable
-
-Connection = psycopg.Connection[Any]
 
 #: Rows each slice of the volume chart looks at, at most.
 SLICE_BUDGET = 250
@@ -87,7 +84,7 @@ def volume(
         counted = _counted_rare(conn, table, where, shown, step)
         if counted is not None:
             return Volume(step, counted, estimated=False)
-    hit, params = replace(where, since=None, until=None).clause()
+    hit, params = where.untimed_clause()
     query = sql.SQL(
         "SELECT s.pglog_i, p.level, count(*) FILTER (WHERE p.pglog_hit), count(*),"
         ' max(p."timestamp")'

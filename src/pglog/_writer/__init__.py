@@ -6,6 +6,7 @@ Modules, in reading order:
 - ``ledger``: every record's place and fate, in named states
 - ``queue``: the bounded FIFO between callers and the writer, and its overflow policy
 - ``inflight``: the batch being written, and who decides its fate
+- ``parts``: what the stages of one handler's writer side share
 - ``writer``: the thread and its loop
 - ``delivery``: one batch: retry, isolate a bad row, recreate the table, reject
 - ``pace``: how many rows one transaction carries, kept under ``write_timeout``
@@ -16,6 +17,7 @@ Modules, in reading order:
 - ``spill``: records between memory and the spool, and the spiller thread
 - ``spool``: the durable files
 - ``segments``: the spool's files as they are on disk: names, header, lines, progress
+- ``holdings``: which of this process's records each of its segments holds
 - ``owners``: which process a spool's segments belong to, by lock files that die with it
 - ``fallback``: where records go that the database can't take
 - ``upkeep``: partitions ahead, retention, the writer's reports, on a timer

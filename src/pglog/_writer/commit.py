@@ -29,11 +29,9 @@ import enum
 import time
 
 from pglog._capture.row import Row
-from pglog._writer.counters import Counters
 from pglog._writer.delivery import Delivery
-from pglog._writer.inflight import Batch, InFlight
-from pglog._writer.notices import Notices
-from pglog._writer.sink import PostgresSink
+from pglog._writer.inflight import Batch
+from pglog._writer.parts import Parts
 
 #: How long a lost transaction may stay "in progress" before its backend is terminated.
 IN_PROGRESS_GRACE = 2.0
@@ -47,19 +45,9 @@ class Verdict(enum.Enum):
 
 
 class CommitLookup:
-    def __init__(
-        self,
-        sink: PostgresSink,
-        inflight: InFlight,
-        delivery: Delivery,
-        notices: Notices,
-        counters: Counters,
-    ) -> None:
-        self._sink = sink
-        self._inflight = inflight
+    def __init__(self, parts: Parts, delivery: Delivery) -> None:
+        self._inflight, self._sink, self._notices, self._counters = parts
         self._delivery = delivery
-        self._notices = notices
-        self._counters = counters
         self._in_progress: dict[str, float] = {}
 
     def resolve(self, batch: Batch) -> Verdict:

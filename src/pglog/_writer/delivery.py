@@ -21,15 +21,14 @@ from pglog._capture.entry import Entry
 from pglog._capture.row import Row, escaped_row, to_row
 from pglog._capture.scrub import Scrubber
 from pglog._capture.static import Static
-from pglog._writer.counters import Counters
 from pglog._writer.fallback import Fallback
-from pglog._writer.inflight import Abandoned, Batch, InFlight
+from pglog._writer.inflight import Abandoned, Batch
 from pglog._writer.ledger import Outcome
-from pglog._writer.notices import Notices
 from pglog._writer.pace import Pace
+from pglog._writer.parts import Parts
 from pglog._writer.retry import Disposition, cause, classify
 from pglog._writer.segments import SpoolError
-from pglog._writer.sink import CommitUnknown, PostgresSink, Stalled, Transaction
+from pglog._writer.sink import CommitUnknown, Stalled, Transaction
 from pglog._writer.spool import Spool
 
 #: After this many rows in a row are refused even in escaped form, for the same reason,
@@ -74,11 +73,8 @@ class Delivery:
 
     def __init__(
         self,
-        sink: PostgresSink,
-        inflight: InFlight,
+        parts: Parts,
         fallback: Fallback,
-        notices: Notices,
-        counters: Counters,
         *,
         hostname: str,
         static: Static | None,
@@ -86,17 +82,14 @@ class Delivery:
         spool: Spool | None,
         fallback_outcome: Callable[[], Outcome],
     ) -> None:
-        self._sink = sink
-        self._inflight = inflight
+        self._inflight, self._sink, self._notices, self._counters = parts
         self._fallback = fallback
-        self._notices = notices
-        self._counters = counters
         self._hostname = hostname
         self._static = static
         self._scrubber = scrubber
         self.spool = spool
         self._fallback_outcome = fallback_outcome
-        self._pace = Pace(sink.write_timeout)
+        self._pace = Pace(parts.sink.write_timeout)
         self.last_failure: BaseException | None = None
         #: The row (as it was captured) whose transactions alone outlived write_timeout
         #: ``_slow_times`` times in a row; ``_escaped_slow``: its escaped form, once tried.

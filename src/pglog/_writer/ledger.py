@@ -81,9 +81,9 @@ class Ledger:
         self.ends: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
         self.runs: dict[Place, list[Run]] = {place: [] for place in Place}
         #: Dropped on arrival (drop_newest, a full queue): never given a number.
-        self.refused = 0
+        self.dropped_on_arrival = 0
         #: Settled without entering the queue (it was closed): never given a number.
-        self.direct = 0
+        self.settled_unqueued = 0
         #: Records ever written to the spool (a record replayed and spooled again counts twice).
         self.spooled = 0
         self.replayed = 0
@@ -156,7 +156,7 @@ class Ledger:
         pending = queued + sum(held.values())
         counts: dict[str, int] = {outcome: self.ends[outcome] for outcome in OUTCOMES}
         counts.update(
-            enqueued=taken + queued + self.refused + self.direct,
+            enqueued=taken + queued + self.dropped_on_arrival + self.settled_unqueued,
             pending=pending,
             queue_depth=queued,
             in_flight=held[Place.IN_FLIGHT] + held[Place.REPLAYING],

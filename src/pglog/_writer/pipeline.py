@@ -16,6 +16,7 @@ fallback, as far as the deadline allows; whatever is left is counted as lost, an
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ from pglog._writer.fallback import Fallback
 from pglog._writer.inflight import Batch, InFlight
 from pglog._writer.ledger import Ledger, Outcome, Place, Run
 from pglog._writer.notices import Notices
+from pglog._writer.parts import Parts
 from pglog._writer.queue import RecordQueue
 from pglog._writer.segments import SpoolError, destination_of
 from pglog._writer.sink import PostgresSink
@@ -46,6 +48,7 @@ from pglog._writer.writer import Writer
 LAST_WORD = 0.3
 #: How long the spiller, ending after close(), may take to hand on what it left queued.
 STRANDED_GRACE = 2.0
+_NUMBERS = itertools.count(1)
 
 
 @dataclass
@@ -65,12 +68,10 @@ class Pipeline:
         table: TableName,
         hostname: str,
         fallback: Fallback,
-        name: str,
     ) -> None:
-        self.name = name
-        self.table = table
+        #: The writer thread's name; its spiller's is the same with "spiller".
+        self.name = f"pglog-writer-{next(_NUMBERS)}"
         self._settings = settings
-        self._dsn = dsn
         self._fallback = fallback
         self.notices = Notices(fallback.handler)
         self.ledger = Ledger()
@@ -86,43 +87,36 @@ class Pipeline:
         self.sink = PostgresSink.for_handler(dsn, table, settings)
         self.spool: Spool | None = None
         self.spill: Spill | None = None
+        parts = Parts(self.inflight, self.sink, self.notices, self.counters)
         self.delivery = Delivery(
-            self.sink,
-            self.inflight,
+            parts,
             fallback,
-            self.notices,
-            self.counters,
             hostname=hostname,
             static=Static.of(settings["static_fields"]),
             scrubber=Scrubber.of(settings),
             spool=None,
             fallback_outcome=self.fallback_outcome,
         )
-        self.lookup = CommitLookup(
-            self.sink, self.inflight, self.delivery, self.notices, self.counters
-        )
+        self.lookup = CommitLookup(parts, self.delivery)
         identity = Identity(hostname, os.getpid(), dt.datetime.now(dt.timezone.utc))
         self.upkeep = Upkeep(
-            self.sink,
-            self.counters,
-            self.notices,
+            parts,
             retention_days=settings["retention_days"],
             identity=identity,
             stats=self.stats,
         )
+        self._parts = parts
         self.writer = self._new_writer()
         self.started = False
         self._saving = threading.Lock()
 
     def _new_writer(self) -> Writer:
         return Writer(
-            queue=self.queue,
-            inflight=self.inflight,
+            self._parts,
+            self.queue,
             delivery=self.delivery,
             lookup=self.lookup,
             upkeep=self.upkeep,
-            notices=self.notices,
-            counters=self.counters,
             name=self.name,
             flush_interval=self._settings["flush_interval"],
             opening=self._open_spool,
@@ -151,7 +145,7 @@ class Pipeline:
             return None
         spool = self.spool
         if spool is None:  # the first writer: later ones (the handler opened again) reuse it
-            destination = destination_of(self._dsn, str(self.table))
+            destination = destination_of(self.sink.dsn, str(self.sink.table))
             spool = Spool(spool_dir, self._settings["spool_max_bytes"], destination)
         try:
             spool.open()
@@ -187,7 +181,7 @@ class Pipeline:
             return
         if not stopped:
             self.notices.always(
-                f"pglog writer for {self.table} did not finish within close_timeout"
+                f"pglog writer for {self.sink.table} did not finish within close_timeout"
                 f" (last error: {self.counters.last_error or 'none'}); handing on what it holds",
                 by=deadline,
             )
@@ -198,7 +192,7 @@ class Pipeline:
             if in_memory:
                 self.notices.always(
                     f"pglog: close_timeout ran out with {in_memory} records still being"
-                    f" spooled or handed over for {self.table}; that goes on in the"
+                    f" spooled or handed over for {self.sink.table}; that goes on in the"
                     " background, and what has not finished when the process exits is lost",
                     by=deadline,
                 )
@@ -297,20 +291,20 @@ class Pipeline:
             return
         if self.fallback_outcome() == "dropped":
             self.notices.always(
-                f"pglog handler closed: {count} records could not be written to {self.table}"
+                f"pglog handler closed: {count} records could not be written to {self.sink.table}"
                 " and were dropped (no fallback)",
                 by=deadline,
             )
         elif handed == count:
             self.notices.always(
-                f"pglog handler closed: {count} records could not be written to {self.table}"
+                f"pglog handler closed: {count} records could not be written to {self.sink.table}"
                 " and went to the fallback",
                 by=deadline,
             )
         else:  # said past the deadline, briefly: it is the one thing that must get out
             self.notices.always(
                 f"pglog handler closed: {count - handed} records are lost: they could not be"
-                f" written to {self.table}, and the fallback took only {handed} of {count}"
+                f" written to {self.sink.table}, and the fallback took only {handed} of {count}"
                 " before close_timeout",
                 to_stderr=True,
                 by=time.monotonic() + LAST_WORD,

@@ -166,7 +166,7 @@ class RecordQueue:
         while self._full(size):
             self._count_drop()
             if self.overflow == "drop_newest" or not self._entries:
-                self.ledger.refused += 1
+                self.ledger.dropped_on_arrival += 1
                 return False
             dropped = self._entries.popleft()
             self._taken += 1
@@ -179,10 +179,10 @@ class RecordQueue:
         if self._unreported_drops == 1:
             self._ready.notify()  # let the writer report the start of a burst
 
-    def count_direct(self, outcome: Outcome) -> None:
+    def count_unqueued(self, outcome: Outcome) -> None:
         """Account for an entry that never entered the queue (it was closed)."""
         with self.ledger.lock:
-            self.ledger.direct += 1
+            self.ledger.settled_unqueued += 1
             self.ledger.end(outcome, 1)
 
     # -- flush --------------------------------------------------------------------------------
@@ -211,11 +211,6 @@ class RecordQueue:
             finally:
                 self._urgent -= 1
 
-    @property
-    def urgent(self) -> bool:
-        """True while a flush or close is waiting for the writer."""
-        return self._urgent > 0 or self.closed
-
     # -- the writer ---------------------------------------------------------------------------
 
     def wait_for_batch(self, timeout: float) -> None:
@@ -233,9 +228,10 @@ class RecordQueue:
         )
 
     def more_waiting(self) -> bool:
-        """Is there a full batch, or any entry while a flush waits?"""
+        """Is there a full batch, or any entry while a flush or close waits?"""
         with self.ledger.lock:
-            return len(self._entries) >= self.batch_size or (self.urgent and bool(self._entries))
+            urgent = self._urgent > 0 or self.closed
+            return len(self._entries) >= self.batch_size or (urgent and bool(self._entries))
 
     def pause(self, timeout: float) -> None:
         """The writer's back-off sleep, cut short by close(), by the start of a burst of

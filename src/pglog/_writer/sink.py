@@ -26,7 +26,7 @@ from psycopg import sql
 
 from pglog._capture.row import Row
 from pglog._table.columns import WRITTEN_NAMES
-from pglog._table.connection import connect, error_line, redact, with_defaults
+from pglog._table.connection import Connection, connect, error_line, redact, with_defaults
 from pglog._table.layout import Engine
 from pglog._table.migrate import check_writable, ensure_table, inspect_table
 from pglog._table.schema import TableName, copy_statement
@@ -34,7 +34,6 @@ from pglog._writer.deadline import WATCHDOG, Expired
 
 Status = Literal["committed", "aborted", "in progress", "unknown"]
 _STATUSES: dict[object, Status] = {s: s for s in ("committed", "aborted", "in progress")}
-Connection = psycopg.Connection[tuple[object, ...]]
 
 #: Bounds on the writer's own transactions, set per transaction (``SET LOCAL``) so they
 #: also hold behind PgBouncer: a COPY stuck behind someone's lock gives up and is

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pglog._capture.entry import Captured, Entry
+from pglog._writer.holdings import Holdings
 from pglog._writer.ledger import Run
 from pglog._writer.owners import Owners
 from pglog._writer.segments import (
@@ -87,15 +88,6 @@ class _Segment:
     own: bool
 
 
-@dataclass
-class _Own:
-    """One of this process's segments: which records it holds, and how many are settled."""
-
-    first: int
-    count: int = 0
-    done: int = 0
-
-
 class Spool:
     """The spool of one process for one destination; used by its spiller, its writer
     and close(), one at a time."""
@@ -115,8 +107,7 @@ class Spool:
         self._started = time.time_ns()
         self._active: SegmentFile | None = None
         self._replaying: _Segment | None = None
-        self._own: dict[Path, _Own] = {}
-        self._lost: list[Run] = []
+        self._holdings = Holdings()
         self._next_orphan_scan = 0.0
         self._strangers: set[Path] = set()
         self._said_strangers: set[Path] = set()
@@ -145,7 +136,7 @@ class Spool:
         """Release the locks; leave the segments for the next process."""
         with self._lock:
             self._seal()
-            self._owners.close(done=not self._unreplayed())
+            self._owners.close(done=not self._holdings.unreplayed())
 
     def abandon(self) -> None:
         """In a forked child: drop the inherited files without releasing the parent's locks."""
@@ -206,7 +197,7 @@ class Spool:
             except BaseException:
                 self._seal()
                 raise
-            self._own[active.path].count += len(entries)
+            self._holdings.added(active.path, len(entries))
             self._size += len(data)
             if active.size >= SEGMENT_BYTES or pending is not None:
                 self._seal()
@@ -216,7 +207,7 @@ class Spool:
         if self._active is None:
             name = f"{self.key}-{self._started:020d}-{self.token}-{first:012d}.rows"
             self._active = SegmentFile.start(self.directory / name, self.destination, first)
-            self._own[self._active.path] = _Own(first)
+            self._holdings.started(self._active.path, first)
             self._size += self._active.size
         return self._active
 
@@ -230,7 +221,7 @@ class Spool:
     def has_backlog(self) -> bool:
         """Is anything waiting to be replayed (this process's, or a dead one's)?"""
         with self._lock:
-            if self._replaying is not None or self._unreplayed():
+            if self._replaying is not None or self._holdings.unreplayed():
                 return True
             now = time.monotonic()
             if now < self._next_orphan_scan:
@@ -239,9 +230,6 @@ class Spool:
             self._forget_vanished()
             self._size = bytes_of(self.directory, self.key)
             return self._oldest_claimable() is not None
-
-    def _unreplayed(self) -> int:
-        return sum(own.count - own.done for own in self._own.values())
 
     def claim(self, limit: int) -> SpoolBatch | None:
         """The next up to ``limit`` entries to replay, oldest first (with a recorded
@@ -288,8 +276,8 @@ class Spool:
             replay = self._current(batch)
             replay.done += count
             replay.pending = None
-            if replay.own and replay.path in self._own:
-                self._own[replay.path].done += count
+            if replay.own:
+                self._holdings.settled(replay.path, count)
             self._save(replay)
 
     def resolve(self, batch: SpoolBatch, committed: bool) -> None:
@@ -311,8 +299,7 @@ class Spool:
     def take_lost(self) -> list[Run]:
         """This process's records whose segment files vanished, since the last call."""
         with self._lock:
-            lost, self._lost = self._lost, []
-            return lost
+            return self._holdings.take_lost()
 
     def new_strangers(self) -> list[Path]:
         """Segments of this table's name found here that were going somewhere else, not
@@ -376,16 +363,14 @@ class Spool:
         Never the one being replayed: its entries were read into memory, and are replayed
         from there."""
         assert self._replaying is None or self._replaying.path != segment
-        own = self._own.pop(segment, None)
-        if own is not None and own.count > own.done:
-            self._lost.append(Run(own.first + own.done, own.count - own.done))
+        self._holdings.lose(segment)
         if self._active is not None and self._active.path == segment:
             self._seal()
 
     def _forget_vanished(self) -> None:
         """Own segments we still count on that are no longer on disk."""
         replaying = self._replaying.path if self._replaying is not None else None
-        for path in [p for p in self._own if p != replaying and not p.exists()]:
+        for path in self._holdings.vanished(keep=replaying):
             self._lose(path)
         if self._active is not None and self._active.vanished():
             self._lose(self._active.path)
@@ -396,7 +381,7 @@ class Spool:
             self._size = max(0, self._size - replay.path.stat().st_size)
         replay.path.unlink(missing_ok=True)
         replay.path.with_suffix(".done").unlink(missing_ok=True)
-        self._own.pop(replay.path, None)
+        self._holdings.forget(replay.path)
         self._replaying = None
         name = SegmentName.parse(replay.path)
         token = name.token if name else ""

@@ -18,10 +18,9 @@ from typing import Any
 import psycopg
 
 from pglog._table import partitions, reports, retention
-from pglog._writer.counters import Counters
-from pglog._writer.notices import Notices
+from pglog._table.connection import Connection
+from pglog._writer.parts import Parts
 from pglog._writer.retry import Disposition, classify
-from pglog._writer.sink import Connection, PostgresSink
 
 #: Upkeep runs this often (seconds), or again at once while retention has more to delete.
 PRUNE_EVERY = 3600.0
@@ -34,17 +33,13 @@ _CLOSED_TO_US = (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivi
 class Upkeep:
     def __init__(
         self,
-        sink: PostgresSink,
-        counters: Counters,
-        notices: Notices,
+        parts: Parts,
         *,
         retention_days: int | None,
         identity: reports.Identity,
         stats: Callable[[], dict[str, Any]],
     ) -> None:
-        self._sink = sink
-        self._counters = counters
-        self._notices = notices
+        self._sink, self._notices, self._counters = parts.sink, parts.notices, parts.counters
         self._retention_days = retention_days
         self._identity = identity
         self._stats = stats
@@ -52,7 +47,7 @@ class Upkeep:
         self._next_publish = 0.0
         self._rate_mark = (time.monotonic(), 0)
         self._publishing = self._forgetting = True
-        sink.on_connect.append(self._create_reports)
+        parts.sink.on_connect.append(self._create_reports)
 
     def run(self) -> None:
         """The chores that are due, if the writer is connected."""

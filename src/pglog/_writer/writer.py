@@ -24,10 +24,9 @@ from collections.abc import Callable
 from pglog._capture.entry import named
 from pglog._writer import process
 from pglog._writer.commit import CommitLookup, Verdict
-from pglog._writer.counters import Counters
 from pglog._writer.delivery import Delivery, Result
-from pglog._writer.inflight import Batch, InFlight
-from pglog._writer.notices import Notices
+from pglog._writer.inflight import Batch
+from pglog._writer.parts import Parts
 from pglog._writer.queue import RecordQueue
 from pglog._writer.retry import Backoff
 from pglog._writer.segments import SpoolError
@@ -48,14 +47,12 @@ class Writer:
 
     def __init__(
         self,
-        *,
+        parts: Parts,
         queue: RecordQueue,
-        inflight: InFlight,
+        *,
         delivery: Delivery,
         lookup: CommitLookup,
         upkeep: Upkeep,
-        notices: Notices,
-        counters: Counters,
         name: str,
         flush_interval: float,
         opening: Callable[[], Spill | None],
@@ -63,13 +60,13 @@ class Writer:
         ending: Callable[[], None],
         backoff: Backoff | None = None,
     ) -> None:
+        self._inflight, self._notices, self._counters = (
+            parts.inflight,
+            parts.notices,
+            parts.counters,
+        )
         self._queue = queue
-        self._inflight = inflight
-        self._delivery = delivery
-        self._lookup = lookup
-        self._upkeep = upkeep
-        self._notices = notices
-        self._counters = counters
+        self._delivery, self._lookup, self._upkeep = delivery, lookup, upkeep
         self._flush_interval = flush_interval
         self._opening = opening
         self._finishing = finishing

@@ -25,41 +25,28 @@ close() "hands the rest on (with a spool, to the spool; else to the fallback)".)
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
+from conftest import HandlerFactory
 from faultproxy import FaultProxy
-from helpers import ListHandler
-from pgserver import PostgresServer
+from helpers import ListHandler, true_within
 
-from faults.kit import balanced, ledger, wait_until
-from pglog import DatabaseLogHandler
+from faults.kit import balanced, ledger, spiller_threads
 
-TABLE = "logs"
 #: Non-ASCII, so that each JSON line is long (\\u escapes) and slow to make: ~24 KB.
 PAD = "\u00e9" * 4000
 MARK = 2_000
 
 
-def spillers() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("pglog-spiller")]
-
-
 def test_close_while_a_chunk_is_spilling_leaves_nothing_in_memory(
-    server: PostgresServer, proxy: FaultProxy, tmp_path: Path, logger: logging.Logger
+    through_proxy: HandlerFactory, proxy: FaultProxy, tmp_path: Path, logger: logging.Logger
 ) -> None:
-    probe = DatabaseLogHandler(proxy.dsn, table=TABLE, fallback=None)
-    assert probe.check_database() is None
-    probe.close()
     proxy.refuse()
     proxy.cut_all()
     said = ListHandler()
-    handler = DatabaseLogHandler(
-        proxy.dsn,
-        table=TABLE,
+    handler = through_proxy(
         queue_size=2 * MARK,
         batch_size=10,
-        flush_interval=0.05,
         spool_dir=tmp_path / "spool",
         spool_max_bytes=5_000_000,  # the idle batch (100) and a few stragglers fit; a chunk not
         fallback=said,
@@ -68,14 +55,14 @@ def test_close_while_a_chunk_is_spilling_leaves_nothing_in_memory(
     for i in range(MARK + 150):
         logger.info("r-%d", i, extra={"pad": PAD})
     # The spiller has taken the queue as one chunk (the queue is empty, nothing spooled).
-    assert wait_until(lambda: handler.stats()["queue_depth"] < MARK // 2, 5, interval=0.001)
+    assert true_within(lambda: handler.stats()["queue_depth"] < MARK // 2, 5, interval=0.001)
     for i in range(MARK + 150, MARK + 160):
         logger.info("r-%d", i, extra={"pad": PAD})
     handler.close()
-    assert wait_until(lambda: not spillers(), 15)
+    assert true_within(lambda: not spiller_threads(), 15)
     handler.close()  # as the exit's logging.shutdown() does: it finds nothing to do
     stats = handler.stats()
-    notices = [r.getMessage() for r in said.records if r.name.startswith("pglog")]
+    notices = said.notices()
     in_memory = stats["pending"] - stats["spool_pending"]
     print(f"after close: {ledger(stats)} queue_depth={stats['queue_depth']} in_memory={in_memory}")
     print("said:", *notices, sep="\n  ")

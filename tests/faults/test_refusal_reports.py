@@ -12,47 +12,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from helpers import ListHandler
+from helpers import (
+    INSERT_ONLY,
+    TABLE,
+    ListHandler,
+    attach,
+    grant_insert_only,
+    make_table_as_a_writer_does,
+    stored,
+)
 from pgserver import PostgresServer
-
-from pglog import DatabaseLogHandler
-
-TABLE = "logs"
-
-
-@pytest.fixture
-def admin(server: PostgresServer) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(server.dsn, autocommit=True) as conn:
-        yield conn
-
-
-def messages(conn: psycopg.Connection[Any]) -> list[str]:
-    return [m for (m,) in conn.execute(f"SELECT message FROM {TABLE} ORDER BY id").fetchall()]
-
-
-def attach(
-    logger: logging.Logger, dsn: str, **options: Any
-) -> tuple[DatabaseLogHandler, ListHandler]:
-    fallback = ListHandler()
-    options = {"table": TABLE, "flush_interval": 0.05, "fallback": fallback, **options}
-    handler = DatabaseLogHandler(dsn, **options)
-    logger.addHandler(handler)
-    return handler, fallback
-
-
-def make_table(admin: psycopg.Connection[Any], logger: logging.Logger, dsn: str) -> None:
-    """The table as the handler makes it, empty, for the test to alter."""
-    handler, _ = attach(logger, dsn)
-    logger.info("setup")
-    assert handler.flush(10)
-    handler.close()
-    logger.removeHandler(handler)
-    admin.execute(f"TRUNCATE {TABLE}")
 
 
 def reports(fallback: ListHandler, stderr: str) -> list[str]:
@@ -73,20 +46,18 @@ def test_two_different_refusals_within_a_minute_are_both_reported(
 ) -> None:
     """A revoked INSERT (42501), then, seconds later, a trigger that raises (P0001): two
     reasons a batch can't be written, both said; the records go to the fallback."""
-    make_table(admin, logger, server.dsn)
-    admin.execute("CREATE ROLE app_writer LOGIN")
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
-    admin.execute(f"GRANT USAGE ON SEQUENCE {TABLE}_id_seq TO app_writer")
-    dsn = server.dsn_as("app_writer")
+    make_table_as_a_writer_does(admin, logger, server.dsn)
+    grant_insert_only(admin)
+    dsn = server.dsn_as(INSERT_ONLY)
     handler, fallback = attach(logger, dsn, create_table=False)
     logger.info("before")
     assert handler.flush(10)
 
-    admin.execute(f"REVOKE INSERT ON {TABLE} FROM app_writer")
+    admin.execute(f"REVOKE INSERT ON {TABLE} FROM {INSERT_ONLY}")
     logger.info("while revoked")
     assert handler.flush(10)
 
-    admin.execute(f"GRANT INSERT ON {TABLE} TO app_writer")
+    admin.execute(f"GRANT INSERT ON {TABLE} TO {INSERT_ONLY}")
     admin.execute(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
         " $$ BEGIN RAISE EXCEPTION 'the audit trigger says no'; END $$"
@@ -105,7 +76,7 @@ def test_two_different_refusals_within_a_minute_are_both_reported(
 
     said = reports(fallback, capfd.readouterr().err)
     print(f"\nreports: {said}\nstats: {stats}")
-    assert messages(admin) == ["before", "after"]
+    assert stored(server.dsn, TABLE) == ["before", "after"]
     assert fallback.messages(logger.name) == ["while revoked", "while the trigger refuses"]
     assert (stats["written"], stats["fallback"], stats["pending"]) == (2, 2, 0)
     assert any("InsufficientPrivilege" in r or "permission denied" in r for r in said), said
@@ -142,7 +113,7 @@ def test_a_refusal_report_never_quotes_the_refused_record(
     the record goes to the fallback (or, accepted in escaped form, is stored so), a
     report says why, and neither secret appears in any report (nor on stderr)."""
     ddl, reason, escaped = REFUSALS[constraint]
-    make_table(admin, logger, server.dsn)
+    make_table_as_a_writer_does(admin, logger, server.dsn)
     admin.execute(ddl)
     card, key = f"card-{uuid.uuid4().hex}", f"key-{uuid.uuid4().hex}"
     handler, fallback = attach(logger, server.dsn)
@@ -156,10 +127,10 @@ def test_a_refusal_report_never_quotes_the_refused_record(
     print(f"\nreports: {said}\nstats: {stats}")
     message = f"{card} paid a forbidden order (\u00fcber)"
     if escaped:
-        assert messages(admin) == [message.replace("\u00fc", "\\xfc")]
+        assert stored(server.dsn, TABLE) == [message.replace("\u00fc", "\\xfc")]
         assert fallback.messages(logger.name) == []
     else:
-        assert messages(admin) == []
+        assert stored(server.dsn, TABLE) == []
         assert fallback.messages(logger.name) == [message]
         assert stats["fallback"] == 1
     assert any(reason in r.lower() for r in said), said  # the report is there, and says why

@@ -23,10 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from conftest import HandlerFactory
-from psycopg import sql
+from helpers import add_trigger, make_table, stored
 
-from faults.kit import stored
 from faults.live import Child
 
 PROGRAM = """
@@ -61,19 +59,11 @@ pglog.shutdown_logging()
 
 
 def test_initialising_again_loses_no_record_logged_meanwhile(
-    make_handler: HandlerFactory, table: str, db: psycopg.Connection[Any], pg_dsn: str
+    table: str, db: psycopg.Connection[Any], pg_dsn: str
 ) -> None:
-    probe = make_handler(fallback=None)
-    assert probe.check_database() is None
-    probe.close()
-    db.execute(
-        sql.SQL(
-            "CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$BEGIN PERFORM pg_sleep(2); RETURN NULL; END$$;"
-            " CREATE TRIGGER slow AFTER INSERT ON {table} FOR EACH STATEMENT"
-            " EXECUTE FUNCTION {fn}()"
-        ).format(fn=sql.Identifier(f"{table}_slowr"), table=sql.Identifier(table))
-    )
+    make_table(pg_dsn, table)
+    statement_takes_2s = "PERFORM pg_sleep(2); RETURN NULL;"
+    add_trigger(db, table, "slow", statement_takes_2s, when="AFTER INSERT", each="STATEMENT")
     with Child(PROGRAM.format(dsn=pg_dsn, table=table)) as child:
         returncode = child.wait(60)
         stdout, stderr = child.lines("stdout"), child.lines("stderr")

@@ -30,19 +30,9 @@ from typing import Any
 
 import psycopg
 from conftest import HandlerFactory
-from helpers import ListHandler
-from psycopg import sql
+from helpers import ListHandler, add_check, add_trigger, make_table, stored, true_within
 
-from faults.kit import Tally, ledger, stored, wait_until
-
-
-def committing(dsn: str) -> bool:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pglog'"
-            " AND state = 'active' AND query = 'COMMIT'"
-        ).fetchone()
-    return bool(row and row[0])
+from faults.kit import Tally, ledger, pglog_running
 
 
 def test_a_part_committing_at_close_does_not_settle_the_whole_batch(  # noqa: PLR0917
@@ -53,23 +43,15 @@ def test_a_part_committing_at_close_does_not_settle_the_whole_batch(  # noqa: PL
     tmp_path: Path,
     logger: logging.Logger,
 ) -> None:
-    probe = make_handler(fallback=None)
-    assert probe.check_database() is None
-    probe.close()
-    ident = sql.Identifier(table)
-    db.execute(
-        sql.SQL("ALTER TABLE {} ADD CONSTRAINT no_bad CHECK (message NOT LIKE 'bad%')").format(
-            ident
-        )
-    )
-    db.execute(
-        sql.SQL(
-            "CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$BEGIN IF NEW.message = 'slow-commit' THEN PERFORM pg_sleep(3); END IF;"
-            " RETURN NULL; END$$;"
-            " CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON {table}"
-            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {fn}()"
-        ).format(fn=sql.Identifier(f"{table}_slowc"), table=ident)
+    make_table(pg_dsn, table)
+    add_check(db, table, "no_bad", "message NOT LIKE 'bad%'")
+    add_trigger(
+        db,
+        table,
+        "slow_commit",
+        "IF NEW.message = 'slow-commit' THEN PERFORM pg_sleep(3); END IF; RETURN NULL;",
+        when="AFTER INSERT",
+        deferred=True,
     )
     spool = tmp_path / "spool"
     fallback = ListHandler()
@@ -81,18 +63,18 @@ def test_a_part_committing_at_close_does_not_settle_the_whole_batch(  # noqa: PL
     for message in messages:
         logger.info(message)
     # The part before the refused row (rows 0-49) is committing; close() comes now.
-    assert wait_until(lambda: committing(pg_dsn), 10)
+    assert true_within(lambda: pglog_running(pg_dsn, "COMMIT"), 10)
     first.close()
     logger.removeHandler(first)
     closed = first.stats()
-    assert wait_until(lambda: not committing(pg_dsn), 10)
+    assert true_within(lambda: not pglog_running(pg_dsn, "COMMIT"), 10)
 
     second = make_handler(batch_size=100, spool_dir=spool, fallback=fallback)
     second.start()
-    assert wait_until(lambda: second.flush(1) and not list(spool.glob("*.rows")), 30)
+    assert true_within(lambda: second.flush(1) and not list(spool.glob("*.rows")), 30)
     replayed = second.stats()
     rows = stored(pg_dsn, table)
-    handed = [r.getMessage() for r in fallback.records if r.name == logger.name]
+    handed = fallback.messages(logger.name)
     storable = [m for m in messages if not m.startswith("bad")]
     tally = Tally(storable, rows, handed)
     tally.show("close during a part's COMMIT", [f"first: {ledger(closed)}"])

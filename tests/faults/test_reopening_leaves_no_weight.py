@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import HandlerFactory
+from helpers import stored
 
-from faults.kit import balanced, cpu_over, ledger, stored
+from faults.kit import balanced, cpu_over, ledger, spiller_threads
 
 MAX_BYTES = 1_000
 #: Over 256 characters: weighed against queue_max_bytes (about 400 + 300 bytes).
@@ -34,7 +35,7 @@ def test_records_after_reopening_leave_no_weight_behind(
     and the database up. A record with 300 characters must then be queued and stored
     (and the caller of "block" must return).
 
-    Today the reopening record's ~410 bytes stay counted, 410 + 700 > 1,000: "block"
+    Before the fix, the reopening record's ~410 bytes stay counted, 410 + 700 > 1,000: "block"
     blocks the caller with an empty queue and the database up; "drop_oldest" drops it."""
     handler = make_handler(queue_max_bytes=MAX_BYTES, overflow=overflow, fallback=None)
     logger.addHandler(handler)
@@ -72,7 +73,7 @@ def test_reopening_a_spooling_handler_does_not_make_its_spiller_spin(
     """The same leak with spool_dir: two reopenings leave ~820 bytes counted, past half of
     queue_max_bytes (the spill mark in bytes), with nothing queued. The spiller must sleep.
 
-    Today wait_to_spill() returns at once (past the mark), spill_down() finds nothing to
+    Before the fix, wait_to_spill() returns at once (past the mark), spill_down() finds nothing to
     take, and round it goes: the spiller thread burns a core while the queue is empty."""
     handler = make_handler(queue_max_bytes=MAX_BYTES, spool_dir=tmp_path / "spool", fallback=None)
     logger.addHandler(handler)
@@ -82,7 +83,7 @@ def test_reopening_a_spooling_handler_does_not_make_its_spiller_spin(
         handler.close()
         logger.info(f"after-close-{i}")  # opens the handler again
         assert handler.flush(10)
-    spillers = [t for t in threading.enumerate() if t.name.startswith("pglog-spiller")]
+    spillers = spiller_threads()
     assert spillers, "no spiller thread"
     busy = max(cpu_over(spiller, 2.0) for spiller in spillers)
     stats = handler.stats()

@@ -13,10 +13,8 @@ import uuid
 from typing import Any
 
 import psycopg
-from helpers import run_python
+from helpers import add_trigger, make_table, run_python, stored
 from psycopg import sql
-
-from faults.kit import stored
 
 PROGRAM = """
 import logging
@@ -44,23 +42,12 @@ def test_notices_reach_a_fallback_that_is_a_pglog_handler_or_stderr(
     the second table. The notices saying so ("can't write ...", "... records to the
     fallback") must be somewhere: in the second table, or on stderr.
 
-    Today they are nowhere: the second handler drops them as pglog's own."""
+    Before the fix, they are nowhere: the second handler drops them as pglog's own."""
     table, spare = (f"t_{uuid.uuid4().hex[:12]}" for _ in range(2))
     try:
         for name in (table, spare):
-            check = run_python(
-                "from pglog import DatabaseLogHandler as H\n"
-                f"h = H({pg_dsn!r}, table={name!r}); assert h.check_database() is None; h.close()"
-            )
-            assert check.returncode == 0, check.stderr
-        db.execute(
-            sql.SQL(
-                "CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS"
-                " $$BEGIN RAISE EXCEPTION 'refused by the review'; END$$;"
-                " CREATE TRIGGER refuse BEFORE INSERT ON {table} FOR EACH ROW"
-                " EXECUTE FUNCTION {fn}()"
-            ).format(fn=sql.Identifier(f"{table}_refuse"), table=sql.Identifier(table))
-        )
+            make_table(pg_dsn, name)
+        add_trigger(db, table, "refuse", "RAISE EXCEPTION 'refused by the review';")
         done = run_python(PROGRAM.format(dsn=pg_dsn, table=table, spare=spare), timeout=60)
         assert done.returncode == 0, done.stderr
         rows = stored(pg_dsn, spare)

@@ -27,30 +27,28 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from conftest import HandlerFactory
 from faultproxy import FaultProxy
-from helpers import ListHandler
+from helpers import TABLE, ListHandler, stored, true_within
 from pgserver import PostgresServer
 
-from faults.kit import balanced, ledger, stored, wait_until
-from pglog import DatabaseLogHandler
+from faults.kit import balanced, ledger
 
-TABLE = "logs"
 PAD = "x" * 4096
 SPOOL_MAX = 600_000
 
 
 def test_a_spool_with_room_takes_records_before_any_is_dropped(
-    server: PostgresServer, proxy: FaultProxy, tmp_path: Path, logger: logging.Logger
+    through_proxy: HandlerFactory,
+    server: PostgresServer,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    logger: logging.Logger,
 ) -> None:
-    probe = DatabaseLogHandler(proxy.dsn, table=TABLE, fallback=None)
-    assert probe.check_database() is None
-    probe.close()
     proxy.refuse()
     proxy.cut_all()
     said = ListHandler()
-    handler = DatabaseLogHandler(
-        proxy.dsn,
-        table=TABLE,
+    handler = through_proxy(
         queue_size=400,
         batch_size=200,
         flush_interval=5,  # the writer takes full batches only: 200 records, ~860 KB
@@ -65,11 +63,11 @@ def test_a_spool_with_room_takes_records_before_any_is_dropped(
             logger.info(message, extra={"pad": PAD})
         # The spiller has had two chances (a refusal rests the spool 5 s) to take
         # something of the 600 queued records: the spool has room for ~140 of them.
-        took = wait_until(lambda: handler.stats()["spool_bytes"] > 0, 12, interval=0.1)
+        took = true_within(lambda: handler.stats()["spool_bytes"] > 0, 12, interval=0.1)
         for message in emitted[600:]:
             logger.info(message, extra={"pad": PAD})
         during = handler.stats()
-        notices = [r.getMessage() for r in said.records if r.name.startswith("pglog")]
+        notices = said.notices()
         print(f"took={took} during: {ledger(during)} spool_bytes={during['spool_bytes']}")
         print("said:", *notices[:6], sep="\n  ")
         proxy.refuse(False)

@@ -5,48 +5,14 @@ from __future__ import annotations
 
 import logging
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers import ListHandler
+from helpers import TABLE, ListHandler, make_table, stored
 from pgserver import PostgresServer
 
-from faults.kit import Tally, ledger, stored
+from faults.kit import Tally, ledger
+from faults.live import Child
 from pglog import DatabaseLogHandler
-
-TABLE = "logs"
-
-
-def make_table(dsn: str) -> None:
-    handler = DatabaseLogHandler(dsn, table=TABLE, fallback=None)
-    assert handler.check_database() is None
-    handler.close()
-
-
-def start(script: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def say(child: subprocess.Popen[str], line: str = "go") -> None:
-    assert child.stdin is not None
-    child.stdin.write(line + "\n")
-    child.stdin.flush()
-
-
-def hear(child: subprocess.Popen[str]) -> str:
-    assert child.stdout is not None
-    line = child.stdout.readline()
-    if not line:
-        _, err = child.communicate(timeout=30)
-        raise AssertionError(f"the child ended early: {err}")
-    return line.strip()
 
 
 def replay(dsn: str, spool_dir: Path, fallback: ListHandler, last: str) -> dict[str, object]:
@@ -77,7 +43,7 @@ def test_a_spool_left_under_another_spelling_of_the_dsn_is_replayed(
     spool_dir = tmp_path / "spool"
     by_address = f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
     by_name = f"postgresql://postgres@localhost:{server.port}/postgres"
-    first = start(f"""
+    first = Child(f"""
 import logging, sys
 from pglog import DatabaseLogHandler
 handler = DatabaseLogHandler({by_address!r}, table={TABLE!r}, spool_dir={str(spool_dir)!r},
@@ -94,11 +60,14 @@ for i in range(100, 3000):
 handler.close()
 print(handler.stats()["pending"], handler.stats()["fallback"], flush=True)
 """)
-    assert hear(first) == "ready"
-    server.stop("fast")
-    say(first)
-    pending, handed = map(int, hear(first).split())
-    first.communicate(timeout=30)
+    with first:
+        assert first.next_line("stdout", 30) == "ready", first.text("stderr")
+        server.stop("fast")
+        first.write("go\n")
+        said = first.next_line("stdout", 30)
+        assert said, first.text("stderr")
+        pending, handed = map(int, said.split())
+        first.wait(30)
     assert (pending, handed) == (2_900, 0), "the first program did not spool"
     segments = sorted(p.name for p in spool_dir.glob("*.rows"))
     server.start()
@@ -114,6 +83,28 @@ print(handler.stats()["pending"], handler.stats()["fallback"], flush=True)
     )
     assert duplicated == 0, f"stored twice: {tally.duplicated[:3]}"
     assert left == [], f"segments left in the spool: {left}"
+
+
+#: A process that had written everything when it was killed: a lock file, no segment.
+QUIET = """
+for i in range(10):
+    log.warning("q-%d", i)
+assert handler.flush(10)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+#: A process that had spooled 2,000+ records during an outage when it was killed.
+SPOOLER = """
+pace = threading.Event()
+i = 0
+while handler.stats()["spooled"] < 2000:
+    log.warning("k-%d", i)
+    i += 1
+    if i % 20 == 0:
+        pace.wait(0.001)
+print(handler.stats()["spooled"], flush=True)
+sys.stdin.readline()
+"""
 
 
 def test_lock_files_of_killed_processes_do_not_stay_behind(
@@ -133,37 +124,17 @@ handler = DatabaseLogHandler({server.dsn!r}, table={TABLE!r}, spool_dir={str(spo
 log = logging.getLogger("k")
 log.addHandler(handler)
 """
-    quiet = start(
-        common
-        + """
-for i in range(10):
-    log.warning("q-%d", i)
-assert handler.flush(10)
-print("ready", flush=True)
-sys.stdin.readline()
-"""
-    )
-    assert hear(quiet) == "ready"
-    server.stop("fast")
-    spooler = start(
-        common
-        + """
-pace = threading.Event()
-i = 0
-while handler.stats()["spooled"] < 2000:
-    log.warning("k-%d", i)
-    i += 1
-    if i % 20 == 0:
-        pace.wait(0.001)
-print(handler.stats()["spooled"], flush=True)
-sys.stdin.readline()
-"""
-    )
-    spooled = int(hear(spooler))
-    locks_before = sorted(p.name for p in spool_dir.glob("owner-*.lock"))
-    for child in (quiet, spooler):
-        child.send_signal(signal.SIGKILL)
-        child.wait(30)
+    with Child(common + QUIET) as quiet:
+        assert quiet.next_line("stdout", 30) == "ready", quiet.text("stderr")
+        server.stop("fast")
+        with Child(common + SPOOLER) as spooler:
+            said = spooler.next_line("stdout", 120)
+            assert said, spooler.text("stderr")
+            spooled = int(said)
+            locks_before = sorted(p.name for p in spool_dir.glob("owner-*.lock"))
+            for child in (quiet, spooler):
+                child.signal(signal.SIGKILL)
+                child.wait(30)
     server.start()
     fallback = ListHandler()
     stats = replay(server.dsn, spool_dir, fallback, "r-0")

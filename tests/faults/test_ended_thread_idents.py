@@ -11,8 +11,9 @@ import threading
 from pathlib import Path
 
 from conftest import HandlerFactory
+from helpers import stored
 
-from faults.kit import ledger, stored
+from faults.kit import ledger, spiller_threads
 from pglog._writer.process import OWN_THREADS
 
 #: Threads started one after the other until one gets the ident of a pglog thread that
@@ -28,14 +29,14 @@ def test_a_closed_spooling_handler_leaves_no_ident_behind_and_no_thread_is_muted
     second handler on the same table. Every one of them must be stored, and nothing of
     the ended threads may stay in OWN_THREADS.
 
-    Today the spiller's ident is added (pipeline._open_spool) and never removed: the first
+    Before the fix, the spiller's ident is added (pipeline._open_spool) and never removed: the first
     application thread that gets that ident has its record skipped by handle() as if
     pglog had logged it: not stored, not counted, not said."""
     spooling = make_handler(spool_dir=tmp_path / "spool", fallback=None)
     logger.addHandler(spooling)
     logger.info("spooling-0")
     assert spooling.flush(10)
-    spiller = next(t for t in threading.enumerate() if t.name.startswith("pglog-spiller"))
+    spiller = spiller_threads()[0]
     spiller_ident = spiller.ident
     spooling.close()
     logger.removeHandler(spooling)

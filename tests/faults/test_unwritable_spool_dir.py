@@ -24,33 +24,25 @@ import logging
 import subprocess
 from pathlib import Path
 
+from conftest import HandlerFactory
 from faultproxy import FaultProxy
-from helpers import ListHandler
+from helpers import TABLE, ListHandler, stored, true_within
 from pgserver import PostgresServer
 
-from faults.kit import Tally, balanced, ledger, produce, stored, wait_until
-from pglog import DatabaseLogHandler
-
-TABLE = "logs"
+from faults.kit import Tally, balanced, ledger, produce, wait_for_count
 
 
 def test_an_immutable_spool_directory_costs_no_record(
-    server: PostgresServer, proxy: FaultProxy, tmp_path: Path, logger: logging.Logger
+    through_proxy: HandlerFactory,
+    server: PostgresServer,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    logger: logging.Logger,
 ) -> None:
-    probe = DatabaseLogHandler(proxy.dsn, table=TABLE, fallback=None)
-    assert probe.check_database() is None
-    probe.close()
     spool = tmp_path / "spool"
     fallback = ListHandler()
-    handler = DatabaseLogHandler(
-        proxy.dsn,
-        table=TABLE,
-        queue_size=200,
-        overflow="block",
-        batch_size=50,
-        flush_interval=0.05,
-        spool_dir=spool,
-        fallback=fallback,
+    handler = through_proxy(
+        queue_size=200, overflow="block", batch_size=50, spool_dir=spool, fallback=fallback
     )
     logger.addHandler(handler)
     emitted: list[str] = []
@@ -59,12 +51,12 @@ def test_an_immutable_spool_directory_costs_no_record(
         for i in range(1000):
             emitted.append(f"old-{i}")
             logger.info(emitted[-1])
-        assert wait_until(lambda: handler.stats()["spooled"] >= 500, 10), ledger(handler.stats())
+        wait_for_count(handler, "spooled", 500)
         subprocess.run(["chattr", "+i", str(spool)], check=True)
         proxy.refuse(False)
         new = produce(logger, "new", 300, rate=25)  # 12 s of steady logging
         emitted.extend(new)
-        written_new = wait_until(lambda: set(new) <= set(stored(server.dsn, TABLE)), 5, 0.2)
+        written_new = true_within(lambda: set(new) <= set(stored(server.dsn, TABLE)), 5, 0.2)
         during = handler.stats()
         got = len(set(new) & set(stored(server.dsn, TABLE)))
         print(f"\nimmutable: new stored {got}/{len(new)} {ledger(during)}")
@@ -73,9 +65,8 @@ def test_an_immutable_spool_directory_costs_no_record(
     assert handler.flush(60)
     stats = handler.stats()
     handler.close()
-    handed = [r.getMessage() for r in fallback.records if r.name == logger.name]
-    tally = Tally(emitted, stored(server.dsn, TABLE), handed)
-    notices = [r.getMessage() for r in fallback.records if r.name.startswith("pglog")]
+    tally = Tally(emitted, stored(server.dsn, TABLE), fallback.messages(logger.name))
+    notices = fallback.notices()
     tally.show("immutable spool dir", [ledger(stats)])
     print("said:", *notices[:8], sep="\n  ")
     assert balanced(stats)

@@ -24,10 +24,9 @@ from typing import Any
 
 import psycopg
 from conftest import HandlerFactory
-from helpers import ListHandler
-from psycopg import sql
+from helpers import ListHandler, add_check, make_table, stored
 
-from faults.kit import balanced, ledger, stored
+from faults.kit import balanced, ledger
 
 BAD = {10, 40, 70}
 
@@ -39,14 +38,8 @@ def test_refused_rows_spread_over_a_batch_do_not_reject_their_batch_mates(
     pg_dsn: str,
     logger: logging.Logger,
 ) -> None:
-    probe = make_handler(fallback=None)
-    assert probe.check_database() is None
-    probe.close()
-    db.execute(
-        sql.SQL("ALTER TABLE {} ADD CONSTRAINT no_bad CHECK (message NOT LIKE 'bad%')").format(
-            sql.Identifier(table)
-        )
-    )
+    make_table(pg_dsn, table)
+    add_check(db, table, "no_bad", "message NOT LIKE 'bad%'")
     fallback = ListHandler()
     handler = make_handler(batch_size=100, flush_interval=5, fallback=fallback)
     logger.addHandler(handler)
@@ -56,7 +49,7 @@ def test_refused_rows_spread_over_a_batch_do_not_reject_their_batch_mates(
     assert handler.flush(30)
     stats = handler.stats()
     rows = stored(pg_dsn, table)
-    handed = [r.getMessage() for r in fallback.records if r.name == logger.name]
+    handed = fallback.messages(logger.name)
     good = [m for m in messages if m.startswith("good")]
     good_handed = [m for m in handed if m.startswith("good")]
     print(f"{ledger(stats)} stored={len(rows)} handed={len(handed)} good_handed={len(good_handed)}")
