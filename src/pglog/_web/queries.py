@@ -110,7 +110,7 @@ def page(
     so a filter that matches little over a long range can't make a request slow: it
     returns what it found and where it stopped. On Citus: see ``spread``.
     """
-    if _spread(conn, table):
+    if on_citus(conn, table):
         from pglog._web import spread
 
         return spread.page(conn, table, where, limit=limit, before=before)
@@ -228,7 +228,7 @@ def arrivals(
     still shows up. Looks at ``budget`` rows at most, down the primary key index. On
     Citus: see ``spread``.
     """
-    if _spread(conn, table):
+    if on_citus(conn, table):
         from pglog._web import spread
 
         return spread.arrivals(conn, table, where, after_id=after_id, limit=limit)
@@ -256,7 +256,7 @@ def newest_id(conn: Connection, table: TableName) -> int:
     return int(found[0]) if found and found[0] is not None else 0
 
 
-def _spread(conn: Connection, table: TableName) -> bool:
+def on_citus(conn: Connection, table: TableName) -> bool:
     """Is the table spread over a Citus cluster (whose queries take other forms)?"""
     return layout.engine_of(conn, table) == "citus"
 

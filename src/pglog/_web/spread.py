@@ -29,7 +29,7 @@ from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
 from pglog._web.queries import COLUMNS, ROW_IDS, Arrivals, Cursor, Page
-from pglog._web.volume import _EPOCH, Bar, Volume, _bar_starts, bar_width
+from pglog._web.volume import EPOCH, Volume, laid_out
 
 #: The first window of a page, and how many (each twice the last) it may look through.
 FIRST_WINDOW = dt.timedelta(hours=1)
@@ -117,11 +117,9 @@ def volume(conn: Connection, table: TableName, where: Filter, *, bars: int = 60)
     """Rows matching ``where`` per level in about ``bars`` bars, each counted exactly."""
     if where.since is None or where.until is None:
         raise ValueError("the volume chart needs both ends of the time range")
-    step = bar_width(where.until - where.since, bars)
-    first = where.since - (where.since - _EPOCH) % step
-    shown = [Bar(start, start + step) for start in _bar_starts(first, where.until, step)]
+    step, shown = laid_out(where.since, where.until, bars)
     clause, params = where.clause()
-    params.update(step=step, origin=_EPOCH)
+    params.update(step=step, origin=EPOCH)
     query = sql.SQL(
         'SELECT date_bin(%(step)s::interval, "timestamp", %(origin)s::timestamptz), level,'
         " count(*) FROM {} WHERE {} GROUP BY 1, 2"

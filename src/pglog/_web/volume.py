@@ -16,7 +16,7 @@ from psycopg import sql
 from pglog._table.connection import Connection
 from pglog._table.filters import Filter
 from pglog._table.schema import TableName
-from pglog._web.queries import RARE, _spread, expected, searchable
+from pglog._web.queries import RARE, expected, on_citus, searchable
 
 #: Rows each slice of the volume chart looks at, at most.
 SLICE_BUDGET = 250
@@ -26,7 +26,8 @@ STEPS = tuple(
     dt.timedelta(seconds=seconds)
     for seconds in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 10800, 21600)
 )
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+#: Where the bars' round times are counted from (``date_bin``'s origin, on Citus).
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _TICK = dt.timedelta(microseconds=1)
 
 
@@ -65,14 +66,12 @@ def volume(
     """
     if where.since is None or where.until is None:
         raise ValueError("the volume chart needs both ends of the time range")
-    if _spread(conn, table):  # Citus refuses the LATERAL ... LIMIT below (0A000)
+    if on_citus(conn, table):  # Citus refuses the LATERAL ... LIMIT below (0A000)
         from pglog._web import spread
 
         return spread.volume(conn, table, where, bars=bars)
     since, until = where.since, where.until
-    step = bar_width(until - since, bars)
-    first = since - (since - _EPOCH) % step
-    shown = [Bar(start, start + step) for start in _bar_starts(first, until, step)]
+    step, shown = laid_out(since, until, bars)
     width = step / slices
     parts = [
         _Slice(owner, max(bar.start + n * width, since), min(bar.start + (n + 1) * width, until))
@@ -170,9 +169,13 @@ def bar_width(span: dt.timedelta, bars: int) -> dt.timedelta:
     return dt.timedelta(days=math.ceil(wanted / dt.timedelta(days=1)))
 
 
-def _bar_starts(first: dt.datetime, until: dt.datetime, step: dt.timedelta) -> list[dt.datetime]:
-    starts = []
-    while first < until:
-        starts.append(first)
-        first += step
-    return starts
+def laid_out(since: dt.datetime, until: dt.datetime, bars: int) -> tuple[dt.timedelta, list[Bar]]:
+    """The width and the bars, about ``bars`` of them, that cover ``since`` to ``until``,
+    each starting at a round time."""
+    step = bar_width(until - since, bars)
+    start = since - (since - EPOCH) % step
+    shown = []
+    while start < until:
+        shown.append(Bar(start, start + step))
+        start += step
+    return step, shown
