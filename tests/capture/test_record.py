@@ -178,3 +178,18 @@ def test_exception_text_is_formatted_once() -> None:
     assert exception is not None
     assert exception.startswith("Traceback")
     assert exception.endswith("ValueError: bad value")
+
+
+@pytest.mark.parametrize("change", ["lacking", "moved"])
+def test_the_careful_path_keeps_every_extra_whatever_was_done_to_the_records_own(
+    change: str,
+) -> None:
+    """A record that lost one of its own attributes (or had one deleted and set again,
+    after its extras) and holds an extra that is not a plain scalar has all its extras
+    too: the careful path skips a LogRecord's first keys only while they are its own."""
+    record = make_record(user=1, tags=["a"])
+    value = record.msecs
+    del record.msecs
+    if change == "moved":
+        record.msecs = value
+    assert json.loads(entry_of(record).extras or "{}") == {"user": 1, "tags": ["a"]}

@@ -207,9 +207,14 @@ def _attribute(attributes: dict[str, Any], name: str) -> Any:
 
 
 def _own_extras(record: logging.LogRecord, attributes: dict[str, Any]) -> dict[Any, Any]:
-    """The record's ``extra=`` fields (with loguru's nested ``extra`` merged in)."""
+    """The record's ``extra=`` fields (with loguru's nested ``extra`` merged in). A
+    LogRecord's extras are its last keys, past its own, unless one of its own was deleted
+    (or deleted and set again, after them): its first keys are skipped only while they
+    are all its own."""
     items = iter(attributes.items())
-    if type(record) is _LOG_RECORD:  # its extras are the last keys: skip the rest
+    if type(record) is _LOG_RECORD and STANDARD_ATTRIBUTES.issuperset(
+        _ISLICE(attributes, _PLAIN_SIZE)
+    ):
         items = _ISLICE(items, _PLAIN_SIZE, None)
     own = {k: v for k, v in items if k not in STANDARD_ATTRIBUTES}
     nested = own.get("extra")
