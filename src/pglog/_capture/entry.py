@@ -99,6 +99,9 @@ LIGHT_TEXT = 256
 #: The same for a record with extras that are all plain scalars: the characters of its
 #: message and of its extras' string values together.
 LIGHT_TEXT_EXTRAS = 1024
+#: And that has no more extras than this: each costs the queue a few dozen bytes of its
+#: own, text or not, and a record may carry thousands.
+LIGHT_EXTRAS = 64
 
 #: Slots read before the writer names the entry (by the queue, weighing it).
 MESSAGE, ARGS, EXCEPTION, EXTRAS, TEMPLATE = (
