@@ -22,6 +22,11 @@ from pglog._capture.entry import (
 )
 from pglog._capture.notes import MARKER_KEY
 from pglog._writer.queue import is_light
+from pglog._writer.segments import line
+
+
+class Text(str):
+    """A str subclass (as a str Enum is): not a plain str."""
 
 
 def entry_of(record: logging.LogRecord) -> Entry:
@@ -232,3 +237,18 @@ def test_a_formatted_record_keeps_only_its_extras() -> None:
     logging.Formatter("%(asctime)s %(message)s").format(plain)
     assert is_light(capture(plain))
     assert entry_of(plain).extras is None
+
+
+@pytest.mark.parametrize("key", [1, None, ("a", "b"), Text("sk")], ids=repr)
+def test_a_key_that_is_not_a_str_is_made_text_and_noted(key: object) -> None:
+    """``extra={1: ...}`` (or a key set in ``__dict__`` by hand) among plain scalars: the
+    writer gets its key as text, noted, as the careful path gives it, and the spool can
+    write it (a tuple key made json.dumps raise)."""
+    record = make_record(user=1)
+    record.__dict__[key] = "v"
+    entry = entry_of(record)
+    assert isinstance(entry.extras, str)
+    extras = json.loads(entry.extras)
+    assert extras["user"] == 1
+    assert extras[str(key)] == "v"
+    assert json.loads(line(capture(record)))[Entry._fields.index("extras")] == entry.extras
