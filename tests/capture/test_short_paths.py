@@ -453,3 +453,40 @@ def test_a_record_lacking_an_attribute_keeps_its_one_extra(name: str, value: obj
     record = _lacking(name, user=value)()
     extras = named(capture(record)).extras
     assert (json.loads(extras) if isinstance(extras, str) else extras) == {"user": value}
+
+
+def _moved_last_and(other: str) -> Case:
+    """The record's last own attribute deleted and set again after its first extra, and
+    ``other`` of its own deleted (``-``) or deleted and set again (``+``), then one more
+    extra: two filters' work."""
+
+    def make() -> logging.LogRecord:
+        record = make_record(user=1)
+        last = RECORD_ATTRIBUTES[-1]
+        value = getattr(record, last)
+        delattr(record, last)
+        setattr(record, last, value)
+        name = other[1:]
+        value = getattr(record, name)
+        delattr(record, name)
+        if other[0] == "+":
+            setattr(record, name, value)
+        record.late = 2
+        return record
+
+    return make
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: with two of its own attributes moved or missing, the keys past the last"
+    " may be as many as the extras without being them (telling costs a look at each key)",
+)
+@pytest.mark.parametrize("other", ["-msecs", "+msecs"])
+def test_a_record_with_two_of_its_own_attributes_out_of_order_keeps_its_extras(
+    other: str,
+) -> None:
+    record = _moved_last_and(other)()
+    careful = named(_capture_carefully(record, record.__dict__, None))
+    assert careful.extras == {"user": 1, "late": 2}
+    assert named(capture(record)).extras == careful.extras
