@@ -12,7 +12,9 @@ import pytest
 import pglog
 from pglog._capture.capture import capture, render
 from pglog._capture.entry import (
+    LIGHT_EXTRAS,
     LIGHT_TEXT_EXTRAS,
+    RECORD_ATTRIBUTES,
     RECORD_FIELDS,
     STANDARD_ATTRIBUTES,
     Entry,
@@ -20,6 +22,11 @@ from pglog._capture.entry import (
 )
 from pglog._capture.notes import MARKER_KEY
 from pglog._writer.queue import is_light
+from pglog._writer.segments import line
+
+
+class Text(str):
+    """A str subclass (as a str Enum is): not a plain str."""
 
 
 def entry_of(record: logging.LogRecord) -> Entry:
@@ -178,3 +185,70 @@ def test_exception_text_is_formatted_once() -> None:
     assert exception is not None
     assert exception.startswith("Traceback")
     assert exception.endswith("ValueError: bad value")
+
+
+@pytest.mark.parametrize("change", ["lacking", "moved"])
+def test_the_careful_path_keeps_every_extra_whatever_was_done_to_the_records_own(
+    change: str,
+) -> None:
+    """A record that lost one of its own attributes (or had one deleted and set again,
+    after its extras) and holds an extra that is not a plain scalar has all its extras
+    too: the careful path skips a LogRecord's first keys only while they are its own."""
+    record = make_record(user=1, tags=["a"])
+    value = record.msecs
+    del record.msecs
+    if change == "moved":
+        record.msecs = value
+    assert json.loads(entry_of(record).extras or "{}") == {"user": 1, "tags": ["a"]}
+
+
+def test_extras_set_before_a_moved_last_attribute_are_kept() -> None:
+    """A record whose last own attribute (``process``) was deleted and set again, after
+    its extras, and which was given one more: the short path, which reads extras from the
+    end back to that attribute, must not take it for all of them."""
+    record = make_record(user=1, path="/x")
+    last = RECORD_ATTRIBUTES[-1]
+    value = getattr(record, last)
+    delattr(record, last)
+    setattr(record, last, value)
+    record.late = 2
+    assert entry_of(record).extras == {"user": 1, "path": "/x", "late": 2}
+
+
+def test_a_record_with_many_scalar_extras_is_weighed() -> None:
+    """Each extra costs the queue bytes of its own, text or not: a record with more than
+    LIGHT_EXTRAS of them is weighed against ``queue_max_bytes``, and keeps them all."""
+    most = {f"k{i}": i for i in range(LIGHT_EXTRAS)}
+    assert is_light(capture(make_record(**most)))
+    many = make_record(**most, one_more=True)
+    assert not is_light(capture(many))
+    assert entry_of(many).extras == {**most, "one_more": True}
+
+
+def test_a_formatted_record_keeps_only_its_extras() -> None:
+    """A record a Formatter has formatted (``message``, ``asctime``: another handler went
+    first) takes the short path too: what the Formatter added is left out."""
+    record = make_record(user=1, path="/x")
+    logging.Formatter("%(asctime)s %(message)s").format(record)
+    assert is_light(capture(record))
+    with pglog.bind(tenant="acme", user=0):
+        assert entry_of(record).extras == {"tenant": "acme", "user": 1, "path": "/x"}
+    plain = make_record()
+    logging.Formatter("%(asctime)s %(message)s").format(plain)
+    assert is_light(capture(plain))
+    assert entry_of(plain).extras is None
+
+
+@pytest.mark.parametrize("key", [1, None, ("a", "b"), Text("sk")], ids=repr)
+def test_a_key_that_is_not_a_str_is_made_text_and_noted(key: object) -> None:
+    """``extra={1: ...}`` (or a key set in ``__dict__`` by hand) among plain scalars: the
+    writer gets its key as text, noted, as the careful path gives it, and the spool can
+    write it (a tuple key made json.dumps raise)."""
+    record = make_record(user=1)
+    record.__dict__[key] = "v"
+    entry = entry_of(record)
+    assert isinstance(entry.extras, str)
+    extras = json.loads(entry.extras)
+    assert extras["user"] == 1
+    assert extras[str(key)] == "v"
+    assert json.loads(line(capture(record)))[Entry._fields.index("extras")] == entry.extras

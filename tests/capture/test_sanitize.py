@@ -464,3 +464,27 @@ def test_two_keys_that_become_the_same_text_keep_both_values(extras: dict[Any, A
     assert sorted(values) == ["first", "second"], value
     said = value[MARKER_KEY]["sanitized"]
     assert any("another key read" in note for note in said.values()), said
+
+
+class Shade(str, enum.Enum):
+    """A str Enum: its str() is ``Shade.DARK`` (before Python 3.12's StrEnum), its
+    characters ``dark``."""
+
+    DARK = "dark"
+
+
+class Loud(str):
+    def __str__(self) -> str:
+        return "LOUD"
+
+
+def test_a_str_subclass_is_stored_as_its_characters_whatever_its_str() -> None:
+    """A str Enum or a str subclass is text already: its characters are stored (noted as
+    another type stored as text), not what its __str__ makes of it."""
+    value, notes = encoded({"shade": Shade.DARK, "loud": Loud("quiet"), "n": 1})
+    assert {key: value[key] for key in ("shade", "loud", "n")} == {
+        "shade": "dark",
+        "loud": "quiet",
+        "n": 1,
+    }
+    assert notes == {"extra.shade": "Shade stored as text", "extra.loud": "Loud stored as text"}

@@ -21,8 +21,10 @@ them, newest first: a LogRecord sets its own attributes first, ``process`` last,
 ``extra=`` adds its keys after them. The bound fields ride beside that copy, for the
 writer to put under it (``entry.joined``). Anything else takes the careful path, which
 never raises: a record whose attributes are missing or hostile is captured as far as it
-can be, and says what it lacked; one whose own attributes are out of that order (one
-deleted and set again) may take it too, and loses nothing.
+can be, and says what it lacked; so does one whose own attributes are out of that
+order (one missing, or deleted and set again): the structured short path keeps a
+record only if it read, back to its last own attribute, as many keys as the record has
+past a plain one's (``_EXTRAS_OF``), and no more than LIGHT_EXTRAS.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 from pglog._capture.context import BOUND, Bound
 from pglog._capture.entry import (
+    LIGHT_EXTRAS,
     LIGHT_TEXT,
     LIGHT_TEXT_EXTRAS,
     RECORD_ATTRIBUTES,
@@ -58,6 +61,11 @@ from pglog._capture.sanitize import (
 #: ``extra=`` keys are added after them.
 _PLAIN_SIZE = len(RECORD_ATTRIBUTES)
 _LAST_OWN = RECORD_ATTRIBUTES[-1]
+#: By a record's number of keys, how many of them are extras, up to LIGHT_EXTRAS (past
+#: it, an IndexError: careful): as many as the structured short path must have read
+#: before ``process``, or one of its own was missing or moved past them (deleted and
+#: set again), and an extra may sit before it. One look-up, cheaper than the sums.
+_EXTRAS_OF = (None,) * (_PLAIN_SIZE + 1) + tuple(range(1, LIGHT_EXTRAS + 1))
 _ALL_SLOTS = operator.itemgetter(*RECORD_SLOTS)
 _FIELDS = operator.itemgetter(*RECORD_FIELDS)
 _LOG_RECORD = logging.LogRecord
@@ -102,7 +110,7 @@ def capture(record: logging.LogRecord) -> Captured:
                 return values
             return _capture_carefully(record, attributes, bound)
         under = _UNBOUND if bound is None else bound.scalars
-        if under is not None and "message" not in attributes:  # formatted: careful
+        if under is not None:  # a Formatter's message and asctime: joined() leaves them out
             own = {}
             for key, value in attributes.items().__reversed__():  # reversed() costs more
                 if key is _LAST_OWN:
@@ -110,7 +118,7 @@ def capture(record: logging.LogRecord) -> Captured:
                 if _IS_TEXT[type(value)]:  # anything but a plain scalar raises: careful
                     text += len(value)
                 own[key] = value
-            if own and text <= LIGHT_TEXT_EXTRAS:
+            if len(own) == _EXTRAS_OF[len(attributes)] and text <= LIGHT_TEXT_EXTRAS:
                 return values[:14] + (own, under)  # noqa: RUF005
         return _capture_carefully(record, attributes, bound)
     except Exception:  # the careful path finds out what is missing, and says so
@@ -207,9 +215,14 @@ def _attribute(attributes: dict[str, Any], name: str) -> Any:
 
 
 def _own_extras(record: logging.LogRecord, attributes: dict[str, Any]) -> dict[Any, Any]:
-    """The record's ``extra=`` fields (with loguru's nested ``extra`` merged in)."""
+    """The record's ``extra=`` fields (with loguru's nested ``extra`` merged in). A
+    LogRecord's extras are its last keys, past its own, unless one of its own was deleted
+    (or deleted and set again, after them): its first keys are skipped only while they
+    are all its own."""
     items = iter(attributes.items())
-    if type(record) is _LOG_RECORD:  # its extras are the last keys: skip the rest
+    if type(record) is _LOG_RECORD and STANDARD_ATTRIBUTES.issuperset(
+        _ISLICE(attributes, _PLAIN_SIZE)
+    ):
         items = _ISLICE(items, _PLAIN_SIZE, None)
     own = {k: v for k, v in items if k not in STANDARD_ATTRIBUTES}
     nested = own.get("extra")

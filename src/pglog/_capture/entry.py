@@ -99,6 +99,9 @@ LIGHT_TEXT = 256
 #: The same for a record with extras that are all plain scalars: the characters of its
 #: message and of its extras' string values together.
 LIGHT_TEXT_EXTRAS = 1024
+#: And that has no more extras than this: each costs the queue a few dozen bytes of its
+#: own, text or not, and a record may carry thousands.
+LIGHT_EXTRAS = 64
 
 #: Slots read before the writer names the entry (by the queue, weighing it).
 MESSAGE, ARGS, EXCEPTION, EXTRAS, TEMPLATE = (
@@ -128,11 +131,18 @@ def joined(own: dict[Any, Any], bound: dict[str, Any]) -> Extras:
     """A record's own extras, newest first, over the bound ones, in the order they were
     set; what the careful path of ``capture`` would have made of them. A Formatter's
     attributes (and the record's own, moved past its extras by deleting and setting them
-    again) are left out, and a key named like pglog's marker is moved aside."""
+    again) are left out; a key named like pglog's marker is moved aside, and one that is
+    not a str (``extra={1: ...}``, a str Enum, a key set in ``__dict__`` by hand) made
+    text, both noted, by ``as_extras``: a dict left here has str keys only, which the
+    spool's JSON needs (a tuple key made it raise) and the caller's thread doesn't check,
+    at a cost to every record with extras."""
     extras = bound.copy()
     for key, value in reversed(own.items()):
         if key not in STANDARD_ATTRIBUTES:
             extras[key] = value
-    if MARKER_KEY in extras:
+    if MARKER_KEY in extras or not _STR.issuperset(map(type, extras)):
         return as_extras(extras)
     return extras or None
+
+
+_STR = frozenset({str})

@@ -341,7 +341,8 @@ def clean_text(value: object, limit: int, field: str, notes: Notes) -> str:
     first, so that a huge one costs no more than its kept part."""
     if type(value) is not str:
         notes.add(field, f"{type(value).__name__} stored as text")
-        value = safe_str(value)
+        # a str subclass (a str Enum) is text already: its characters, whatever its __str__
+        value = str.__str__(value) if issubclass(type(value), str) else safe_str(value)
     if len(value) <= limit:
         if value.isascii():
             if "\x00" not in value:
