@@ -127,6 +127,10 @@ def named(values: Captured) -> Entry:
     return _new(Entry, values)
 
 
+#: The kind of key JSON takes as it is (see ``joined``).
+_STR = frozenset({str})
+
+
 def joined(own: dict[Any, Any], bound: dict[str, Any]) -> Extras:
     """A record's own extras, newest first, over the bound ones, in the order they were
     set; what the careful path of ``capture`` would have made of them. A Formatter's
@@ -143,6 +147,3 @@ def joined(own: dict[Any, Any], bound: dict[str, Any]) -> Extras:
     if MARKER_KEY in extras or not _STR.issuperset(map(type, extras)):
         return as_extras(extras)
     return extras or None
-
-
-_STR = frozenset({str})
