@@ -42,7 +42,7 @@ Case = Callable[[], logging.LogRecord]
 
 
 def make_record(
-    msg: object = "hello %s", args: tuple[object, ...] = ("world",), **extra: object
+    msg: object = "hello %s", args: tuple[object, ...] = ("world",), /, **extra: object
 ) -> logging.LogRecord:
     log = logging.getLogger("short.test")
     return log.makeRecord(
