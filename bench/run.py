@@ -2,8 +2,8 @@
 cost growth, retention, the search index, scrubbing. One command, one PostgreSQL, one
 table of results (and a JSON file).
 
-    python bench/run.py                    # the full suite, a few minutes
-    python bench/run.py --quick            # smaller counts, no 5M-row table: about a minute
+    python bench/run.py                    # the full suite: bigger counts, two rounds, 5M rows
+    python bench/run.py --quick            # smaller counts, one round: about ten minutes
     python bench/run.py --only scrubbing   # one section (or --only search-index)
 
 Uses $PGLOG_BENCH_DSN (or $PGLOG_TEST_DSN), or starts a throwaway embedded PostgreSQL.
@@ -845,7 +845,7 @@ def _later_sections(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
+    parser.add_argument("--quick", action="store_true", help="smaller counts, one round")
     parser.add_argument(
         "--only", choices=("search-index", "scrubbing"), help="run this section only"
     )
