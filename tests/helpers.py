@@ -284,3 +284,13 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) 
     """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
     if not true_within(condition, timeout, interval=0.01):
         raise TimeoutError(f"waited {timeout}s for {what}")
+
+
+def make_record(
+    msg: object = "hello %s", args: tuple[object, ...] = ("world",), /, **extra: object
+) -> logging.LogRecord:
+    """A LogRecord as ``logger.info(msg, *args, extra=extra)`` makes it."""
+    log = logging.getLogger("capture.test")
+    return log.makeRecord(
+        log.name, logging.INFO, __file__, 10, msg, args, None, "func", extra or None
+    )

@@ -8,6 +8,7 @@ import sys
 from typing import Any, cast
 
 import pytest
+from helpers import make_record
 
 import pglog
 from pglog._capture.capture import capture, render
@@ -32,15 +33,6 @@ class Text(str):
 def entry_of(record: logging.LogRecord) -> Entry:
     """What the writer gets for ``record``: captured, then named."""
     return named(capture(record))
-
-
-def make_record(
-    msg: object = "hello %s", args: tuple[object, ...] = ("world",), /, **extra: object
-) -> logging.LogRecord:
-    log = logging.getLogger("capture.test")
-    return log.makeRecord(
-        log.name, logging.INFO, __file__, 10, msg, args, None, "func", extra or None
-    )
 
 
 def test_message_is_taken_now_when_arguments_could_change() -> None:

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from helpers import make_record
 
 import pglog
 from pglog._capture.capture import _capture_carefully, capture, render
@@ -39,15 +40,6 @@ from pglog._writer.queue import ENTRY_BYTES, is_light, weight
 from pglog._writer.segments import line
 
 Case = Callable[[], logging.LogRecord]
-
-
-def make_record(
-    msg: object = "hello %s", args: tuple[object, ...] = ("world",), /, **extra: object
-) -> logging.LogRecord:
-    log = logging.getLogger("short.test")
-    return log.makeRecord(
-        log.name, logging.INFO, __file__, 10, msg, args, None, "func", extra or None
-    )
 
 
 def _bare(**extra: object) -> Case:

@@ -53,6 +53,13 @@ def make_table(dsn: str) -> None:
     handler.close()
 
 
+def spooling(dsn: str, tmp_path: Path, log: logging.Logger, **options: Any) -> DatabaseLogHandler:
+    """A handler writing to TABLE that spools to ``tmp_path / "spool"``, added to ``log``."""
+    handler = DatabaseLogHandler(dsn, table=TABLE, spool_dir=tmp_path / "spool", **options)
+    log.addHandler(handler)
+    return handler
+
+
 def test_an_outage_longer_than_memory_loses_nothing(
     server: PostgresServer, tmp_path: Path, log: logging.Logger
 ) -> None:
@@ -61,16 +68,15 @@ def test_an_outage_longer_than_memory_loses_nothing(
     arrive once, in order."""
     make_table(server.dsn)
     fallback = ListHandler()
-    handler = DatabaseLogHandler(
+    handler = spooling(
         server.dsn,
-        table=TABLE,
+        tmp_path,
+        log,
         queue_size=2_000,
         batch_size=100,
         flush_interval=0.05,
-        spool_dir=tmp_path / "spool",
         fallback=fallback,
     )
-    log.addHandler(handler)
     log.info("m-0")
     assert handler.flush(10)
     server.stop("fast")
@@ -277,16 +283,15 @@ def test_a_full_spool_falls_back_to_the_overflow_policy(
     and reported), and what was spooled is still written once the database is back."""
     make_table(server.dsn)
     fallback = ListHandler()
-    handler = DatabaseLogHandler(
+    handler = spooling(
         server.dsn,
-        table=TABLE,
+        tmp_path,
+        log,
         queue_size=500,
         batch_size=50,
-        spool_dir=tmp_path / "spool",
         spool_max_bytes=100_000,
         fallback=fallback,
     )
-    log.addHandler(handler)
     server.stop("fast")
     pace = threading.Event()
     for i in range(5_000):
@@ -315,10 +320,7 @@ def test_closing_during_an_outage_spools_instead_of_falling_back(
     fallback, and returns promptly."""
     make_table(server.dsn)
     fallback = ListHandler()
-    handler = DatabaseLogHandler(
-        server.dsn, table=TABLE, spool_dir=tmp_path / "spool", fallback=fallback
-    )
-    log.addHandler(handler)
+    handler = spooling(server.dsn, tmp_path, log, fallback=fallback)
     server.stop("immediate")
     for i in range(700):
         log.info("c-%d", i)
@@ -337,16 +339,9 @@ def test_records_with_scalar_extras_keep_them_through_the_spool(
     were logged with: the two parts of those are joined before an entry is written out
     (see ``entry``)."""
     make_table(server.dsn)
-    handler = DatabaseLogHandler(
-        server.dsn,
-        table=TABLE,
-        queue_size=200,
-        batch_size=20,
-        flush_interval=0.05,
-        spool_dir=tmp_path / "spool",
-        fallback=None,
+    handler = spooling(
+        server.dsn, tmp_path, log, queue_size=200, batch_size=20, flush_interval=0.05, fallback=None
     )
-    log.addHandler(handler)
     log.info("up")
     assert handler.flush(10)
     server.stop("fast")
@@ -439,15 +434,9 @@ def test_close_while_a_slow_spool_write_is_under_way_never_doubles_a_record(
     proxy.refuse()
     fallback = ListHandler()
     earlier = set(threading.enumerate())  # other tests' writers may still be finishing
-    handler = DatabaseLogHandler(
-        proxy.dsn,
-        table=TABLE,
-        spool_dir=tmp_path / "spool",
-        queue_size=100_000,
-        fallback=fallback,
-        close_timeout=0.3,
+    handler = spooling(
+        proxy.dsn, tmp_path, log, queue_size=100_000, fallback=fallback, close_timeout=0.3
     )
-    log.addHandler(handler)
     for i in range(30_000):
         log.info("s-%d", i)
     writers = [
@@ -478,10 +467,7 @@ def test_an_outage_that_begins_mid_copy_spools_while_the_commit_is_looked_up(
     writer waits to learn the lost transaction's fate it keeps spooling, without spinning;
     afterwards every record is stored once."""
     make_table(server.dsn)
-    handler = DatabaseLogHandler(
-        proxy.dsn, table=TABLE, queue_size=5_000, batch_size=100, spool_dir=tmp_path / "spool"
-    )
-    log.addHandler(handler)
+    handler = spooling(proxy.dsn, tmp_path, log, queue_size=5_000, batch_size=100)
     log.info("m-0")
     assert handler.flush(10)
     proxy.arm("mid_copy")
