@@ -17,14 +17,16 @@ with no extras and scalar arguments, one ``itemgetter`` over the record's ``__di
 is the entry (see ``entry``). With extras that are all plain scalars (the structured
 logging of most services, OpenTelemetry's injected ids, bound request fields), one pass
 over the end of the same ``__dict__`` checks their kinds, counts their text and copies
-them, newest first: a LogRecord sets its own attributes first, ``process`` last, and
-``extra=`` adds its keys after them. The bound fields ride beside that copy, for the
-writer to put under it (``entry.joined``). Anything else takes the careful path, which
-never raises: a record whose attributes are missing or hostile is captured as far as it
-can be, and says what it lacked; so does one whose own attributes are out of that
-order (one missing, or deleted and set again): the structured short path keeps a
-record only if it read, back to its last own attribute, as many keys as the record has
-past a plain one's (``_EXTRAS_OF``), and no more than LIGHT_EXTRAS.
+them, newest first: a LogRecord sets its own attributes first (``process`` last, or
+``taskName`` from Python 3.12), and ``extra=`` adds its keys after them. The bound
+fields ride beside that copy, for the writer to put under it (``entry.joined``).
+Anything else takes the careful path, which never raises: a record whose attributes
+are missing or hostile is captured as far as it can be, and says what it lacked. So
+does one whose own attributes are out of that order (one missing, or deleted and set
+again): the structured short path keeps a record only if it read, back to its last own
+attribute, as many keys as the record has past a plain one's (``_EXTRAS_OF``), and no
+more than LIGHT_EXTRAS. Two rarer shapes pass for short-path ones and can lose extras;
+the README's "Strange records" names them, and why they are not looked for.
 """
 
 from __future__ import annotations
@@ -57,14 +59,15 @@ from pglog._capture.sanitize import (
     to_json,
 )
 
-#: A plain LogRecord sets its attributes first, ``process`` last (``_LAST_OWN``);
-#: ``extra=`` keys are added after them.
+#: A plain LogRecord sets its own attributes first, ``_LAST_OWN`` last; ``extra=`` keys
+#: are added after them.
 _PLAIN_SIZE = len(RECORD_ATTRIBUTES)
 _LAST_OWN = RECORD_ATTRIBUTES[-1]
-#: By a record's number of keys, how many of them are extras, up to LIGHT_EXTRAS (past
-#: it, an IndexError: careful): as many as the structured short path must have read
-#: before ``process``, or one of its own was missing or moved past them (deleted and
-#: set again), and an extra may sit before it. One look-up, cheaper than the sums.
+#: By a record's number of keys, how many of them are extras: the structured short path
+#: must have read that many after ``_LAST_OWN``, or one of the record's own attributes
+#: is missing or was moved past its extras (deleted and set again). None up to a plain
+#: record's size; past LIGHT_EXTRAS extras an IndexError, so the careful path. One
+#: look-up costs less than the arithmetic.
 _EXTRAS_OF = (None,) * (_PLAIN_SIZE + 1) + tuple(range(1, LIGHT_EXTRAS + 1))
 _ALL_SLOTS = operator.itemgetter(*RECORD_SLOTS)
 _FIELDS = operator.itemgetter(*RECORD_FIELDS)
